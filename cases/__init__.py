@@ -1,0 +1,1 @@
+"""Curated and generated transposed-convolution cases."""

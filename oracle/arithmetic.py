@@ -1,0 +1,193 @@
+"""Output-size and padding arithmetic of transposed convolution: the one place for these rules.
+
+Pure integer functions of one spatial axis. Notation (as in REFERENCE.md): input size `i`, kernel `k`,
+stride `s`, dilation `d`, effective kernel `ke = d*(k-1) + 1`, full (uncropped) output
+`F = (i-1)*s + ke`.
+
+The canonical convention, used by the golden, is a crop of the full result: `begin` elements dropped at
+the start, `end` at the end, then `output_padding` elements appended at the end (zero, plus bias, where
+they lie past the full result):
+
+    O = F - begin - end + output_padding
+
+Every framework convention (TF/jax 'SAME' and 'VALID', ONNX auto_pad and output_shape, TF output_shape,
+torch output_size, jax explicit pairs) is translated here into a canonical `AxisPadding`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class AxisPadding(NamedTuple):
+    """Canonical padding of one spatial axis."""
+
+    begin: int
+    end: int
+    output_padding: int
+
+
+def effective_kernel(k: int, d: int) -> int:
+    """Extent of a kernel of size k with dilation d: d*(k-1) + 1."""
+    return d * (k - 1) + 1
+
+
+def full_size(i: int, k: int, s: int, d: int) -> int:
+    """Size of the uncropped transposed convolution: (i-1)*s + ke."""
+    return (i - 1) * s + effective_kernel(k, d)
+
+
+def output_size(i: int, k: int, s: int, d: int, begin: int = 0, end: int = 0, output_padding: int = 0) -> int:
+    """Canonical output size: (i-1)*s + d*(k-1) + 1 - begin - end + output_padding."""
+    return full_size(i, k, s, d) - begin - end + output_padding
+
+
+def crop_to_size(full: int, begin: int, size: int) -> AxisPadding:
+    """Canonical padding that drops `begin` elements, then keeps `size` (zero-extended past `full`)."""
+    end = full - begin - size
+    return AxisPadding(begin, max(end, 0), max(-end, 0))
+
+
+# --- 'SAME' and 'VALID' -------------------------------------------------------------------------------
+
+
+def same_padding(i: int, k: int, s: int, d: int, *, lower: bool = False) -> AxisPadding:
+    """'SAME' padding: output size i*s.
+
+    The total crop is max(0, ke - s). With `lower=False` (TF, jax, ONNX SAME_UPPER) the odd extra element
+    is cropped at the end (begin = total // 2); with `lower=True` (ONNX SAME_LOWER) at the start. When the
+    kernel is shorter than the stride the full result is short of i*s and is zero-extended at the end.
+    """
+    total = effective_kernel(k, d) - s
+    if total <= 0:
+        return AxisPadding(0, 0, -total)
+    begin = total - total // 2 if lower else total // 2
+    return AxisPadding(begin, total - begin, 0)
+
+
+def valid_padding(i: int, k: int, s: int, d: int) -> AxisPadding:
+    """'VALID' padding (jax, Keras): no crop; output (i-1)*s + max(ke, s)."""
+    return AxisPadding(0, 0, max(0, s - effective_kernel(k, d)))
+
+
+# --- forward convolution sizes (the transposed conv is the gradient of one) -----------------------------
+
+
+def forward_output_size(n: int, k: int, s: int, d: int, begin: int = 0, end: int = 0) -> int:
+    """Output size of a forward convolution of an input of size n padded by (begin, end)."""
+    return (n + begin + end - effective_kernel(k, d)) // s + 1
+
+
+def forward_same_padding(n: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """(begin, end) zero padding of a TF/jax 'SAME' forward convolution of an input of size n."""
+    total = max((-(-n // s) - 1) * s + effective_kernel(k, d) - n, 0)
+    return total // 2, total - total // 2
+
+
+def forward_padding(n: int, k: int, s: int, d: int, padding) -> tuple[int, int]:
+    """(begin, end) of a forward conv for padding 'SAME', 'VALID' or an explicit (begin, end) pair."""
+    if padding == "SAME":
+        return forward_same_padding(n, k, s, d)
+    if padding == "VALID":
+        return (0, 0)
+    begin, end = padding
+    return int(begin), int(end)
+
+
+def accepted_output_sizes(i: int, k: int, s: int, d: int, padding) -> range:
+    """Output sizes n whose forward convolution (with `padding`) has size i: TF's output_shape rule.
+
+    `padding` is 'SAME', 'VALID' or an explicit (begin, end) pair of the forward convolution.
+    """
+    if padding == "SAME":  # ceil(n / s) == i
+        return range((i - 1) * s + 1, i * s + 1)
+    begin, end = forward_padding(0, k, s, d, padding)
+    # floor((n + begin + end - ke) / s) + 1 == i
+    lowest = (i - 1) * s + effective_kernel(k, d) - begin - end
+    return range(max(lowest, 1), max(lowest + s, 1))
+
+
+def output_shape_padding(i: int, k: int, s: int, d: int, padding, size: int) -> AxisPadding:
+    """Canonical padding of a transposed conv asked for output size `size` (TF's `output_shape`).
+
+    It is the gradient of the forward convolution of an input of that size: crop the forward conv's
+    begin padding, keep `size` elements. Raises ValueError if the forward conv of `size` is not `i`.
+    """
+    accepted = accepted_output_sizes(i, k, s, d, padding)
+    if size not in accepted:
+        raise ValueError(
+            f"output_shape: size {size} is not accepted for input size {i} (kernel {k}, stride {s}, "
+            f"dilation {d}, padding {padding!r}); a forward convolution of it must give {i}, "
+            f"so it must lie in [{accepted.start}, {accepted.stop - 1}]"
+        )
+    begin, _ = forward_padding(size, k, s, d, padding)
+    return crop_to_size(full_size(i, k, s, d), begin, size)
+
+
+# --- torch -----------------------------------------------------------------------------------------------
+
+
+def torch_output_padding_limit(s: int, d: int) -> int:
+    """torch requires output_padding < max(stride, dilation)."""
+    return max(s, d)
+
+
+def torch_output_padding(i: int, k: int, s: int, d: int, p: int, size: int) -> int:
+    """output_padding torch derives from `output_size`: size - ((i-1)*s - 2p + ke), in [0, s-1]."""
+    smallest = output_size(i, k, s, d, p, p)
+    if not smallest <= size < smallest + s:
+        raise ValueError(
+            f"output_size: {size} is outside [{smallest}, {smallest + s - 1}], the sizes torch accepts for "
+            f"input {i}, kernel {k}, stride {s}, dilation {d}, padding {p}"
+        )
+    return size - smallest
+
+
+# --- jax lax.conv_transpose explicit padding -------------------------------------------------------------
+
+
+def to_jax_padding(k: int, d: int, pad: AxisPadding) -> tuple[int, int]:
+    """lax.conv_transpose pair on the stride-dilated input: (ke-1-begin, ke-1-end+output_padding)."""
+    ke = effective_kernel(k, d)
+    return ke - 1 - pad.begin, ke - 1 - pad.end + pad.output_padding
+
+
+def from_jax_padding(k: int, d: int, lo: int, hi: int) -> AxisPadding:
+    """Inverse of `to_jax_padding`."""
+    ke = effective_kernel(k, d)
+    trailing = ke - 1 - hi  # end - output_padding
+    return AxisPadding(ke - 1 - lo, max(trailing, 0), max(-trailing, 0))
+
+
+# --- ONNX ConvTranspose -----------------------------------------------------------------------------------
+
+
+def onnx_padding(
+    i: int,
+    k: int,
+    s: int,
+    d: int,
+    *,
+    auto_pad: str = "NOTSET",
+    pads: tuple[int, int] = (0, 0),
+    output_padding: int = 0,
+    output_shape: int | None = None,
+) -> AxisPadding:
+    """Canonical padding of an ONNX ConvTranspose axis (opset >= 11 semantics).
+
+    - `output_shape` given: total_padding = s*(i-1) + output_padding + ke - output_shape, split with the
+      larger half at the start, except under SAME_UPPER where it goes at the end; `pads` are ignored.
+    - `auto_pad` SAME_UPPER / SAME_LOWER: output size i*s, total split as above.
+    - otherwise (NOTSET or VALID): `pads` (begin, end) and `output_padding` as given (VALID: no pads).
+    """
+    if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
+        raise ValueError(f"auto_pad: got {auto_pad!r}; expected NOTSET, SAME_UPPER, SAME_LOWER or VALID")
+    if output_shape is None and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        output_shape = i * s
+    if output_shape is None:
+        begin, end = (0, 0) if auto_pad == "VALID" else pads
+        return AxisPadding(begin, end, output_padding)
+    total = full_size(i, k, s, d) + output_padding - output_shape
+    small, large = total // 2, total - total // 2
+    begin = small if auto_pad == "SAME_UPPER" else large
+    return crop_to_size(full_size(i, k, s, d), begin, output_shape)

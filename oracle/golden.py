@@ -1,0 +1,222 @@
+"""The golden transposed convolution, its adjoint (forward correlation) and its vector-Jacobian product.
+
+Definition (scatter form, per spatial axis, REFERENCE.md):
+
+    full[n, g*Cog + co, i*s + t*d] += x[n, g*Cig + ci, i] * w[g*Cig + ci, co, t]
+    out = full[begin : begin + O]            (zero past the end of full), plus bias
+
+The code follows it literally, vectorized over everything but the kernel taps:
+
+1. `products[n, g, t, co, i] = sum_ci w[g, ci, co, t] * x[n, g, ci, i]`   one matrix product for all taps;
+2. for each tap t: `out[n, g, co, i*s + t*d - begin] += products[n, g, t, co, i]`  for the positions i
+   that land inside the output (`_tap_window`).
+
+The adjoint `conv` gathers instead of scattering (the same windows, read instead of written), and
+`conv_transpose_vjp` combines the two. Everything is computed in float64 from exactly converted inputs.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from oracle import params as P
+
+
+def _tap_window(input_size: int, output_size: int, stride: int, offset: int) -> tuple[slice, slice]:
+    """Input positions i with 0 <= i*stride + offset < output_size, and the output positions they hit.
+
+    Returns (input slice, output slice); both are empty when the tap misses the output altogether.
+    """
+    first = max(0, -(offset // stride))  # smallest i with i*stride + offset >= 0
+    stop = min(input_size, (output_size - 1 - offset) // stride + 1)
+    if stop <= first:
+        return slice(0, 0), slice(0, 0)
+    start = first * stride + offset
+    return slice(first, stop), slice(start, start + (stop - first - 1) * stride + 1, stride)
+
+
+def _tap_windows(params: P.ConvParams, input_size, output_size, kernel_size):
+    """For every kernel tap (in C order): (tap index, input slices, output slices) over the spatial axes."""
+    for tap, position in enumerate(itertools.product(*(range(k) for k in kernel_size))):
+        windows = [
+            _tap_window(i, o, s, t * d - b)
+            for i, o, s, d, (b, _), t in zip(
+                input_size, output_size, params.stride, params.dilation, params.padding, position
+            )
+        ]
+        yield tap, tuple(win[0] for win in windows), tuple(win[1] for win in windows)
+
+
+def _prepare(x, w, stride, padding, output_padding, dilation, groups, *, x_name="x"):
+    """Validate and convert the arguments; return (x64, w64, params)."""
+    x64 = P.as_float64(x_name, x)
+    w64 = P.as_float64("w", w)
+    spatial_rank = P.check_arrays(x64, w64, P.check_groups(groups), x_name=x_name)
+    params = P.normalize(
+        spatial_rank, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups
+    )
+    return x64, w64, params
+
+
+def _check_bias(bias, out_channels: int):
+    if bias is None:
+        return None
+    bias64 = P.as_float64("bias", bias)
+    if bias64.shape != (out_channels,):
+        raise ValueError(f"bias: got shape {bias64.shape}; expected (out_channels,) = ({out_channels},)")
+    return bias64
+
+
+def _grouped_kernel(w64: np.ndarray, groups: int) -> np.ndarray:
+    """w (Cin, Cog, *k) as (groups, taps * Cog, Cig): row (t, co) of group g holds w[g*Cig + ci, co, t]."""
+    cin, cog = w64.shape[:2]
+    taps = int(np.prod(w64.shape[2:]))
+    kernel = w64.reshape(groups, cin // groups, cog, taps)
+    return kernel.transpose(0, 3, 2, 1).reshape(groups, taps * cog, cin // groups)
+
+
+def _phase_taps(params: P.ConvParams, kernel_size, phase) -> list[tuple[int, tuple[int, ...]]]:
+    """Taps that reach stride phase `phase`, each with its shift in input positions.
+
+    Output position o = i*s + t*d - begin lies in phase r = o mod s when (t*d - begin - r) is a multiple of
+    s; then o = q*s + r with q = i + shift, shift = (t*d - begin - r) // s.
+    """
+    found = []
+    for tap, position in enumerate(itertools.product(*(range(k) for k in kernel_size))):
+        offsets = [t * d - b - r for t, d, (b, _), r in zip(position, params.dilation, params.padding, phase)]
+        if all(offset % s == 0 for offset, s in zip(offsets, params.stride)):
+            found.append((tap, tuple(offset // s for offset, s in zip(offsets, params.stride))))
+    return found
+
+
+def _shifted_window(size: int, phase_size: int, shift: int) -> tuple[slice, slice]:
+    """Positions q in [0, phase_size) with i = q - shift in [0, size): (input slice, phase slice)."""
+    first, stop = max(0, shift), min(phase_size, size + shift)
+    if stop <= first:
+        return slice(0, 0), slice(0, 0)
+    return slice(first - shift, stop - shift), slice(first, stop)
+
+
+def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Transposed convolution of x (batch, Cin, *spatial) with w (Cin, Cout // groups, *kernel).
+
+    `stride`, `dilation`, `output_padding`: an int or one int per spatial axis. `padding`: an int, one int
+    per axis, or one (begin, end) pair per axis: elements cropped from the full result. Output size per
+    axis: (i-1)*s + d*(k-1) + 1 - begin - end + output_padding. Returns float64.
+
+    Computed one stride phase at a time: the output positions o = q*s + r of phase r receive
+    x[i] * w[t] from exactly the taps t with (t*d - begin - r) divisible by s, at i = q - shift(t). So a
+    phase is a sum over its taps of shifted copies of x, contracted with those taps: one matrix product.
+    """
+    x64, w64, params = _prepare(x, w, stride, padding, output_padding, dilation, groups)
+    batch, cin, *input_size = x64.shape
+    cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
+    bias64 = _check_bias(bias, cog * groups)
+    output_size = P.check_output_size(params, input_size, kernel_size)
+    cig, taps = cin // groups, int(np.prod(kernel_size))
+    x_grouped = x64.reshape(batch, groups, cig, *input_size)
+    # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
+    kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 2, 3, 1)
+
+    out = np.empty((batch, groups, cog, *output_size))
+    for phase in itertools.product(*(range(s) for s in params.stride)):
+        positions = tuple(slice(r, None, s) for r, s in zip(phase, params.stride))
+        phase_size = tuple(len(range(r, o, s)) for r, o, s in zip(phase, output_size, params.stride))
+        phase_taps = _phase_taps(params, kernel_size, phase)
+        if not phase_taps:
+            out[(..., *positions)] = 0.0
+            continue
+        # shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
+        shifted = np.zeros((batch, groups, len(phase_taps), cig, *phase_size))
+        for j, (_, shift) in enumerate(phase_taps):
+            windows = [_shifted_window(i, q, sh) for i, q, sh in zip(input_size, phase_size, shift)]
+            shifted[(slice(None), slice(None), j, slice(None), *(win[1] for win in windows))] = x_grouped[
+                (..., *(win[0] for win in windows))
+            ]
+        phase_kernel = kernel[:, :, [tap for tap, _ in phase_taps], :].reshape(groups, cog, -1)
+        products = np.matmul(phase_kernel, shifted.reshape(batch, groups, len(phase_taps) * cig, -1))
+        out[(..., *positions)] = products.reshape(batch, groups, cog, *phase_size)
+    out = out.reshape(batch, groups * cog, *output_size)
+    if bias64 is not None:
+        out += bias64.reshape(-1, *([1] * len(output_size)))
+    return out
+
+
+def _gather_taps(y64: np.ndarray, params: P.ConvParams, input_size, kernel_size) -> np.ndarray:
+    """cols[n, c, t, i] = y[n, c, i*s + t*d - begin] (zero outside y): the windows conv_transpose writes."""
+    batch, channels, *output_size = y64.shape
+    taps = int(np.prod(kernel_size))
+    cols = np.zeros((batch, channels, taps, *input_size))
+    for tap, inputs, outputs in _tap_windows(params, input_size, output_size, kernel_size):
+        cols[(slice(None), slice(None), tap, *inputs)] = y64[(..., *outputs)]
+    return cols
+
+
+def _input_size_for(params: P.ConvParams, output_size, kernel_size) -> tuple[int, ...]:
+    """The spatial input size whose transposed convolution has `output_size`, or a ValueError."""
+    sizes = []
+    for axis, (o, k, s, d, (b, e), op) in enumerate(
+        zip(output_size, kernel_size, params.stride, params.dilation, params.padding, params.output_padding)
+    ):
+        steps, remainder = divmod(o - (d * (k - 1) + 1) + b + e - op, s)
+        if remainder or steps < 0:
+            raise ValueError(
+                f"y: spatial size {o} on axis {axis} is not the output size of any transposed convolution "
+                f"with kernel {k}, stride {s}, dilation {d}, padding ({b}, {e}), output_padding {op}; "
+                f"it must equal (i-1)*s + d*(k-1) + 1 - begin - end + output_padding for some i >= 1"
+            )
+        sizes.append(steps + 1)
+    return tuple(sizes)
+
+
+def conv(y, w, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """The forward correlation that is the adjoint of `conv_transpose` with the same parameters.
+
+    Takes y shaped like conv_transpose's output (batch, Cout, *O) and returns x-shaped (batch, Cin, *i):
+    x[n, g*Cig + ci, i] = sum_{co, t} w[g*Cig + ci, co, t] * y[n, g*Cog + co, i*s + t*d - begin].
+    """
+    y64, w64, params = _prepare(y, w, stride, padding, output_padding, dilation, groups, x_name="y")
+    batch, cout, *output_size = y64.shape
+    cin, cog, *kernel_size = w64.shape
+    groups = params.groups
+    if cout != cog * groups:
+        raise ValueError(
+            f"y: got {cout} channels; w of shape {w64.shape} with groups={groups} produces "
+            f"out_channels = w.shape[1] * groups = {cog * groups}"
+        )
+    input_size = _input_size_for(params, output_size, kernel_size)
+    taps = int(np.prod(kernel_size))
+    cols = _gather_taps(y64, params, input_size, kernel_size)
+    cols = cols.reshape(batch, groups, cog * taps, -1)  # rows (co, t)
+    # kernel[g, ci, co*taps + t] = w[g*Cig + ci, co, t]
+    kernel = w64.reshape(groups, cin // groups, cog * taps)
+    return np.matmul(kernel, cols).reshape(batch, cin, *input_size)
+
+
+def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Vector-Jacobian product of `conv_transpose` at (x, w, bias) with cotangent `grad_out`.
+
+    Returns (grad_x, grad_w, grad_bias), float64; grad_bias is None when bias is None.
+    """
+    x64, w64, params = _prepare(x, w, stride, padding, output_padding, dilation, groups)
+    batch, cin, *input_size = x64.shape
+    cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
+    bias64 = _check_bias(bias, cog * groups)
+    output_size = P.check_output_size(params, input_size, kernel_size)
+    g64 = P.as_float64("grad_out", grad_out)
+    expected = (batch, cog * groups, *output_size)
+    if g64.shape != expected:
+        raise ValueError(f"grad_out: got shape {g64.shape}; expected the output shape {expected}")
+    keywords = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    grad_x = conv(g64, w64, **keywords)
+
+    # grad_w[g*Cig + ci, co, t] = sum_{n, i} x[n, g*Cig + ci, i] * grad_out[n, g*Cog + co, i*s + t*d - begin]
+    taps = int(np.prod(kernel_size))
+    cols = _gather_taps(g64, params, input_size, kernel_size).reshape(batch, groups, cog * taps, -1)
+    x_grouped = x64.reshape(batch, groups, cin // groups, -1)
+    grad_w = np.einsum("ngcp,ngkp->gck", x_grouped, cols, optimize=True)
+    grad_w = grad_w.reshape(cin, cog, *kernel_size)
+    grad_bias = None if bias64 is None else g64.sum(axis=(0, *range(2, g64.ndim)))
+    return grad_x, grad_w, grad_bias
