@@ -5,13 +5,17 @@ Definition (scatter form, per spatial axis, REFERENCE.md):
     full[n, g*Cog + co, i*s + t*d] += x[n, g*Cig + ci, i] * w[g*Cig + ci, co, t]
     out = full[begin : begin + O]            (zero past the end of full), plus bias
 
-The code follows it literally, vectorized over everything but the kernel taps:
+Each output position o = q*s + r belongs to one stride phase r (per axis). The pairs (i, t) that reach
+it satisfy i*s + t*d - begin = q*s + r, so a phase receives exactly the taps t with (t*d - begin - r)
+divisible by s, each from input position i = q - shift(t). The code vectorizes that identity, one phase
+at a time (the loops run over phases and kernel taps only):
 
-1. `products[n, g, t, co, i] = sum_ci w[g, ci, co, t] * x[n, g, ci, i]`   one matrix product for all taps;
-2. for each tap t: `out[n, g, co, i*s + t*d - begin] += products[n, g, t, co, i]`  for the positions i
-   that land inside the output (`_tap_window`).
+1. `shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]` for the phase's taps j (zero outside x);
+2. `phase[n, g, co, q] = sum_{j, ci} w[g*Cig + ci, co, t_j] * shifted[n, g, j, ci, q]`: one matrix product;
+3. `out[..., r::s] = phase`; positions that no tap reaches (output_padding past the full result, or a
+   stride longer than the kernel) are zero. Then the bias is added.
 
-The adjoint `conv` gathers instead of scattering (the same windows, read instead of written), and
+The adjoint `conv` reads, for every kernel tap, the strided window of y that the tap writes, and
 `conv_transpose_vjp` combines the two. Everything is computed in float64 from exactly converted inputs.
 """
 
@@ -91,12 +95,27 @@ def _phase_taps(params: P.ConvParams, kernel_size, phase) -> list[tuple[int, tup
     return found
 
 
-def _shifted_window(size: int, phase_size: int, shift: int) -> tuple[slice, slice]:
-    """Positions q in [0, phase_size) with i = q - shift in [0, size): (input slice, phase slice)."""
-    first, stop = max(0, shift), min(phase_size, size + shift)
-    if stop <= first:
-        return slice(0, 0), slice(0, 0)
-    return slice(first - shift, stop - shift), slice(first, stop)
+def _phase_size(output_size, stride, phase) -> tuple[int, ...]:
+    """Number of output positions o = q*s + r of phase r on each axis."""
+    return tuple(len(range(r, o, s)) for r, o, s in zip(phase, output_size, stride))
+
+
+def _margins(input_size, phases) -> list[tuple[int, int]]:
+    """Zero padding of x such that x[q - shift] for q in [0, phase size) is inside, for all phases' shifts."""
+    margins = []
+    for axis, size in enumerate(input_size):
+        before, after = 0, 0
+        for phase_size, shifts in phases:
+            for shift in shifts:
+                before = max(before, shift[axis])
+                after = max(after, phase_size[axis] - shift[axis] - size)
+        margins.append((before, after))
+    return margins
+
+
+def _view(buffer: np.ndarray, shape) -> np.ndarray:
+    """A contiguous array of `shape` over the start of a flat scratch buffer."""
+    return buffer[: int(np.prod(shape))].reshape(shape)
 
 
 def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
@@ -120,23 +139,37 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
     kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 2, 3, 1)
 
+    phases = [
+        (phase, _phase_taps(params, kernel_size, phase))
+        for phase in itertools.product(*(range(s) for s in params.stride))
+    ]
+    phase_sizes = [_phase_size(output_size, params.stride, phase) for phase, _ in phases]
+    # Zero margins so that every shifted window x[q - shift] of every phase is a plain slice of x_padded.
+    margins = _margins(input_size, [(size, [shift for _, shift in taps]) for size, (_, taps) in zip(phase_sizes, phases)])
+    x_padded = np.zeros((batch, groups, cig, *(i + m0 + m1 for i, (m0, m1) in zip(input_size, margins))))
+    x_padded[(..., *(slice(m0, m0 + i) for i, (m0, _) in zip(input_size, margins)))] = x64.reshape(
+        batch, groups, cig, *input_size
+    )
+    # Scratch buffers, reused by every phase.
+    most_taps = max(len(taps) for _, taps in phases)
+    largest = max(int(np.prod(size)) for size in phase_sizes)
+    shifted_buffer = np.empty(batch * groups * most_taps * cig * largest)
+    products_buffer = np.empty(batch * groups * cog * largest)
+
     out = np.empty((batch, groups, cog, *output_size))
-    for phase in itertools.product(*(range(s) for s in params.stride)):
+    for (phase, phase_taps), phase_size in zip(phases, phase_sizes):
         positions = tuple(slice(r, None, s) for r, s in zip(phase, params.stride))
-        phase_size = tuple(len(range(r, o, s)) for r, o, s in zip(phase, output_size, params.stride))
-        phase_taps = _phase_taps(params, kernel_size, phase)
         if not phase_taps:
             out[(..., *positions)] = 0.0
             continue
         # shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
-        shifted = np.zeros((batch, groups, len(phase_taps), cig, *phase_size))
+        shifted = _view(shifted_buffer, (batch, groups, len(phase_taps), cig, *phase_size))
         for j, (_, shift) in enumerate(phase_taps):
-            windows = [_shifted_window(i, q, sh) for i, q, sh in zip(input_size, phase_size, shift)]
-            shifted[(slice(None), slice(None), j, slice(None), *(win[1] for win in windows))] = x_grouped[
-                (..., *(win[0] for win in windows))
-            ]
+            window = tuple(slice(m - sh, m - sh + q) for (m, _), sh, q in zip(margins, shift, phase_size))
+            shifted[:, :, j] = x_padded[(..., *window)]
         phase_kernel = kernel[:, :, [tap for tap, _ in phase_taps], :].reshape(groups, cog, -1)
-        products = np.matmul(phase_kernel, shifted.reshape(batch, groups, len(phase_taps) * cig, -1))
+        products = _view(products_buffer, (batch, groups, cog, int(np.prod(phase_size))))
+        np.matmul(phase_kernel, shifted.reshape(batch, groups, len(phase_taps) * cig, -1), out=products)
         out[(..., *positions)] = products.reshape(batch, groups, cog, *phase_size)
     out = out.reshape(batch, groups * cog, *output_size)
     if bias64 is not None:
