@@ -58,6 +58,11 @@ def _prepare(x, w, stride, padding, output_padding, dilation, groups, *, x_name=
     x64 = P.as_float64(x_name, x)
     w64 = P.as_float64("w", w)
     spatial_rank = P.check_arrays(x64, w64, P.check_groups(groups), x_name=x_name)
+    if x_name == "x" and x64.shape[1] != w64.shape[0]:
+        raise ValueError(
+            f"x: got {x64.shape[1]} channels (shape {x64.shape}); w of shape {w64.shape} expects "
+            f"in_channels = w.shape[0] = {w64.shape[0]}"
+        )
     params = P.normalize(
         spatial_rank, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups
     )
@@ -169,7 +174,7 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
             shifted[:, :, j] = x_padded[(..., *window)]
         phase_kernel = kernel[:, :, [tap for tap, _ in phase_taps], :].reshape(groups, cog, -1)
         products = _view(products_buffer, (batch, groups, cog, int(np.prod(phase_size))))
-        np.matmul(phase_kernel, shifted.reshape(batch, groups, len(phase_taps) * cig, -1), out=products)
+        np.matmul(phase_kernel, shifted.reshape(products.shape[:2] + (len(phase_taps) * cig, products.shape[3])), out=products)
         out[(..., *positions)] = products.reshape(batch, groups, cog, *phase_size)
     out = out.reshape(batch, groups * cog, *output_size)
     if bias64 is not None:
@@ -222,7 +227,7 @@ def conv(y, w, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
     input_size = _input_size_for(params, output_size, kernel_size)
     taps = int(np.prod(kernel_size))
     cols = _gather_taps(y64, params, input_size, kernel_size)
-    cols = cols.reshape(batch, groups, cog * taps, -1)  # rows (co, t)
+    cols = cols.reshape(batch, groups, cog * taps, int(np.prod(input_size)))  # rows (co, t)
     # kernel[g, ci, co*taps + t] = w[g*Cig + ci, co, t]
     kernel = w64.reshape(groups, cin // groups, cog * taps)
     return np.matmul(kernel, cols).reshape(batch, cin, *input_size)
@@ -247,8 +252,9 @@ def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output
 
     # grad_w[g*Cig + ci, co, t] = sum_{n, i} x[n, g*Cig + ci, i] * grad_out[n, g*Cog + co, i*s + t*d - begin]
     taps = int(np.prod(kernel_size))
-    cols = _gather_taps(g64, params, input_size, kernel_size).reshape(batch, groups, cog * taps, -1)
-    x_grouped = x64.reshape(batch, groups, cin // groups, -1)
+    positions = int(np.prod(input_size))
+    cols = _gather_taps(g64, params, input_size, kernel_size).reshape(batch, groups, cog * taps, positions)
+    x_grouped = x64.reshape(batch, groups, cin // groups, positions)
     grad_w = np.einsum("ngcp,ngkp->gck", x_grouped, cols, optimize=True)
     grad_w = grad_w.reshape(cin, cog, *kernel_size)
     grad_bias = None if bias64 is None else g64.sum(axis=(0, *range(2, g64.ndim)))

@@ -133,6 +133,11 @@ def as_float64(name: str, array) -> np.ndarray:
     """Convert a numeric array to float64 exactly, or raise naming the argument and the rule."""
     array = np.asarray(array)
     dtype = array.dtype
+    if dtype.kind == "f" and dtype.itemsize > 8:
+        raise TypeError(
+            f"{name}: dtype {dtype} is wider than float64 and cannot be converted to it exactly; "
+            f"expected float16, bfloat16, float32, float64 or an integer type"
+        )
     if dtype.kind == "f" or dtype in _ML_FLOAT_DTYPES:
         return array.astype(np.float64, copy=False)
     if dtype.kind in "iu":
