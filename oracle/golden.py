@@ -22,6 +22,7 @@ The adjoint `conv` reads, for every kernel tap, the strided window of y that the
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -78,26 +79,18 @@ def _check_bias(bias, out_channels: int):
     return bias64
 
 
-def _grouped_kernel(w64: np.ndarray, groups: int) -> np.ndarray:
-    """w (Cin, Cog, *k) as (groups, taps * Cog, Cig): row (t, co) of group g holds w[g*Cig + ci, co, t]."""
-    cin, cog = w64.shape[:2]
-    taps = int(np.prod(w64.shape[2:]))
-    kernel = w64.reshape(groups, cin // groups, cog, taps)
-    return kernel.transpose(0, 3, 2, 1).reshape(groups, taps * cog, cin // groups)
+def _taps_by_phase(params: P.ConvParams, kernel_size) -> dict[tuple[int, ...], list]:
+    """For every stride phase r, the taps that reach it, each with its shift in input positions.
 
-
-def _phase_taps(params: P.ConvParams, kernel_size, phase) -> list[tuple[int, tuple[int, ...]]]:
-    """Taps that reach stride phase `phase`, each with its shift in input positions.
-
-    Output position o = i*s + t*d - begin lies in phase r = o mod s when (t*d - begin - r) is a multiple of
-    s; then o = q*s + r with q = i + shift, shift = (t*d - begin - r) // s.
+    Tap t writes output position o = i*s + t*d - begin, which lies in phase r = (t*d - begin) mod s at
+    o = q*s + r with q = i + shift, shift = (t*d - begin - r) // s.
     """
-    found = []
+    phases = {phase: [] for phase in itertools.product(*(range(s) for s in params.stride))}
     for tap, position in enumerate(itertools.product(*(range(k) for k in kernel_size))):
-        offsets = [t * d - b - r for t, d, (b, _), r in zip(position, params.dilation, params.padding, phase)]
-        if all(offset % s == 0 for offset, s in zip(offsets, params.stride)):
-            found.append((tap, tuple(offset // s for offset, s in zip(offsets, params.stride))))
-    return found
+        offsets = [t * d - b for t, d, (b, _) in zip(position, params.dilation, params.padding)]
+        phase = tuple(offset % s for offset, s in zip(offsets, params.stride))
+        phases[phase].append((tap, tuple(offset // s for offset, s in zip(offsets, params.stride))))
+    return phases
 
 
 def _phase_size(output_size, stride, phase) -> tuple[int, ...]:
@@ -105,22 +98,25 @@ def _phase_size(output_size, stride, phase) -> tuple[int, ...]:
     return tuple(len(range(r, o, s)) for r, o, s in zip(phase, output_size, stride))
 
 
-def _margins(input_size, phases) -> list[tuple[int, int]]:
-    """Zero padding of x such that x[q - shift] for q in [0, phase size) is inside, for all phases' shifts."""
-    margins = []
-    for axis, size in enumerate(input_size):
-        before, after = 0, 0
-        for phase_size, shifts in phases:
-            for shift in shifts:
-                before = max(before, shift[axis])
-                after = max(after, phase_size[axis] - shift[axis] - size)
-        margins.append((before, after))
-    return margins
+def _copy_shifted(dst: np.ndarray, src: np.ndarray, shift) -> None:
+    """dst[..., q] = src[..., q - shift] over the trailing spatial axes; zero where q - shift is outside src."""
+    spatial = len(shift)
+    kept = []  # per axis, the positions q whose source q - shift lies inside src
+    for size, phase_size, sh in zip(src.shape[-spatial:], dst.shape[-spatial:], shift):
+        first = min(max(0, sh), phase_size)
+        kept.append((first, max(first, min(phase_size, size + sh))))
+    dst[(..., *(slice(a, b) for a, b in kept))] = src[(..., *(slice(a - sh, b - sh) for (a, b), sh in zip(kept, shift)))]
+    for axis, ((first, stop), phase_size) in enumerate(zip(kept, dst.shape[-spatial:])):
+        others = (slice(None),) * (spatial - 1 - axis)
+        if first > 0:
+            dst[(..., slice(0, first), *others)] = 0.0
+        if stop < phase_size:
+            dst[(..., slice(stop, None), *others)] = 0.0
 
 
 def _view(buffer: np.ndarray, shape) -> np.ndarray:
     """A contiguous array of `shape` over the start of a flat scratch buffer."""
-    return buffer[: int(np.prod(shape))].reshape(shape)
+    return buffer[: math.prod(shape)].reshape(shape)
 
 
 def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
@@ -139,27 +135,20 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
     bias64 = _check_bias(bias, cog * groups)
     output_size = P.check_output_size(params, input_size, kernel_size)
-    cig, taps = cin // groups, int(np.prod(kernel_size))
+    cig, taps = cin // groups, math.prod(kernel_size)
     x_grouped = x64.reshape(batch, groups, cig, *input_size)
     # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
     kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 2, 3, 1)
 
-    phases = [
-        (phase, _phase_taps(params, kernel_size, phase))
-        for phase in itertools.product(*(range(s) for s in params.stride))
-    ]
+    phases = list(_taps_by_phase(params, kernel_size).items())
     phase_sizes = [_phase_size(output_size, params.stride, phase) for phase, _ in phases]
-    # Zero margins so that every shifted window x[q - shift] of every phase is a plain slice of x_padded.
-    margins = _margins(input_size, [(size, [shift for _, shift in taps]) for size, (_, taps) in zip(phase_sizes, phases)])
-    x_padded = np.zeros((batch, groups, cig, *(i + m0 + m1 for i, (m0, m1) in zip(input_size, margins))))
-    x_padded[(..., *(slice(m0, m0 + i) for i, (m0, _) in zip(input_size, margins)))] = x64.reshape(
-        batch, groups, cig, *input_size
-    )
-    # Scratch buffers, reused by every phase.
-    most_taps = max(len(taps) for _, taps in phases)
-    largest = max(int(np.prod(size)) for size in phase_sizes)
-    shifted_buffer = np.empty(batch * groups * most_taps * cig * largest)
-    products_buffer = np.empty(batch * groups * cog * largest)
+    # Scratch, reused by every phase. At most half of the kernel's taps are gathered at once (a phase with
+    # more is summed in parts), which keeps peak memory below (taps + 1) x the output's size.
+    chunk = max(1, -(-taps // 2))
+    largest = max(math.prod(size) for size in phase_sizes)
+    shifted_buffer = np.empty(batch * groups * min(chunk, max(len(t) for _, t in phases)) * cig * largest)
+    unit_stride = all(s == 1 for s in params.stride)  # one phase: the output itself
+    products_buffer = None if unit_stride else np.empty(batch * groups * cog * largest)
 
     out = np.empty((batch, groups, cog, *output_size))
     for (phase, phase_taps), phase_size in zip(phases, phase_sizes):
@@ -167,15 +156,22 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
         if not phase_taps:
             out[(..., *positions)] = 0.0
             continue
-        # shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
-        shifted = _view(shifted_buffer, (batch, groups, len(phase_taps), cig, *phase_size))
-        for j, (_, shift) in enumerate(phase_taps):
-            window = tuple(slice(m - sh, m - sh + q) for (m, _), sh, q in zip(margins, shift, phase_size))
-            shifted[:, :, j] = x_padded[(..., *window)]
-        phase_kernel = kernel[:, :, [tap for tap, _ in phase_taps], :].reshape(groups, cog, -1)
-        products = _view(products_buffer, (batch, groups, cog, int(np.prod(phase_size))))
-        np.matmul(phase_kernel, shifted.reshape(products.shape[:2] + (len(phase_taps) * cig, products.shape[3])), out=products)
-        out[(..., *positions)] = products.reshape(batch, groups, cog, *phase_size)
+        phase_shape = (batch, groups, cog, math.prod(phase_size))
+        products = out.reshape(phase_shape) if unit_stride else _view(products_buffer, phase_shape)
+        for start in range(0, len(phase_taps), chunk):
+            part = phase_taps[start : start + chunk]
+            # shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
+            shifted = _view(shifted_buffer, (batch, groups, len(part), cig, *phase_size))
+            for j, (_, shift) in enumerate(part):
+                _copy_shifted(shifted[:, :, j], x_grouped, shift)
+            part_kernel = kernel[:, :, [tap for tap, _ in part], :].reshape(groups, cog, len(part) * cig)
+            columns = shifted.reshape(batch, groups, len(part) * cig, phase_shape[3])
+            if start == 0:
+                np.matmul(part_kernel, columns, out=products)
+            else:
+                products += np.matmul(part_kernel, columns)
+        if not unit_stride:
+            out[(..., *positions)] = products.reshape(batch, groups, cog, *phase_size)
     out = out.reshape(batch, groups * cog, *output_size)
     if bias64 is not None:
         out += bias64.reshape(-1, *([1] * len(output_size)))
@@ -185,7 +181,7 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
 def _gather_taps(y64: np.ndarray, params: P.ConvParams, input_size, kernel_size) -> np.ndarray:
     """cols[n, c, t, i] = y[n, c, i*s + t*d - begin] (zero outside y): the windows conv_transpose writes."""
     batch, channels, *output_size = y64.shape
-    taps = int(np.prod(kernel_size))
+    taps = math.prod(kernel_size)
     cols = np.zeros((batch, channels, taps, *input_size))
     for tap, inputs, outputs in _tap_windows(params, input_size, output_size, kernel_size):
         cols[(slice(None), slice(None), tap, *inputs)] = y64[(..., *outputs)]
@@ -225,9 +221,9 @@ def conv(y, w, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
             f"out_channels = w.shape[1] * groups = {cog * groups}"
         )
     input_size = _input_size_for(params, output_size, kernel_size)
-    taps = int(np.prod(kernel_size))
+    taps = math.prod(kernel_size)
     cols = _gather_taps(y64, params, input_size, kernel_size)
-    cols = cols.reshape(batch, groups, cog * taps, int(np.prod(input_size)))  # rows (co, t)
+    cols = cols.reshape(batch, groups, cog * taps, math.prod(input_size))  # rows (co, t)
     # kernel[g, ci, co*taps + t] = w[g*Cig + ci, co, t]
     kernel = w64.reshape(groups, cin // groups, cog * taps)
     return np.matmul(kernel, cols).reshape(batch, cin, *input_size)
@@ -251,8 +247,8 @@ def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output
     grad_x = conv(g64, w64, **keywords)
 
     # grad_w[g*Cig + ci, co, t] = sum_{n, i} x[n, g*Cig + ci, i] * grad_out[n, g*Cog + co, i*s + t*d - begin]
-    taps = int(np.prod(kernel_size))
-    positions = int(np.prod(input_size))
+    taps = math.prod(kernel_size)
+    positions = math.prod(input_size)
     cols = _gather_taps(g64, params, input_size, kernel_size).reshape(batch, groups, cog * taps, positions)
     x_grouped = x64.reshape(batch, groups, cin // groups, positions)
     grad_w = np.einsum("ngcp,ngkp->gck", x_grouped, cols, optimize=True)

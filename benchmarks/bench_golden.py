@@ -1,0 +1,249 @@
+"""Benchmark the float64 golden `oracle.conv_transpose` against torch's conv_transpose{1,2,3}d.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--json PATH]   (= make bench)
+
+Per case: golden and torch wall time (median and min of N calls, after warm-up), golden GFLOP/s (nominal
+FLOPs = 2 * N * Cin * Cout/groups * prod(kernel) * prod(input spatial)), also as % of numpy's float64 GEMM
+rate measured under the same thread settings, the golden/torch ratio of medians, and the golden's peak extra
+memory in one call (tracemalloc, which numpy reports its buffers to) against (kernel taps + 1) x output size.
+Each case first checks that golden and torch agree; if not, it exits 1 without benchmarking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+import oracle  # noqa: E402
+
+AGREEMENT_RTOL = 1e-10  # max |golden - torch| allowed, relative to max(1, max |torch|); both are float64
+
+
+@dataclass(frozen=True)
+class Case:
+    batch: int
+    cin: int
+    cout: int
+    spatial: tuple[int, ...]
+    kernel: int
+    stride: int
+    padding: int
+    dilation: int = 1
+    groups: int = 1
+
+    @property
+    def name(self) -> str:
+        extra = (f" d{self.dilation}" if self.dilation > 1 else "") + (f" g{self.groups}" if self.groups > 1 else "")
+        size = "x".join(map(str, self.spatial))
+        return (f"{len(self.spatial)}d N{self.batch} {self.cin}->{self.cout} {size} "
+                f"k{self.kernel} s{self.stride} p{self.padding}{extra}")
+
+    @property
+    def taps(self) -> int:
+        return self.kernel ** len(self.spatial)
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.batch * self.cin * (self.cout // self.groups) * self.taps * int(np.prod(self.spatial))
+
+    def kwargs(self) -> dict:
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation, groups=self.groups)
+
+
+CASES = [
+    Case(8, 64, 64, (32, 32), 3, 2, 1),
+    Case(4, 128, 64, (16, 16), 4, 2, 1),
+    Case(2, 16, 16, (64, 64), 5, 1, 2),
+    Case(4, 64, 64, (24, 24), 3, 2, 1, groups=4),
+    Case(4, 32, 32, (20, 20), 3, 1, 2, dilation=2),
+    Case(8, 64, 64, (256,), 5, 2, 2),
+    Case(2, 16, 16, (12, 12, 12), 3, 2, 1),
+]
+TORCH_OPS = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+@dataclass
+class Result:
+    case: str
+    shapes: dict
+    flops: int
+    max_abs_diff: float
+    golden_median_s: float
+    golden_min_s: float
+    torch_median_s: float
+    torch_min_s: float
+    golden_gflops: float
+    pct_of_gemm: float
+    ratio_golden_torch: float  # of medians
+    peak_extra_bytes: int
+    output_bytes: int
+    peak_x_output: float
+    budget_x_output: int
+    within_budget: bool
+
+
+def time_calls(fns, repeat: int, rounds: int = 3) -> list[tuple[float, float]]:
+    """(median, min) seconds of `repeat` calls of each fn, in `rounds` blocks per fn that take turns (fair under
+    background load); each block starts with an untimed call: one library's thread pool still spinning right
+    after its call slows the other (torch ran 2x slower interleaved call by call with 2 threads)."""
+    times = [[] for _ in fns]
+    for block in range(rounds):
+        for fn, fn_times in zip(fns, times):
+            fn()
+            for _ in range(len(range(block, repeat, rounds))):
+                start = time.perf_counter()
+                fn()
+                fn_times.append(time.perf_counter() - start)
+    return [(statistics.median(t), min(t)) for t in times]
+
+
+def peak_extra_memory(fn) -> int:
+    """Peak bytes traced by tracemalloc during one call of fn, above what was traced just before it."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def gemm_gflops(n: int = 2048, tries: int = 3) -> float:
+    """Best float64 GEMM rate of numpy on n x n matrices: the ceiling the golden's matmuls can reach."""
+    a, b = np.random.default_rng(1).standard_normal((2, n, n))
+    [(_, best)] = time_calls([lambda: a @ b], tries, rounds=1)
+    return 2 * n**3 / best / 1e9
+
+
+def make_inputs(case: Case, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.standard_normal((case.batch, case.cin, *case.spatial))
+    w = rng.standard_normal((case.cin, case.cout // case.groups, *(case.kernel,) * len(case.spatial)))
+    return x, w
+
+
+def run_case(case: Case, repeat: int, ceiling: float, rng: np.random.Generator) -> Result:
+    x, w = make_inputs(case, rng)
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+    torch_op = TORCH_OPS[len(case.spatial)]
+
+    golden = partial(oracle.conv_transpose, x, w, **case.kwargs())
+    reference = partial(torch_op, xt, wt, **case.kwargs())
+
+    got, want = golden(), reference().numpy()
+    diff = float(np.max(np.abs(got - want))) if got.shape == want.shape else float("inf")
+    if not diff <= AGREEMENT_RTOL * max(1.0, float(np.max(np.abs(want)))):
+        raise SystemExit(f"{case.name}: golden {got.shape} and torch {want.shape} disagree, "
+                         f"max abs diff {diff:.3e}; not benchmarking")
+
+    (g_med, g_min), (t_med, t_min) = time_calls([golden, reference], repeat)
+    peak = peak_extra_memory(golden)
+    gflops = case.flops / g_med / 1e9
+    return Result(
+        case=case.name, shapes={"x": x.shape, "w": w.shape, "out": got.shape}, flops=case.flops, max_abs_diff=diff,
+        golden_median_s=g_med, golden_min_s=g_min, torch_median_s=t_med, torch_min_s=t_min,
+        golden_gflops=gflops, pct_of_gemm=100 * gflops / ceiling, ratio_golden_torch=g_med / t_med,
+        peak_extra_bytes=peak, output_bytes=got.nbytes, peak_x_output=peak / got.nbytes,
+        budget_x_output=case.taps + 1, within_budget=peak <= (case.taps + 1) * got.nbytes,
+    )
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.processor() or "unknown"
+
+
+def machine_info() -> dict:
+    info = {
+        "cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "numpy": np.__version__, "torch": torch.__version__,
+        "env": {v: os.environ.get(v, "(unset)") for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+        "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
+    }
+    try:
+        from threadpoolctl import threadpool_info
+        info["blas_threads"] = {p["internal_api"]: p["num_threads"] for p in threadpool_info()}
+    except ImportError:
+        info["blas_threads"] = "threadpoolctl not installed; see env"
+    return info
+
+
+def print_case(r: Result) -> None:
+    print(f"\n{r.case}   x{r.shapes['x']} w{r.shapes['w']} -> {r.shapes['out']}   "
+          f"max |golden - torch| = {r.max_abs_diff:.1e}")
+    print(f"  golden    median {r.golden_median_s * 1e3:8.2f} ms   min {r.golden_min_s * 1e3:8.2f} ms   "
+          f"{r.golden_gflops:6.1f} GFLOP/s ({r.pct_of_gemm:.0f}% of GEMM)")
+    print(f"  torch     median {r.torch_median_s * 1e3:8.2f} ms   min {r.torch_min_s * 1e3:8.2f} ms   "
+          f"golden/torch {r.ratio_golden_torch:.2f}x")
+    print(f"  memory    peak extra {r.peak_extra_bytes / 2**20:.2f} MiB = {r.peak_x_output:.2f}x output "
+          f"({r.output_bytes / 2**20:.2f} MiB); budget {r.budget_x_output}x: {'within' if r.within_budget else 'OVER'}")
+
+
+def markdown_table(results: list[Result], info: dict) -> str:
+    lines = [
+        f"float64, {info['cpu']}, OMP_NUM_THREADS={info['env']['OMP_NUM_THREADS']}, torch threads "
+        f"{info['torch_threads']}; GEMM ceiling {info['gemm_gflops_float64']:.1f} GFLOP/s; ms as median (min)",
+        "",
+        "| case | golden ms | torch ms | golden/torch | golden GFLOP/s | % of GEMM | peak mem x out | budget x out |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.case} | {r.golden_median_s * 1e3:.2f} ({r.golden_min_s * 1e3:.2f}) "
+            f"| {r.torch_median_s * 1e3:.2f} ({r.torch_min_s * 1e3:.2f}) | {r.ratio_golden_torch:.2f} "
+            f"| {r.golden_gflops:.1f} | {r.pct_of_gemm:.0f}% | {r.peak_x_output:.2f} "
+            f"| {r.budget_x_output}{'' if r.within_budget else ' OVER'} |"
+        )
+    return "\n".join(lines)
+
+
+@torch.inference_mode()
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=50, help="timed calls per case and library (default 50)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also save machine info and results as JSON")
+    args = parser.parse_args(argv)
+    args.repeat = max(1, args.repeat)
+
+    info = machine_info()
+    print(f"CPU: {info['cpu']} ({info['cores']} logical cores); Python {info['python']}, "
+          f"numpy {info['numpy']}, torch {info['torch']}")
+    print(f"threads: {', '.join(f'{k}={v}' for k, v in info['env'].items())}; "
+          f"torch.get_num_threads()={info['torch_threads']}; numpy BLAS: {info['blas_threads']}")
+    info["gemm_gflops_float64"] = ceiling = gemm_gflops()
+    print(f"float64 GEMM ceiling (numpy 2048^3 matmul, best of 3): {ceiling:.1f} GFLOP/s")
+
+    rng = np.random.default_rng(0)
+    started, results = time.perf_counter(), []
+    for case in CASES:
+        results.append(run_case(case, args.repeat, ceiling, rng))
+        print_case(results[-1])
+    print(f"\n({len(CASES)} cases in {time.perf_counter() - started:.1f} s, {args.repeat} repeats each)\n")
+    print(markdown_table(results, info))
+
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"machine": info, "repeat": args.repeat, "results": [asdict(r) for r in results]}
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        print(f"\nsaved {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
