@@ -43,7 +43,12 @@ def output_size(i: int, k: int, s: int, d: int, begin: int = 0, end: int = 0, ou
 
 
 def crop_to_size(full: int, begin: int, size: int) -> AxisPadding:
-    """Canonical padding that drops `begin` elements, then keeps `size` (zero-extended past `full`)."""
+    """Canonical padding that drops `begin` elements, then keeps `size` (zero-extended past `full`).
+
+    A negative `begin` (only `onnx_padding` and `from_jax_padding` produce one) stands for -begin zeros
+    placed before the full result; `conv_transpose` refuses a negative crop, so such a padding has to be
+    applied as a crop of 0 followed by prepending the zeros.
+    """
     end = full - begin - size
     return AxisPadding(begin, max(end, 0), max(-end, 0))
 
@@ -54,9 +59,14 @@ def crop_to_size(full: int, begin: int, size: int) -> AxisPadding:
 def same_padding(i: int, k: int, s: int, d: int, *, lower: bool = False) -> AxisPadding:
     """'SAME' padding: output size i*s.
 
-    The total crop is max(0, ke - s). With `lower=False` (TF, jax, ONNX SAME_UPPER) the odd extra element
-    is cropped at the end (begin = total // 2); with `lower=True` (ONNX SAME_LOWER) at the start. When the
-    kernel is shorter than the stride the full result is short of i*s and is zero-extended at the end.
+    TF and jax rule (a TF 'SAME' transposed conv is the gradient of a forward 'SAME' conv of an input of
+    size i*s). The total crop is max(0, ke - s). With `lower=False` the odd extra element is cropped at the
+    end (begin = total // 2); `lower=True` crops it at the start. When the kernel is shorter than the
+    stride the full result is short of i*s and is zero-extended at the end.
+
+    ONNX auto_pad SAME_UPPER (`lower=False`) and SAME_LOWER (`lower=True`) give this padding when
+    ke >= s and output_padding is 0, in general not otherwise: use `onnx_padding` (with ke < s the ONNX
+    rule splits the negative total between the two ends instead of zero-extending at the end).
     """
     total = effective_kernel(k, d) - s
     if total <= 0:
@@ -153,7 +163,11 @@ def to_jax_padding(k: int, d: int, pad: AxisPadding) -> tuple[int, int]:
 
 
 def from_jax_padding(k: int, d: int, lo: int, hi: int) -> AxisPadding:
-    """Inverse of `to_jax_padding`."""
+    """Inverse of `to_jax_padding`: the canonical padding of a lax.conv_transpose explicit pair.
+
+    `end` and `output_padding` are not both positive. A pair with lo > ke-1 (more than the kernel's
+    padding at the start) gives a negative `begin`: zeros before the full result (see `crop_to_size`).
+    """
     ke = effective_kernel(k, d)
     trailing = ke - 1 - hi  # end - output_padding
     return AxisPadding(ke - 1 - lo, max(trailing, 0), max(-trailing, 0))
@@ -173,12 +187,20 @@ def onnx_padding(
     output_padding: int = 0,
     output_shape: int | None = None,
 ) -> AxisPadding:
-    """Canonical padding of an ONNX ConvTranspose axis (opset >= 11 semantics).
+    """Canonical padding of an ONNX ConvTranspose axis: the operator spec text (opset >= 11).
 
     - `output_shape` given: total_padding = s*(i-1) + output_padding + ke - output_shape, split with the
       larger half at the start, except under SAME_UPPER where it goes at the end; `pads` are ignored.
-    - `auto_pad` SAME_UPPER / SAME_LOWER: output size i*s, total split as above.
+    - `auto_pad` SAME_UPPER / SAME_LOWER: output size i*s (the spec's auto_pad rule), total split as above.
     - otherwise (NOTSET or VALID): `pads` (begin, end) and `output_padding` as given (VALID: no pads).
+
+    The spec's `total_padding/2` is read as floor division, as onnx.reference does: of the two readings
+    (floor, truncation toward zero) only floor reproduces the spec's own test case
+    `test_convtranspose_output_shape` (total -1, NOTSET: the extra zero row at the end). A negative total
+    (output_shape beyond the full result, or SAME with ke + output_padding < s) then gives a negative
+    `begin`: zeros before the full result (see `crop_to_size`). Installed runtimes deviate from this spec
+    (tests/test_conventions.py, test_finding_*): onnxruntime clamps a negative total to 0, and
+    onnx.reference ignores `output_shape` for the padding unless auto_pad is SAME_UPPER or SAME_LOWER.
     """
     if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):
         raise ValueError(f"auto_pad: got {auto_pad!r}; expected NOTSET, SAME_UPPER, SAME_LOWER or VALID")
