@@ -119,6 +119,15 @@ def _view(buffer: np.ndarray, shape) -> np.ndarray:
     return buffer[: math.prod(shape)].reshape(shape)
 
 
+def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """The shape `conv_transpose` returns for arrays of these shapes, or the error it raises for them."""
+    x = np.broadcast_to(np.zeros((), np.float64), tuple(x_shape))
+    w = np.broadcast_to(np.zeros((), np.float64), tuple(w_shape))
+    x64, w64, params = _prepare(x, w, stride, padding, output_padding, dilation, groups)
+    _check_bias(None if bias_shape is None else np.broadcast_to(np.zeros(()), tuple(bias_shape)), w64.shape[1] * params.groups)
+    return (x64.shape[0], w64.shape[1] * params.groups, *P.check_output_size(params, x64.shape[2:], w64.shape[2:]))
+
+
 def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
     """Transposed convolution of x (batch, Cin, *spatial) with w (Cin, Cout // groups, *kernel).
 

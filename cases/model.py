@@ -1,0 +1,270 @@
+"""The case model: one transposed-convolution configuration, its arrays, and a stable readable id.
+
+A `Case` is frozen, hashable and JSON-serializable (`to_dict` / `from_dict`). Its padding is canonical
+(per axis (begin, end) crops of the full result, see oracle.arithmetic); `mode` says how a framework is to
+be asked for it: `explicit` pads, `same` / `valid` padding strings, or an `output_shape`. `case.arrays()`
+draws x, w and bias deterministically from the seed, exactly representable in the dtype.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+
+import ml_dtypes
+import numpy as np
+
+from oracle import arithmetic
+from oracle.golden import output_shape
+
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+MODES = ("explicit", "same", "valid", "output_shape")
+# How the values of x, w and bias are drawn: `normal` (standard normal), `large` (scaled so that the
+# result overflows float16 and bfloat16), `nonfinite` (normal, with some inf and NaN in x).
+VALUE_KINDS = ("normal", "large", "nonfinite")
+_SHORT_DTYPE = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    """The numpy dtype of a dtype name (bfloat16 from ml_dtypes)."""
+    if name == "bfloat16":
+        return np.dtype(ml_dtypes.bfloat16)
+    if name not in DTYPES:
+        raise ValueError(f"dtype: got {name!r}; expected one of {', '.join(DTYPES)}")
+    return np.dtype(name)
+
+
+def _axes(values) -> str:
+    return "x".join(str(v) for v in values)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration. Build it with `make_case`, which derives the padding for `same` / `valid`."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    groups: int
+    input_size: tuple[int, ...]
+    kernel_size: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    output_padding: tuple[int, ...]
+    bias: bool
+    dtype: str | None  # None: a configuration to run in every dtype asked for
+    seed: int
+    mode: str = "explicit"
+    values: str = "normal"
+    valid: bool = True
+    reason: str = ""  # why an invalid case is invalid: the golden's own error message
+    name: str = field(default="", compare=False)  # a curated case's name, for reports
+
+    # --- identity -------------------------------------------------------------------------------------
+    @property
+    def spatial_rank(self) -> int:
+        return len(self.input_size)
+
+    @property
+    def id(self) -> str:
+        """A stable, readable id, e.g. 2d-b2-c4x6-g2-i5x7-k3x2-s2x1-d1x2-p1.0x0.1-op1x0-bias-f32-mexplicit-r17."""
+        parts = [
+            f"{self.spatial_rank}d",
+            f"b{self.batch}",
+            f"c{self.in_channels}x{self.out_channels}",
+            f"g{self.groups}",
+            f"i{_axes(self.input_size)}",
+            f"k{_axes(self.kernel_size)}",
+            f"s{_axes(self.stride)}",
+            f"d{_axes(self.dilation)}",
+            "p" + "x".join(f"{b}.{e}" for b, e in self.padding),
+            f"op{_axes(self.output_padding)}",
+            "bias" if self.bias else "nobias",
+            _SHORT_DTYPE.get(self.dtype, "any") if self.dtype else "any",
+            f"m{self.mode}",
+        ]
+        if self.values != "normal":
+            parts.append(f"v{self.values}")
+        parts.append(f"r{self.seed}")
+        return "-".join(parts)
+
+    def __str__(self) -> str:
+        return self.id
+
+    # --- the call ---------------------------------------------------------------------------------------
+    @property
+    def x_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.in_channels, *self.input_size)
+
+    @property
+    def w_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, max(1, self.out_channels // max(1, self.groups)), *self.kernel_size)
+
+    @property
+    def bias_shape(self) -> tuple[int, ...] | None:
+        return (self.out_channels,) if self.bias else None
+
+    def params(self) -> dict:
+        """Keyword arguments of the golden and of a target: tuples per axis, padding as (begin, end) pairs."""
+        return dict(
+            stride=self.stride,
+            padding=self.padding,
+            output_padding=self.output_padding,
+            dilation=self.dilation,
+            groups=self.groups,
+        )
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """The golden's output shape (ValueError for an invalid case)."""
+        return output_shape(self.x_shape, self.w_shape, self.bias_shape, **self.params())
+
+    @property
+    def reduction_length(self) -> int:
+        """Products summed into an interior output element: in_channels per group x kernel taps."""
+        return self.in_channels // max(1, self.groups) * int(np.prod(self.kernel_size))
+
+    def with_dtype(self, dtype: str) -> Case:
+        return dataclasses.replace(self, dtype=dtype)
+
+    # --- arrays -----------------------------------------------------------------------------------------
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(x, w, bias) in the case's dtype, drawn from its seed; the same on every machine and process.
+
+        Values are standard normal rounded to the dtype (so exactly representable in it), with mixed signs
+        and no symmetry in the kernel; `large` scales them so that results overflow float16 and bfloat16;
+        `nonfinite` puts inf, -inf and NaN into x.
+        """
+        if self.dtype is None:
+            raise ValueError(f"case {self.id}: dtype is None; choose one with case.with_dtype(...)")
+        dtype = numpy_dtype(self.dtype)
+        rng = np.random.default_rng(_stable_seed(self))
+        x = rng.standard_normal(self.x_shape)
+        w = rng.standard_normal(self.w_shape)
+        bias = rng.standard_normal(self.out_channels) if self.bias else None
+        if self.values == "large":
+            # |x| ~ 2**8, |w| ~ 2**8: products ~ 2**16 = 65536, past float16's 65504; bfloat16 overflows
+            # past 3.4e38, so bfloat16 cases scale by 2**64 each.
+            scale = 2.0**64 if self.dtype == "bfloat16" else 2.0**8
+            x, w = x * scale, w * scale
+        if self.values == "nonfinite" and x.size:
+            flat = x.reshape(-1)
+            picks = rng.choice(flat.size, size=min(3, flat.size), replace=False)
+            flat[picks] = (np.inf, -np.inf, np.nan)[: len(picks)]
+        return x.astype(dtype), w.astype(dtype), None if bias is None else bias.astype(dtype)
+
+    def cotangent(self) -> np.ndarray:
+        """grad_out for a vector-Jacobian product: output-shaped, in the case's dtype, from the seed."""
+        rng = np.random.default_rng(_stable_seed(self) + 1)
+        return rng.standard_normal(self.output_shape).astype(numpy_dtype(self.dtype))
+
+    # --- serialization ----------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["padding"] = [list(pair) for pair in self.padding]
+        for key in ("input_size", "kernel_size", "stride", "dilation", "output_padding"):
+            data[key] = list(data[key])
+        data["id"] = self.id
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Case:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        for key in ("input_size", "kernel_size", "stride", "dilation", "output_padding"):
+            values[key] = tuple(values[key])
+        values["padding"] = tuple(tuple(pair) for pair in values["padding"])
+        return cls(**values)
+
+
+def _stable_seed(case: Case) -> int:
+    """A seed from the case's seed and its configuration, stable across processes (unlike hash())."""
+    text = case.id.rsplit("-r", 1)[0] + f"|{case.seed}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def _per_axis(value, rank: int) -> tuple:
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * rank
+    return tuple(value)
+
+
+def make_case(
+    *,
+    input_size,
+    kernel_size,
+    in_channels: int = 1,
+    out_channels: int = 1,
+    groups: int = 1,
+    batch: int = 1,
+    stride=1,
+    dilation=1,
+    padding=0,
+    output_padding=0,
+    bias: bool = False,
+    dtype: str | None = None,
+    seed: int = 0,
+    mode: str = "explicit",
+    values: str = "normal",
+    name: str = "",
+) -> Case:
+    """Build a Case, deriving the canonical padding for `same` and `valid` and checking validity.
+
+    `padding` (explicit and output_shape modes): an int, one int per axis, or one (begin, end) pair per
+    axis. In `same` and `valid` modes it is derived (oracle.arithmetic.same_padding / valid_padding) and
+    `output_padding` is taken from that derivation. Validity is the golden's: an invalid configuration
+    becomes a case with `valid=False` and the golden's error message as its `reason`.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode: got {mode!r}; expected one of {', '.join(MODES)}")
+    if values not in VALUE_KINDS:
+        raise ValueError(f"values: got {values!r}; expected one of {', '.join(VALUE_KINDS)}")
+    if dtype is not None:
+        numpy_dtype(dtype)
+    if isinstance(groups, int) and groups >= 1 and out_channels % groups:
+        # The weight (in_channels, out_channels // groups, *k) cannot carry such an out_channels at all.
+        raise ValueError(f"out_channels: {out_channels} is not a multiple of groups={groups}")
+    rank = len(_per_axis(input_size, 1))
+    input_size, kernel_size = _per_axis(input_size, rank), _per_axis(kernel_size, rank)
+    stride, dilation = _per_axis(stride, rank), _per_axis(dilation, rank)
+    if mode in ("same", "valid"):
+        rule = arithmetic.same_padding if mode == "same" else arithmetic.valid_padding
+        derived = [rule(i, k, s, d) for i, k, s, d in zip(input_size, kernel_size, stride, dilation)]
+        padding = tuple((p.begin, p.end) for p in derived)
+        output_padding = tuple(p.output_padding for p in derived)
+    else:
+        padding = tuple(
+            (p, p) if isinstance(p, (int, np.integer)) else tuple(p) for p in _per_axis(padding, rank)
+        )
+        output_padding = _per_axis(output_padding, rank)
+    case = Case(
+        batch=batch,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        groups=groups,
+        input_size=input_size,
+        kernel_size=kernel_size,
+        stride=stride,
+        dilation=dilation,
+        padding=padding,
+        output_padding=output_padding,
+        bias=bias,
+        dtype=dtype,
+        seed=seed,
+        mode=mode,
+        values=values,
+        name=name,
+    )
+    reason = _invalid_reason(case)
+    return dataclasses.replace(case, valid=reason is None, reason=reason or "")
+
+
+def _invalid_reason(case: Case) -> str | None:
+    """The golden's error message for this configuration, or None when it is valid."""
+    try:
+        case.output_shape
+    except (ValueError, TypeError) as error:
+        return str(error)
+    return None

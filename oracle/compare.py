@@ -1,0 +1,231 @@
+"""Compare a target's result with the golden's: shape, then dtype, then non-finite positions, then values.
+
+`expect(...)` computes what a correct result looks like (the golden's value and a per-element bound from
+oracle.tolerance); `compare(actual, expected)` returns a frozen `Comparison`. Rendering is elsewhere
+(oracle.report); the message here is built only on failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from oracle import golden
+from oracle.tolerance import OVERFLOW_THRESHOLD, Tolerance
+
+PASS = "pass"
+VALUE_MISMATCH = "value_mismatch"
+SHAPE_MISMATCH = "shape_mismatch"
+DTYPE_MISMATCH = "dtype_mismatch"
+NONFINITE_MISMATCH = "nonfinite_mismatch"
+RAISED = "raised"
+ACCEPTED_INVALID = "accepted_invalid"
+CRASH = "crash"
+TIMEOUT = "timeout"
+UNSUPPORTED = "unsupported"
+OUTCOMES = (
+    PASS,
+    VALUE_MISMATCH,
+    SHAPE_MISMATCH,
+    DTYPE_MISMATCH,
+    NONFINITE_MISMATCH,
+    RAISED,
+    ACCEPTED_INVALID,
+    CRASH,
+    TIMEOUT,
+    UNSUPPORTED,
+)
+NOT_DISCREPANCIES = (PASS, UNSUPPORTED)
+FIRST_MISMATCHES = 5
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a correct result of one call looks like."""
+
+    value: np.ndarray  # the golden's result, float64
+    bound: np.ndarray  # per-element bound on |actual - value|
+    dtype: str  # the dtype the result must have
+    border: tuple[int, ...]  # per spatial axis, the width of the band at each end where the kernel is cut
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+
+def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = None) -> Expected:
+    """The golden's result for (x, w, bias) and the bound a `dtype` computation must stay within."""
+    tolerance = tolerance or Tolerance()
+    value = golden.conv_transpose(x, w, bias, **params)
+    x64, w64 = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    absolute_bias = None if bias is None else np.abs(np.asarray(bias, np.float64))
+    with np.errstate(invalid="ignore"):
+        magnitude = golden.conv_transpose(np.abs(x64), np.abs(w64), absolute_bias, **params)
+    # K, the number of products per element, does not depend on the batch: count it for one sample.
+    products = golden.conv_transpose(np.ones((1, *x64.shape[1:])), np.ones(w64.shape), **params)
+    terms = products + (0 if bias is None else 1)
+    bound = tolerance.bound(dtype, value, magnitude, terms)
+    kernel = w64.shape[2:]
+    dilation = params.get("dilation", 1)
+    dilation = (dilation,) * len(kernel) if isinstance(dilation, int) else tuple(dilation)
+    border = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
+    return Expected(value=value, bound=bound, dtype=dtype, border=border)
+
+
+def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolerance | None = None):
+    """Expected (grad_x, grad_w, grad_bias) of a vjp in `dtype`; grad_bias None without bias.
+
+    Each gradient is bilinear in two of (x, w, grad_out), so its magnitude S is the same vjp on absolute
+    values and its number of products K the vjp on ones.
+    """
+    tolerance = tolerance or Tolerance()
+    as64 = [None if a is None else np.asarray(a, np.float64) for a in (x, w, grad_out, bias)]
+    values = golden.conv_transpose_vjp(*as64[:3], as64[3], **params)
+    with np.errstate(invalid="ignore"):
+        magnitudes = golden.conv_transpose_vjp(*(np.abs(a) for a in as64[:3]), None if bias is None else np.abs(as64[3]), **params)
+    counts = golden.conv_transpose_vjp(*(np.ones(a.shape) for a in as64[:3]), None if bias is None else np.ones(as64[3].shape), **params)
+    expectations = []
+    for value, magnitude, terms in zip(values, magnitudes, counts):
+        if value is None:
+            expectations.append(None)
+            continue
+        bound = tolerance.bound(dtype, value, magnitude, terms)
+        expectations.append(Expected(value=value, bound=bound, dtype=dtype, border=(0,) * max(0, value.ndim - 2)))
+    return tuple(expectations)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    index: tuple[int, ...]
+    actual: float
+    expected: float
+    bound: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of comparing one result, with the metrics a report needs."""
+
+    outcome: str
+    message: str = ""
+    actual_shape: tuple[int, ...] | None = None
+    expected_shape: tuple[int, ...] | None = None
+    actual_dtype: str | None = None
+    expected_dtype: str | None = None
+    elements: int = 0
+    mismatches: int = 0
+    max_abs_error: float = 0.0
+    max_bound_ratio: float = 0.0
+    first_mismatches: tuple[Mismatch, ...] = ()
+    border_mismatches: int = 0
+    interior_mismatches: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in NOT_DISCREPANCIES
+
+    @property
+    def mismatch_percent(self) -> float:
+        return 100.0 * self.mismatches / self.elements if self.elements else 0.0
+
+
+def _dtype_name(array) -> str:
+    return str(getattr(array, "dtype", type(array).__name__))
+
+
+def _border_mask(shape, border) -> np.ndarray:
+    """True where an element lies within the kernel's reach of an end of some spatial axis."""
+    mask = np.zeros(shape[2:], dtype=bool)
+    for axis, (size, width) in enumerate(zip(shape[2:], border)):
+        index = np.arange(size)
+        near = (index < width) | (index >= size - width)
+        mask |= near.reshape([-1 if a == axis else 1 for a in range(len(border))])
+    return np.broadcast_to(mask, shape)
+
+
+def compare(actual, expected: Expected) -> Comparison:
+    """Compare `actual` with `expected`: shape, dtype, non-finite positions, then values within the bound."""
+    if not isinstance(actual, np.ndarray):
+        return Comparison(
+            SHAPE_MISMATCH,
+            f"the target returned {type(actual).__name__}, not a numpy array",
+            expected_shape=expected.shape,
+            expected_dtype=expected.dtype,
+            actual_dtype=type(actual).__name__,
+        )
+    common = dict(
+        actual_shape=tuple(actual.shape),
+        expected_shape=tuple(expected.shape),
+        actual_dtype=_dtype_name(actual),
+        expected_dtype=expected.dtype,
+        elements=int(np.prod(expected.shape)),
+    )
+    if actual.shape != expected.shape:
+        return Comparison(SHAPE_MISMATCH, f"shape {actual.shape} != expected {expected.shape}", **common)
+    if _dtype_name(actual) != expected.dtype:
+        return Comparison(DTYPE_MISMATCH, f"dtype {actual.dtype} != expected {expected.dtype} (the input dtype)", **common)
+
+    got = actual.astype(np.float64)
+    want, bound = expected.value, expected.bound
+    threshold = OVERFLOW_THRESHOLD[expected.dtype]
+    with np.errstate(invalid="ignore", over="ignore"):
+        certain_overflow = np.isfinite(want) & (np.abs(want) - bound >= threshold)
+        maybe_overflow = np.isfinite(want) & (np.abs(want) + bound >= threshold) & ~certain_overflow
+    want_nonfinite = ~np.isfinite(want) | certain_overflow
+    # The non-finite value each position must hold (NaN, or an infinity of the golden's sign).
+    want_special = np.where(certain_overflow, np.sign(want) * np.inf, want)
+    got_nonfinite = ~np.isfinite(got)
+    allowed_inf = maybe_overflow & np.isinf(got) & (np.sign(got) == np.sign(want))
+    wrong_nonfinite = (want_nonfinite != got_nonfinite) & ~allowed_inf
+    both = want_nonfinite & got_nonfinite
+    wrong_nonfinite |= both & ~((np.isnan(want_special) & np.isnan(got)) | (want_special == got))
+    if wrong_nonfinite.any():
+        return _mismatch(NONFINITE_MISMATCH, wrong_nonfinite, got, want_special, bound, expected, common)
+
+    finite = ~want_nonfinite & ~got_nonfinite
+    error = np.where(finite, np.abs(got - want), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(finite, error / bound, 0.0)
+    ratio = np.nan_to_num(ratio, nan=np.inf)
+    wrong = ratio > 1.0
+    max_abs = float(error.max()) if error.size else 0.0
+    max_ratio = float(ratio.max()) if ratio.size else 0.0
+    if wrong.any():
+        return _mismatch(VALUE_MISMATCH, wrong, got, want, bound, expected, common, max_abs, max_ratio)
+    return Comparison(PASS, max_abs_error=max_abs, max_bound_ratio=max_ratio, **common)
+
+
+def _mismatch(outcome, wrong, got, want, bound, expected, common, max_abs=None, max_ratio=None) -> Comparison:
+    indices = np.argwhere(wrong)
+    first = tuple(
+        Mismatch(tuple(int(i) for i in index), float(got[tuple(index)]), float(want[tuple(index)]), float(bound[tuple(index)]))
+        for index in indices[:FIRST_MISMATCHES]
+    )
+    border = _border_mask(expected.shape, expected.border)
+    count = int(wrong.sum())
+    on_border = int((wrong & border).sum())
+    finite = np.isfinite(got) & np.isfinite(want)
+    if max_abs is None:
+        max_abs = float(np.abs(got - want)[finite].max()) if finite.any() else float("nan")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = (np.abs(got - want) / bound)[finite]
+        max_ratio = float(ratios.max()) if ratios.size else float("nan")
+    what = "non-finite values where the golden has none, or the reverse" if outcome == NONFINITE_MISMATCH else "values outside the derived bound"
+    lines = [
+        f"{what}: {count} of {common['elements']} elements ({100.0 * count / max(1, common['elements']):.3g}%),"
+        f" {on_border} in the border band, {count - on_border} in the interior",
+        f"max |actual - expected| = {max_abs:.6g}; max error / bound = {max_ratio:.6g}",
+    ]
+    lines += [f"  at {m.index}: actual {m.actual!r}, expected {m.expected!r}, bound {m.bound:.3g}" for m in first]
+    return Comparison(
+        outcome,
+        "\n".join(lines),
+        mismatches=count,
+        max_abs_error=max_abs,
+        max_bound_ratio=max_ratio,
+        first_mismatches=first,
+        border_mismatches=on_border,
+        interior_mismatches=count - on_border,
+        **common,
+    )

@@ -1,0 +1,224 @@
+"""`crosscheck`: run a target on a suite of cases and compare every result with the golden.
+
+A target is a callable with the golden's signature,
+
+    target(x, w, bias, *, stride, padding, output_padding, dilation, groups) -> numpy.ndarray
+
+called with numpy arrays in the case's dtype, `stride`, `dilation`, `output_padding` as tuples of ints,
+`padding` as a tuple of (begin, end) pairs and `groups` as an int; or a string "module:function" naming
+one; or the name of an installed adapter. A target that cannot express a case natively raises
+`oracle.Unsupported(reason)`: the result is `unsupported`, not a failure. For `grad=True` the target may
+carry a `vjp` attribute, `target.vjp(x, w, grad_out, bias, **params) -> (grad_x, grad_w, grad_bias)`
+(grad_bias None without bias); a target without one gets `unsupported` for its vjp results.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+
+import numpy as np
+
+from cases import suites
+from cases.model import Case
+from oracle import compare as C
+from oracle.report import Report, Result, environment
+from oracle.tolerance import Tolerance
+
+
+class Unsupported(Exception):
+    """Raised by a target that cannot express a case natively; the message says why."""
+
+
+class TargetCrashed(Exception):
+    """The target's process died (abort, segfault, out-of-memory kill) while running a case."""
+
+
+class TargetTimedOut(Exception):
+    """The target did not answer within the timeout."""
+
+
+def crosscheck_target(target):
+    """The callable behind a target given as a callable, a "module:function" string or an adapter name."""
+    if callable(target):
+        return target
+    if isinstance(target, str) and ":" in target:
+        module_name, _, attribute = target.partition(":")
+        try:
+            found = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                found = getattr(found, part)
+        except (ImportError, AttributeError) as error:
+            raise ValueError(f"target: cannot load {target!r} ({error}); expected 'module:function'") from None
+        if not callable(found):
+            raise TypeError(f"target: {target!r} is {type(found).__name__}, not callable")
+        return found
+    if isinstance(target, str):
+        from adapters import registry
+
+        return registry.load(target)
+    raise TypeError(f"target: got {type(target).__name__}; expected a callable, 'module:function' or an adapter name")
+
+
+def target_name(target) -> str:
+    if isinstance(target, str):
+        return target
+    name = getattr(target, "name", None)
+    if isinstance(name, str):
+        return name
+    return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', type(target).__name__)}"
+
+
+def _call(function, *args, **kwargs):
+    """(result, seconds, outcome-or-None, detail) of calling a target: exceptions become outcomes."""
+    start = time.perf_counter()
+    try:
+        result = function(*args, **kwargs)
+    except Unsupported as error:
+        return None, time.perf_counter() - start, C.UNSUPPORTED, str(error)
+    except TargetCrashed as error:
+        return None, time.perf_counter() - start, C.CRASH, str(error)
+    except TargetTimedOut as error:
+        return None, time.perf_counter() - start, C.TIMEOUT, str(error)
+    except Exception as error:  # a target's failure is a finding, never the end of the run
+        return None, time.perf_counter() - start, C.RAISED, f"{type(error).__name__}: {error}"
+    return result, time.perf_counter() - start, None, ""
+
+
+def check_case(function, case: Case, name: str, tolerance: Tolerance | None = None) -> Result:
+    """Run one case (with a concrete dtype) on a target and compare with the golden."""
+    x, w, bias = case.arrays()
+    params = case.params()
+    actual, seconds, outcome, detail = _call(function, x, w, bias, **params)
+    if not case.valid:
+        if outcome in (C.UNSUPPORTED, C.CRASH, C.TIMEOUT):
+            return Result(case, name, outcome, detail=detail, target_seconds=seconds)
+        if outcome == C.RAISED:  # rejecting an invalid configuration is right
+            return Result(case, name, C.PASS, detail=f"rejected as it should be: {detail}", target_seconds=seconds)
+        return Result(
+            case, name, C.ACCEPTED_INVALID, detail=f"returned a result for an invalid case; the golden says: {case.reason}",
+            target_seconds=seconds,
+        )
+    if outcome is not None:
+        return Result(case, name, outcome, detail=detail, target_seconds=seconds)
+    start = time.perf_counter()
+    expected = C.expect(x, w, bias, params, case.dtype, tolerance)
+    comparison = C.compare(actual, expected)
+    golden_seconds = time.perf_counter() - start
+    return Result(case, name, comparison.outcome, comparison=comparison, target_seconds=seconds, golden_seconds=golden_seconds)
+
+
+def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = None) -> Result:
+    """Run a target's vjp on one valid case and compare grad_x, grad_w and grad_bias with the golden's."""
+    vjp = getattr(function, "vjp", None)
+    if vjp is None:
+        return Result(case, name, C.UNSUPPORTED, check="vjp", detail="the target has no vjp attribute")
+    x, w, bias = case.arrays()
+    grad_out = case.cotangent()
+    params = case.params()
+    actual, seconds, outcome, detail = _call(vjp, x, w, grad_out, bias, **params)
+    if outcome is not None:
+        return Result(case, name, outcome, check="vjp", detail=detail, target_seconds=seconds)
+    start = time.perf_counter()
+    expectations = C.expect_vjp(x, w, grad_out, bias, params, case.dtype, tolerance)
+    if not isinstance(actual, (tuple, list)) or len(actual) != 3:
+        return Result(case, name, C.SHAPE_MISMATCH, check="vjp", detail="vjp must return (grad_x, grad_w, grad_bias)")
+    worst = None
+    for label, got, expected in zip(("grad_x", "grad_w", "grad_bias"), actual, expectations):
+        if expected is None:
+            continue
+        comparison = C.compare(got, expected)
+        if worst is None or (worst.ok and not comparison.ok):
+            worst = comparison
+            where = label
+    golden_seconds = time.perf_counter() - start
+    return Result(
+        case, name, worst.outcome, check="vjp", comparison=worst, detail="" if worst.ok else f"in {where}",
+        target_seconds=seconds, golden_seconds=golden_seconds,
+    )
+
+
+def crosscheck(
+    target,
+    *,
+    suite="default",
+    dtypes=("float32",),
+    seed: int = 0,
+    grad: bool = False,
+    isolate: bool = False,
+    timeout: float = 60,
+    max_cases: int | None = None,
+    tolerance: Tolerance | None = None,
+    progress=None,
+) -> Report:
+    """Run `target` on every case of `suite` in each of `dtypes`; return a Report.
+
+    `suite`: a suite name (cases.suites) or a sequence of Cases. `isolate=True` runs the target in a
+    separate process: an abort, a segfault or a hang past `timeout` seconds becomes `crash` / `timeout`
+    for that case, the process is restarted and the remaining cases run. `progress`, if given, is called
+    with each Result as it is produced.
+    """
+    dtypes = tuple(dtypes)
+    cases = suites.expand(suites.get(suite, seed=seed) if isinstance(suite, str) else list(suite), dtypes)
+    if max_cases is not None:
+        cases = cases[:max_cases]
+    name = target_name(target)
+    runner = None
+    if isolate:
+        from oracle.isolation import IsolatedTarget
+
+        function = runner = IsolatedTarget(target, timeout=timeout)
+    else:
+        function = crosscheck_target(target)
+    results = []
+    try:
+        for case in cases:
+            produced = [check_case(function, case, name, tolerance)]
+            if grad and case.valid:
+                produced.append(check_vjp(function, case, name, tolerance))
+            for result in produced:
+                results.append(result)
+                if progress is not None:
+                    progress(result)
+    finally:
+        if runner is not None:
+            runner.close()
+    return Report(
+        results=tuple(results),
+        suite=suite if isinstance(suite, str) else "custom",
+        dtypes=dtypes,
+        seed=seed,
+        targets=(name,),
+        environment=environment(),
+    )
+
+
+def assert_conv_transpose_close(actual, x, w, bias=None, *, tolerance: Tolerance | None = None, **params):
+    """Assert that `actual` is a correct transposed convolution of (x, w, bias) in x's dtype.
+
+    The expected value is the golden's; the tolerance is derived per element (oracle.tolerance). On
+    failure the message says the outcome, how many elements mismatch, the largest error and error/bound,
+    and the first mismatching indices with actual, expected and bound.
+    """
+    __tracebackhide__ = True
+    dtype = str(np.asarray(x).dtype)
+    expected = C.expect(x, w, bias, params, dtype, tolerance)
+    comparison = C.compare(actual, expected)
+    if not comparison.ok:
+        call = ", ".join(f"{key}={value!r}" for key, value in params.items())
+        raise AssertionError(
+            f"conv_transpose result is not close ({comparison.outcome}): x{tuple(np.shape(x))} {dtype}, "
+            f"w{tuple(np.shape(w))}, bias {'none' if bias is None else np.shape(bias)}, {call}\n{comparison.message}"
+        )
+    return comparison
+
+
+__all__ = [
+    "Unsupported",
+    "TargetCrashed",
+    "TargetTimedOut",
+    "crosscheck",
+    "crosscheck_target",
+    "assert_conv_transpose_close",
+    "check_case",
+]

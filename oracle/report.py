@@ -1,0 +1,165 @@
+"""Results of a cross-check, and their rendering (summary text, JSON). Comparisons live in oracle.compare."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from cases.model import Case
+from oracle.compare import NOT_DISCREPANCIES, OUTCOMES, Comparison
+
+
+@dataclass(frozen=True)
+class Result:
+    """One case (in one dtype) run on one target: its outcome, metrics and how to reproduce it."""
+
+    case: Case
+    target: str
+    outcome: str
+    check: str = "forward"  # "forward", or "vjp" for the vector-Jacobian product
+    comparison: Comparison | None = None
+    detail: str = ""  # the exception a target raised, the reason it gave for `unsupported`, a crash
+    target_seconds: float = 0.0
+    golden_seconds: float = 0.0
+
+    @property
+    def case_id(self) -> str:
+        return self.case.id if self.check == "forward" else f"{self.case.id}:{self.check}"
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in NOT_DISCREPANCIES
+
+    def __getattr__(self, name):
+        # The comparison's metrics (max_abs_error, max_bound_ratio, mismatches, ...) read as the result's own.
+        comparison = self.__dict__.get("comparison")
+        if comparison is not None and name in Comparison.__dataclass_fields__:
+            return getattr(comparison, name)
+        raise AttributeError(name)
+
+    @property
+    def message(self) -> str:
+        text = self.comparison.message if self.comparison is not None and self.comparison.message else ""
+        return "\n".join(part for part in (self.detail, text) if part)
+
+    def reproducer(self) -> str:
+        """Python a user can paste to run this case again on the same target."""
+        call = (
+            "actual = target(x, w, bias, **case.params())\n"
+            "oracle.assert_conv_transpose_close(actual, x, w, bias, **case.params())"
+        )
+        if self.check == "vjp":
+            call = (
+                "grad_out = case.cotangent()\n"
+                "actual = target.vjp(x, w, grad_out, bias, **case.params())\n"
+                "expected = oracle.conv_transpose_vjp(x, w, grad_out, bias, **case.params())"
+            )
+        return (
+            "import oracle\n"
+            "from cases.model import Case\n"
+            f"target = oracle.crosscheck_target({self.target!r})\n"
+            f"case = Case.from_dict({self.case.to_dict()!r})\n"
+            "x, w, bias = case.arrays()\n" + call
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "case_id": self.case_id,
+            "case": self.case.to_dict(),
+            "target": self.target,
+            "check": self.check,
+            "outcome": self.outcome,
+            "detail": self.detail,
+            "metrics": None if self.comparison is None else asdict(self.comparison),
+            "target_seconds": self.target_seconds,
+            "golden_seconds": self.golden_seconds,
+        }
+
+
+def environment(extra: dict | None = None) -> dict:
+    import ml_dtypes
+    import numpy
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "numpy": numpy.__version__,
+        "ml_dtypes": ml_dtypes.__version__,
+        **(extra or {}),
+    }
+
+
+@dataclass(frozen=True)
+class Report:
+    """All results of one cross-check, with what ran: targets, suite, dtypes, seed and environment."""
+
+    results: tuple[Result, ...]
+    suite: str
+    dtypes: tuple[str, ...]
+    seed: int
+    targets: tuple[str, ...]
+    environment: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no result is a discrepancy (every one is `pass` or `unsupported`)."""
+        return all(result.ok for result in self.results)
+
+    @property
+    def discrepancies(self) -> tuple[Result, ...]:
+        return tuple(result for result in self.results if not result.ok)
+
+    def counts(self) -> dict:
+        """{target: {outcome: count}} over every outcome, zeros included."""
+        table = {}
+        for target in self.targets:
+            counter = Counter(r.outcome for r in self.results if r.target == target)
+            table[target] = {outcome: counter.get(outcome, 0) for outcome in OUTCOMES}
+        return table
+
+    def summary(self, limit: int = 10) -> str:
+        lines = [
+            f"convt-oracle cross-check: suite {self.suite!r}, dtypes {', '.join(self.dtypes)}, seed {self.seed}, "
+            f"{len(self.results)} results"
+        ]
+        for target, counts in self.counts().items():
+            shown = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
+            lines.append(f"  {target}: {shown or 'no results'}")
+        for result in self.discrepancies[:limit]:
+            lines.append(f"\n{result.outcome}: {result.target} on {result.case_id}")
+            lines += [f"  {line}" for line in result.message.splitlines()]
+        if len(self.discrepancies) > limit:
+            lines.append(f"\n... and {len(self.discrepancies) - limit} more discrepancies (see to_json())")
+        lines.append("OK: no discrepancy" if self.ok else f"{len(self.discrepancies)} discrepancies")
+        return "\n".join(lines)
+
+    def to_json(self, path=None) -> str:
+        text = json.dumps(
+            {
+                "suite": self.suite,
+                "dtypes": list(self.dtypes),
+                "seed": self.seed,
+                "targets": list(self.targets),
+                "environment": self.environment,
+                "ok": self.ok,
+                "counts": self.counts(),
+                "results": [result.to_dict() for result in self.results],
+            },
+            indent=1,
+            default=_json_default,
+        )
+        if path is not None:
+            with open(path, "w") as handle:
+                handle.write(text)
+        return text
+
+
+def _json_default(value):
+    if isinstance(value, float):
+        return repr(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
