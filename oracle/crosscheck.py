@@ -10,6 +10,9 @@ one; or the name of an installed adapter. A target that cannot express a case na
 `oracle.Unsupported(reason)`: the result is `unsupported`, not a failure. For `grad=True` the target may
 carry a `vjp` attribute, `target.vjp(x, w, grad_out, bias, **params) -> (grad_x, grad_w, grad_bias)`
 (grad_bias None without bias); a target without one gets `unsupported` for its vjp results.
+
+An adapter (adapters.base.Adapter) is called through `call_case(case, x, w, bias)` and
+`vjp_case(case, x, w, grad_out, bias)` instead, since it also needs the case's `mode`.
 """
 
 from __future__ import annotations
@@ -89,7 +92,10 @@ def check_case(function, case: Case, name: str, tolerance: Tolerance | None = No
     """Run one case (with a concrete dtype) on a target and compare with the golden."""
     x, w, bias = case.arrays()
     params = case.params()
-    actual, seconds, outcome, detail = _call(function, x, w, bias, **params)
+    if hasattr(function, "call_case"):  # an adapter: it needs the case's mode, not only its parameters
+        actual, seconds, outcome, detail = _call(function.call_case, case, x, w, bias)
+    else:
+        actual, seconds, outcome, detail = _call(function, x, w, bias, **params)
     if not case.valid:
         if outcome in (C.UNSUPPORTED, C.CRASH, C.TIMEOUT):
             return Result(case, name, outcome, detail=detail, target_seconds=seconds)
@@ -116,7 +122,10 @@ def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = Non
     x, w, bias = case.arrays()
     grad_out = case.cotangent()
     params = case.params()
-    actual, seconds, outcome, detail = _call(vjp, x, w, grad_out, bias, **params)
+    if hasattr(function, "vjp_case"):
+        actual, seconds, outcome, detail = _call(function.vjp_case, case, x, w, grad_out, bias)
+    else:
+        actual, seconds, outcome, detail = _call(vjp, x, w, grad_out, bias, **params)
     if outcome is not None:
         return Result(case, name, outcome, check="vjp", detail=detail, target_seconds=seconds)
     start = time.perf_counter()

@@ -1,0 +1,128 @@
+"""The adapter base class: what every framework adapter declares and the defaults it inherits.
+
+One subclass per framework (adapters/<framework>.py) sets `name`, `framework` and the capabilities that
+differ from the defaults here, and implements `run` (and `run_vjp` where the framework has autodiff).
+The framework is imported in `load()`, never at module top, so a missing or broken install costs
+nothing until the adapter is used.
+
+A case the framework cannot express natively raises `oracle.Unsupported` with the reason: declared
+capabilities are checked by `unsupported()`, framework-specific limits by the subclass's `limits()`.
+An adapter never emulates: no crop, pad or slice around the framework's call.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from cases.model import DTYPES, MODES, Case, make_case
+from oracle.crosscheck import Unsupported
+
+
+class Adapter:
+    name = ""  # the registry name, e.g. "torch"
+    framework = ""  # the module whose __version__ is reported, e.g. "torch"
+    spatial_ranks: tuple[int, ...] = (1, 2, 3)
+    dtypes: tuple[str, ...] = DTYPES
+    modes: tuple[str, ...] = MODES
+    groups = True
+    bias = True
+    dilation = True
+    asymmetric_padding = True
+    autodiff = False
+
+    def __init__(self):
+        self._framework = None
+
+    # --- the framework ----------------------------------------------------------------------------------
+    def load(self):
+        """Import the framework once (and configure it); return the module."""
+        if self._framework is None:
+            self._framework = importlib.import_module(self.framework)
+        return self._framework
+
+    def version(self) -> str:
+        return str(getattr(self.load(), "__version__", "unknown"))
+
+    def capabilities(self) -> dict:
+        return {
+            "spatial_ranks": list(self.spatial_ranks),
+            "dtypes": list(self.dtypes),
+            "modes": list(self.modes),
+            "groups": self.groups,
+            "bias": self.bias,
+            "dilation": self.dilation,
+            "asymmetric_padding": self.asymmetric_padding,
+            "autodiff": self.autodiff,
+        }
+
+    # --- what it can express ----------------------------------------------------------------------------
+    def unsupported(self, case: Case) -> str | None:
+        """The reason this adapter cannot run `case` natively, or None."""
+        if case.spatial_rank not in self.spatial_ranks:
+            return f"{self.name} has no {case.spatial_rank}-d transposed convolution"
+        if case.dtype not in self.dtypes:
+            return f"{self.name} has no {case.dtype} transposed convolution here"
+        if case.mode not in self.modes:
+            return f"{self.name} cannot be asked for mode {case.mode!r}"
+        if case.groups > 1 and not self.groups:
+            return f"{self.name} has no grouped transposed convolution"
+        if case.bias and not self.bias:
+            return f"{self.name}'s transposed convolution takes no bias"
+        if max(case.dilation) > 1 and not self.dilation:
+            return f"{self.name} has no dilated transposed convolution"
+        if not self.asymmetric_padding and any(b != e for b, e in case.padding):
+            return f"{self.name} crops both ends equally; padding {case.padding} is asymmetric"
+        return self.limits(case)
+
+    def limits(self, case: Case) -> str | None:
+        """Framework-specific limits (override)."""
+        return None
+
+    # --- calls ------------------------------------------------------------------------------------------
+    def call_case(self, case: Case, x, w, bias):
+        reason = self.unsupported(case)
+        if reason:
+            raise Unsupported(reason)
+        return self.run(case, x, w, bias)
+
+    def vjp_case(self, case: Case, x, w, grad_out, bias):
+        if not self.autodiff:
+            raise Unsupported(f"{self.name} has no autodiff")
+        reason = self.unsupported(case)
+        if reason:
+            raise Unsupported(reason)
+        return self.run_vjp(case, x, w, grad_out, bias)
+
+    def run(self, case: Case, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def run_vjp(self, case: Case, x, w, grad_out, bias):
+        raise NotImplementedError
+
+    def __call__(self, x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+        """The golden's signature: the call in `explicit` mode."""
+        return self.call_case(_explicit_case(x, w, bias, stride, padding, output_padding, dilation, groups), x, w, bias)
+
+    def vjp(self, x, w, grad_out, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+        case = _explicit_case(x, w, bias, stride, padding, output_padding, dilation, groups)
+        return self.vjp_case(case, x, w, grad_out, bias)
+
+
+def _explicit_case(x, w, bias, stride, padding, output_padding, dilation, groups) -> Case:
+    dtype = str(np.asarray(x).dtype)
+    return make_case(
+        batch=x.shape[0],
+        in_channels=x.shape[1],
+        out_channels=w.shape[1] * groups,
+        groups=groups,
+        input_size=tuple(x.shape[2:]),
+        kernel_size=tuple(w.shape[2:]),
+        stride=stride,
+        dilation=dilation,
+        padding=padding,
+        output_padding=output_padding,
+        bias=bias is not None,
+        dtype=dtype if dtype in DTYPES else None,
+    )

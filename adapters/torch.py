@@ -1,0 +1,97 @@
+"""torch: `torch.nn.functional.conv_transpose{1,2,3}d`, and `nn.ConvTranspose{1,2,3}d(..., output_size=...)`.
+
+torch's rules (the translation, in one place):
+- layouts are the golden's: x (N, Cin, *spatial), w (Cin, Cout // groups, *k), bias (Cout,);
+- `padding` p crops p at both ends: canonical (p, p); an asymmetric crop is not expressible;
+- output size (i-1)*s - 2p + d*(k-1) + 1 + output_padding, with output_padding < max(stride, dilation);
+- mode `output_shape`: the module's forward(x, output_size=O) derives output_padding = O - smallest size
+  (oracle.arithmetic.torch_output_padding), accepted in [0, stride-1];
+- torch has no 'same' / 'valid' strings for transposed convolution: a `same` / `valid` case is asked with
+  its canonical symmetric padding and output_padding, which is how torch spells them.
+"""
+
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+
+from adapters.base import Adapter
+from oracle import arithmetic
+
+
+class TorchAdapter(Adapter):
+    name = "torch"
+    framework = "torch"
+    asymmetric_padding = False
+    autodiff = True
+    memory_format = None  # the channels_last variant sets torch.channels_last / channels_last_3d
+
+    def limits(self, case):
+        for op, s, d in zip(case.output_padding, case.stride, case.dilation):
+            if op >= arithmetic.torch_output_padding_limit(s, d):
+                return f"torch requires output_padding < max(stride, dilation); got {op} with stride {s}, dilation {d}"
+        if case.mode == "output_shape" and any(op >= s for op, s in zip(case.output_padding, case.stride)):
+            return "torch's output_size accepts output_padding < stride only"
+        return None
+
+    # --- conversions ------------------------------------------------------------------------------------
+    def _tensor(self, array, requires_grad=False):
+        torch = self.load()
+        if array is None:
+            return None
+        if array.dtype == ml_dtypes.bfloat16:
+            tensor = torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
+        else:
+            tensor = torch.from_numpy(np.ascontiguousarray(array))
+        return tensor.requires_grad_(requires_grad)
+
+    def _array(self, tensor):
+        torch = self.load()
+        tensor = tensor.detach()
+        if tensor.dtype == torch.bfloat16:
+            return tensor.contiguous().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+        return tensor.contiguous().numpy()
+
+    # --- the call ---------------------------------------------------------------------------------------
+    def _forward(self, case, x, w, bias):
+        torch = self.load()
+        rank = case.spatial_rank
+        padding = tuple(b for b, _ in case.padding)
+        if self.memory_format is not None:
+            x = x.contiguous(memory_format=self.memory_format(rank))
+        if case.mode == "output_shape":
+            module_class = getattr(torch.nn, f"ConvTranspose{rank}d")
+            module = module_class(
+                case.in_channels, case.out_channels, case.kernel_size, stride=case.stride, padding=padding,
+                dilation=case.dilation, groups=case.groups, bias=bias is not None, dtype=x.dtype,
+            )
+            tensors = {"weight": w} if bias is None else {"weight": w, "bias": bias}
+            size = list(case.output_shape[2:])
+            return torch.func.functional_call(module, tensors, (x,), {"output_size": size})
+        function = getattr(torch.nn.functional, f"conv_transpose{rank}d")
+        return function(
+            x, w, bias, stride=case.stride, padding=padding, output_padding=case.output_padding,
+            groups=case.groups, dilation=case.dilation,
+        )
+
+    def run(self, case, x, w, bias):
+        torch = self.load()
+        with torch.no_grad():
+            return self._array(self._forward(case, self._tensor(x), self._tensor(w), self._tensor(bias)))
+
+    def run_vjp(self, case, x, w, grad_out, bias):
+        xt, wt, bt = (self._tensor(array, requires_grad=True) for array in (x, w, bias))
+        out = self._forward(case, xt, wt, bt)
+        out.backward(self._tensor(grad_out))
+        return self._array(xt.grad), self._array(wt.grad), None if bt is None else self._array(bt.grad)
+
+
+class TorchChannelsLastAdapter(TorchAdapter):
+    """torch with x in channels_last memory format (2-d and 3-d only)."""
+
+    name = "torch-channels-last"
+    spatial_ranks = (2, 3)
+
+    def memory_format(self, rank):
+        torch = self.load()
+        return torch.channels_last if rank == 2 else torch.channels_last_3d
