@@ -114,6 +114,40 @@ def _copy_shifted(dst: np.ndarray, src: np.ndarray, shift) -> None:
             dst[(..., slice(stop, None), *others)] = 0.0
 
 
+def _ieee_products(op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """op(a, b) for a bilinear `op` (a sum of products a[.] * b[.] over the terms that exist), with IEEE
+    semantics for inf and NaN.
+
+    The matrix products in `op` also multiply zeros that stand for terms that do not exist (positions
+    outside x or y), and 0 * inf would make them NaN. So the finite part is op of the factors with their
+    inf/NaN zeroed, and each element then is, as IEEE says of a sum: NaN if some existing term is NaN
+    (a NaN factor, or inf * 0) or the terms hold both infinities; else +-inf if some term is; else finite.
+    Whether an element has such a term is counted with `op` itself on indicator arrays.
+    """
+    finite_a, finite_b = np.isfinite(a), np.isfinite(b)
+    if finite_a.all() and finite_b.all():
+        return op(a, b)
+    with np.errstate(invalid="ignore"):
+        value = op(np.where(finite_a, a, 0.0), np.where(finite_b, b, 0.0))
+
+        def some(p, q):
+            return op(p.astype(np.float64), q.astype(np.float64)) > 0
+
+        every_a, every_b = np.ones(a.shape), np.ones(b.shape)
+        inf_a, inf_b = np.isinf(a), np.isinf(b)
+        nan = some(np.isnan(a), every_b) | some(every_a, np.isnan(b)) | some(inf_a, b == 0) | some(a == 0, inf_b)
+        positive_a, negative_a, positive_b, negative_b = a > 0, a < 0, b > 0, b < 0
+        plus = (
+            some(np.isposinf(a), positive_b) | some(np.isneginf(a), negative_b)
+            | some(positive_a & finite_a, np.isposinf(b)) | some(negative_a & finite_a, np.isneginf(b))
+        )
+        minus = (
+            some(np.isposinf(a), negative_b) | some(np.isneginf(a), positive_b)
+            | some(positive_a & finite_a, np.isneginf(b)) | some(negative_a & finite_a, np.isposinf(b))
+        )
+    return np.where(nan | (plus & minus), np.nan, np.where(plus, np.inf, np.where(minus, -np.inf, value)))
+
+
 def _view(buffer: np.ndarray, shape) -> np.ndarray:
     """A contiguous array of `shape` over the start of a flat scratch buffer."""
     return buffer[: math.prod(shape)].reshape(shape)
@@ -128,22 +162,10 @@ def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, outp
     return (x64.shape[0], w64.shape[1] * params.groups, *P.check_output_size(params, x64.shape[2:], w64.shape[2:]))
 
 
-def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """Transposed convolution of x (batch, Cin, *spatial) with w (Cin, Cout // groups, *kernel).
-
-    `stride`, `dilation`, `output_padding`: an int or one int per spatial axis. `padding`: an int, one int
-    per axis, or one (begin, end) pair per axis: elements cropped from the full result. Output size per
-    axis: (i-1)*s + d*(k-1) + 1 - begin - end + output_padding. Returns float64.
-
-    Computed one stride phase at a time: the output positions o = q*s + r of phase r receive
-    x[i] * w[t] from exactly the taps t with (t*d - begin - r) divisible by s, at i = q - shift(t). So a
-    phase is a sum over its taps of shifted copies of x, contracted with those taps: one matrix product.
-    """
-    x64, w64, params = _prepare(x, w, stride, padding, output_padding, dilation, groups)
+def _scatter(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
+    """The transposed convolution of x64 with w64 (no bias), one stride phase at a time."""
     batch, cin, *input_size = x64.shape
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
-    bias64 = _check_bias(bias, cog * groups)
-    output_size = P.check_output_size(params, input_size, kernel_size)
     cig, taps = cin // groups, math.prod(kernel_size)
     x_grouped = x64.reshape(batch, groups, cig, *input_size)
     # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
@@ -181,7 +203,25 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
                 products += np.matmul(part_kernel, columns)
         if not unit_stride:
             out[(..., *positions)] = products.reshape(batch, groups, cog, *phase_size)
-    out = out.reshape(batch, groups * cog, *output_size)
+    return out.reshape(batch, groups * cog, *output_size)
+
+
+def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Transposed convolution of x (batch, Cin, *spatial) with w (Cin, Cout // groups, *kernel).
+
+    `stride`, `dilation`, `output_padding`: an int or one int per spatial axis. `padding`: an int, one int
+    per axis, or one (begin, end) pair per axis: elements cropped from the full result. Output size per
+    axis: (i-1)*s + d*(k-1) + 1 - begin - end + output_padding. Returns float64.
+
+    Computed one stride phase at a time: the output positions o = q*s + r of phase r receive
+    x[i] * w[t] from exactly the taps t with (t*d - begin - r) divisible by s, at i = q - shift(t). So a
+    phase is a sum over its taps of shifted copies of x, contracted with those taps: one matrix product.
+    """
+    x64, w64, params = _prepare(x, w, stride, padding, output_padding, dilation, groups)
+    cog, kernel_size = w64.shape[1], w64.shape[2:]
+    bias64 = _check_bias(bias, cog * params.groups)
+    output_size = P.check_output_size(params, x64.shape[2:], kernel_size)
+    out = _ieee_products(lambda a, b: _scatter(a, b, params, output_size), x64, w64)
     if bias64 is not None:
         out += bias64.reshape(-1, *([1] * len(output_size)))
     return out
@@ -230,12 +270,30 @@ def conv(y, w, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
             f"out_channels = w.shape[1] * groups = {cog * groups}"
         )
     input_size = _input_size_for(params, output_size, kernel_size)
-    taps = math.prod(kernel_size)
+    return _ieee_products(lambda a, b: _gather(a, b, params, input_size), y64, w64)
+
+
+def _gather(y64: np.ndarray, w64: np.ndarray, params: P.ConvParams, input_size) -> np.ndarray:
+    """The forward correlation of y64 with w64: for every tap, the window of y it reads, one matrix product."""
+    batch = y64.shape[0]
+    cin, cog, *kernel_size = w64.shape
+    groups, taps = params.groups, math.prod(kernel_size)
     cols = _gather_taps(y64, params, input_size, kernel_size)
     cols = cols.reshape(batch, groups, cog * taps, math.prod(input_size))  # rows (co, t)
     # kernel[g, ci, co*taps + t] = w[g*Cig + ci, co, t]
     kernel = w64.reshape(groups, cin // groups, cog * taps)
     return np.matmul(kernel, cols).reshape(batch, cin, *input_size)
+
+
+def _weight_gradient(x64: np.ndarray, g64: np.ndarray, params: P.ConvParams, kernel_size) -> np.ndarray:
+    """grad_w[g*Cig + ci, co, t] = sum_{n, i} x[n, g*Cig + ci, i] * grad_out[n, g*Cog + co, i*s + t*d - begin]."""
+    batch, cin, *input_size = x64.shape
+    groups, cog = params.groups, g64.shape[1] // params.groups
+    taps, positions = math.prod(kernel_size), math.prod(input_size)
+    cols = _gather_taps(g64, params, input_size, kernel_size).reshape(batch, groups, cog * taps, positions)
+    x_grouped = x64.reshape(batch, groups, cin // groups, positions)
+    grad_w = np.einsum("ngcp,ngkp->gck", x_grouped, cols, optimize=True)
+    return grad_w.reshape(cin, cog, *kernel_size)
 
 
 def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
@@ -255,12 +313,6 @@ def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output
     keywords = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
     grad_x = conv(g64, w64, **keywords)
 
-    # grad_w[g*Cig + ci, co, t] = sum_{n, i} x[n, g*Cig + ci, i] * grad_out[n, g*Cog + co, i*s + t*d - begin]
-    taps = math.prod(kernel_size)
-    positions = math.prod(input_size)
-    cols = _gather_taps(g64, params, input_size, kernel_size).reshape(batch, groups, cog * taps, positions)
-    x_grouped = x64.reshape(batch, groups, cin // groups, positions)
-    grad_w = np.einsum("ngcp,ngkp->gck", x_grouped, cols, optimize=True)
-    grad_w = grad_w.reshape(cin, cog, *kernel_size)
+    grad_w = _ieee_products(lambda a, b: _weight_gradient(a, b, params, kernel_size), x64, g64)
     grad_bias = None if bias64 is None else g64.sum(axis=(0, *range(2, g64.ndim)))
     return grad_x, grad_w, grad_bias
