@@ -141,9 +141,9 @@ class Case:
             raise ValueError(f"case {self.id}: dtype is None; choose one with case.with_dtype(...)")
         dtype = numpy_dtype(self.dtype)
         rng = np.random.default_rng(_stable_seed(self))
-        x = rng.standard_normal(self.x_shape)
-        w = rng.standard_normal(self.w_shape)
-        bias = rng.standard_normal(self.out_channels) if self.bias else None
+        x = _mixed_signs(rng.standard_normal(self.x_shape))
+        w = _mixed_signs(rng.standard_normal(self.w_shape))
+        bias = _mixed_signs(rng.standard_normal(self.out_channels)) if self.bias else None
         if self.values == "large":
             # |x| ~ 2**8, |w| ~ 2**8: products ~ 2**16 = 65536, past float16's 65504; bfloat16 overflows
             # past 3.4e38, so bfloat16 cases scale by 2**64 each.
@@ -153,7 +153,7 @@ class Case:
             flat = x.reshape(-1)
             picks = rng.choice(flat.size, size=min(3, flat.size), replace=False)
             flat[picks] = (np.inf, -np.inf, np.nan)[: len(picks)]
-        return x.astype(dtype), w.astype(dtype), None if bias is None else bias.astype(dtype)
+        return x.astype(dtype), _asymmetric(w.astype(dtype)), None if bias is None else bias.astype(dtype)
 
     def cotangent(self) -> np.ndarray:
         """grad_out for a vector-Jacobian product: output-shaped, in the case's dtype, from the seed."""
@@ -177,6 +177,27 @@ class Case:
             values[key] = tuple(values[key])
         values["padding"] = tuple(tuple(pair) for pair in values["padding"])
         return cls(**values)
+
+
+def _mixed_signs(values: np.ndarray) -> np.ndarray:
+    """The values, with the last one negated if all of at least two share a sign (rare, but possible)."""
+    flat = values.reshape(-1)
+    if flat.size >= 2 and ((flat > 0).all() or (flat < 0).all()):
+        flat[-1] = -flat[-1]
+    return values
+
+
+def _asymmetric(w: np.ndarray) -> np.ndarray:
+    """w, with its first element doubled while it is mirror-symmetric along a kernel axis (rounding to a
+    narrow dtype can make a small kernel symmetric; then a flipped kernel would pass unnoticed)."""
+    for _ in range(4):
+        symmetric = [
+            axis for axis in range(2, w.ndim) if w.shape[axis] > 1 and np.array_equal(w, np.flip(w, axis))
+        ]
+        if not symmetric or w.reshape(-1)[0] == 0:
+            break
+        w.reshape(-1)[0] = w.reshape(-1)[0] * 2
+    return w
 
 
 def _stable_seed(case: Case) -> int:

@@ -1,4 +1,4 @@
-"""Command line: `convt-oracle selfcheck` (also `python -m oracle`)."""
+"""Command line: `convt-oracle selfcheck` and `convt-oracle cases` (also `python -m oracle`)."""
 
 from __future__ import annotations
 
@@ -63,15 +63,72 @@ def selfcheck(seed: int, count: int) -> int:
     return 0 if ok else 1
 
 
+def cases_command(suite: str | None, seed: int, pairs: bool, dtypes) -> int:
+    """Print each suite's size and coverage per feature value (cases.coverage); uncovered pairs on request."""
+    from cases import coverage as cov
+    from cases import suites
+
+    names = [suite] if suite else list(suites.SUITES)
+    found = {name: cov.coverage(suites.get(name, seed=seed), dtypes) for name in names}
+    if suite:
+        print(f"suite {suite!r}, seed {seed}:")
+        print(found[suite].render(pairs=pairs))
+    else:
+        values_total = sum(len(values) for values in cov.FEATURES.values())
+        print(f"Suites (seed {seed}), runs counted in {', '.join(dtypes)}:")
+        print(f"  {'suite':<11}{'cases':>7}{'configs':>9}{'specific':>10}{'invalid':>9}{'runs':>7}"
+              f"{'values':>9}{'pairs':>10}")
+        for name, c in found.items():
+            expected = len(c.expected_pairs())
+            print(f"  {name:<11}{c.cases:>7}{c.configurations:>9}{c.specific:>10}{c.invalid:>9}{c.runs:>7}"
+                  f"{values_total - len(c.missing_values()):>5}/{values_total:<3}"
+                  f"{expected - len(c.missing_pairs()):>6}/{expected}")
+        print("\nRuns per feature value:")
+        width = max(len(name) for name in names) + 2
+        print(f"  {'feature':<15}{'value':<19}" + "".join(f"{name:>{width}}" for name in names))
+        for feature, values in cov.FEATURES.items():
+            for value in values:
+                print(f"  {feature:<15}{value:<19}" + "".join(f"{found[n].counts[feature][value]:>{width}}" for n in names))
+        if pairs:
+            for name, c in found.items():
+                missing = c.missing_pairs()
+                print(f"\n{name}: {len(missing)} possible pairs uncovered")
+                print("\n".join(f"  {a[0]}={a[1]} & {b[0]}={b[1]}" for a, b in missing))
+    if pairs:
+        print("\nImpossible pairs (no valid case can have them):")
+        print(cov.impossible_pairs_text())
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="convt-oracle", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("selfcheck", help="the article's example and the golden's adjoint self-check")
     check.add_argument("--seed", type=int, default=0, help="seed of the random configurations (default 0)")
     check.add_argument("--count", type=int, default=300, help="number of random configurations (default 300)")
+    listing = commands.add_parser("cases", help="each suite's size and its coverage per parameter value")
+    listing.add_argument("--suite", help="one suite (default: every suite)")
+    listing.add_argument("--seed", type=int, default=0, help="seed of the generated suites (default 0)")
+    listing.add_argument("--pairs", action="store_true", help="also list the uncovered and the impossible pairs")
+    listing.add_argument(
+        "--dtypes", default="float16,bfloat16,float32,float64",
+        help="comma-separated dtypes the runs are counted in (default: all four)",
+    )
     args = parser.parse_args(argv)
     if args.command == "selfcheck":
         return selfcheck(args.seed, args.count)
+    if args.command == "cases":
+        from cases import suites
+
+        if args.suite is not None and args.suite not in suites.SUITES:
+            parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
+        dtypes = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
+        from cases.model import DTYPES
+
+        unknown = [d for d in dtypes if d not in DTYPES]
+        if unknown or not dtypes:
+            parser.error(f"--dtypes: unknown {unknown or args.dtypes!r}; expected some of {', '.join(DTYPES)}")
+        return cases_command(args.suite, args.seed, args.pairs, dtypes)
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
 
 
