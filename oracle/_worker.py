@@ -1,0 +1,151 @@
+"""The code that runs inside an isolated worker process, and the wire format both sides share.
+
+oracle.isolation sends this module's source through execnet (`gateway.remote_exec(module)`), so it must
+stand alone: it imports only the standard library and numpy at its top (ml_dtypes only when a bfloat16
+array arrives), and the worker's interpreter need not have this package installed. The parent imports the
+same module for `encode` / `decode`.
+
+Protocol on one execnet channel (every value is a plain list, tuple, dict, str, int, float, bool, None or
+bytes: execnet's own serializer, no pickle):
+
+    parent -> worker  {"paths": [...], "target": "module:attribute" or "module:Class()", "fault_log": path}
+    worker -> parent  ("ready", {"pid", "python", "executable", "numpy", "methods"})
+                   or ("failed", type name, message)                  the target could not be loaded
+    parent -> worker  (number, method, encoded args, params)          repeated; method "call" or one of
+                                                                      "methods" (METHODS the target has)
+    worker -> parent  (number, "ok", encoded result)
+                   or (number, "error", kind, type name, module, message, traceback text)
+    parent -> worker  None                                            the worker returns and exits
+
+An array is encoded as {"array": (dtype, shape, raw bytes)}: the dtype is numpy's `dtype.str` for numpy's
+own types (byte order included) and the name for extension types (`bfloat16`). A result that is not an
+array crosses as {"object": (type name, repr)} so that the parent can report what the target returned.
+A case (cases.model.Case, for an adapter's call_case / vjp_case) crosses as {"case": case.to_dict()}.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import importlib
+import os
+import sys
+import traceback
+
+import numpy as np
+
+# Exceptions of the oracle that keep their meaning across the process boundary: kind by class name.
+SPECIAL = {"Unsupported": "unsupported", "TargetCrashed": "crash", "TargetTimedOut": "timeout"}
+# A target's optional methods that the parent can call: the golden-signature vjp, an adapter's per-case calls.
+METHODS = ("vjp", "call_case", "vjp_case")
+
+
+# --- wire format (both sides) -----------------------------------------------------------------------------
+def dtype_code(dtype: np.dtype) -> str:
+    if dtype.hasobject:
+        raise TypeError("an array of Python objects cannot cross the process boundary")
+    return dtype.str if np.dtype(dtype.str) == dtype else dtype.name  # '<V2' is not bfloat16: use its name
+
+
+def dtype_of(code: str) -> np.dtype:
+    try:
+        return np.dtype(code)
+    except TypeError:  # an extension type such as bfloat16: registered by importing ml_dtypes
+        import ml_dtypes  # noqa: F401
+
+        return np.dtype(code)
+
+
+def encode(value):
+    """A value as execnet-serializable data; numpy arrays as raw bytes."""
+    if isinstance(value, np.ndarray):
+        return {"array": (dtype_code(value.dtype), value.shape, value.tobytes())}  # C order, whatever the strides
+    if isinstance(value, (tuple, list)):
+        return {"tuple" if isinstance(value, tuple) else "list": [encode(item) for item in value]}
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    return {"object": (type(value).__name__, repr(value)[:200])}
+
+
+def decode(data, placeholder=None):
+    """The value `encode` encoded: arrays writable and C-contiguous; `placeholder(type name, repr)` for
+    other objects (default: the repr string)."""
+    if not isinstance(data, dict):
+        return data
+    (kind, payload), = data.items()
+    if kind == "array":
+        code, shape, raw = payload
+        return np.frombuffer(bytearray(raw), dtype_of(code)).reshape(shape)
+    if kind in ("tuple", "list"):
+        items = [decode(item, placeholder) for item in payload]
+        return tuple(items) if kind == "tuple" else items
+    if kind == "object":
+        return payload[1] if placeholder is None else placeholder(*payload)
+    if kind == "case":
+        from cases.model import Case  # this repository, on the worker's sys.path
+
+        return Case.from_dict(payload)
+    raise ValueError(f"cannot decode {kind!r}")
+
+
+def resolve(reference: str):
+    """The object named by "module:attribute.path"; "module:Class()" is an instance made with no arguments."""
+    module_name, _, attribute = reference.partition(":")
+    construct = attribute.endswith("()")
+    found = importlib.import_module(module_name)
+    for part in attribute.removesuffix("()").split("."):
+        found = getattr(found, part)
+    return found() if construct else found
+
+
+def describe(error: BaseException) -> tuple:
+    """(kind, type name, module, message, traceback text) of an exception raised by the target."""
+    kind = "raised"
+    for klass in type(error).__mro__:
+        if klass.__name__ in SPECIAL and klass.__module__.partition(".")[0] == "oracle":
+            kind = SPECIAL[klass.__name__]
+            break
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return kind, type(error).__name__, type(error).__module__, str(error), text
+
+
+# --- the worker --------------------------------------------------------------------------------------------
+def serve(channel) -> None:
+    """Load the target once, then answer calls until the parent sends None."""
+    config = channel.receive()
+    for path in reversed(config["paths"]):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    os.dup2(2, 1)  # execnet points fd 1 at /dev/null; let the target's prints reach stderr instead
+    if config["fault_log"]:
+        # On a segfault or abort, Python's stacks go to this file; the parent reads it to say where.
+        faulthandler.enable(open(config["fault_log"], "w"), all_threads=True)
+    try:
+        target = resolve(config["target"])
+    except Exception as error:
+        channel.send(("failed", type(error).__name__, str(error)))
+        return
+    channel.send((
+        "ready",
+        {
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "executable": sys.executable,
+            "numpy": np.__version__,
+            "methods": [name for name in METHODS if callable(getattr(target, name, None))],
+        },
+    ))
+    while True:
+        message = channel.receive()
+        if message is None:
+            return
+        number, what, args, params = message
+        function = target if what == "call" else getattr(target, what)
+        try:
+            reply = (number, "ok", encode(function(*(decode(arg) for arg in args), **params)))
+        except Exception as error:  # the target's failure is reported, never the worker's end
+            reply = (number, "error", *describe(error))
+        channel.send(reply)
+
+
+if __name__ == "__channelexec__":
+    serve(channel)  # noqa: F821 (execnet defines `channel` in the remote namespace)

@@ -1,0 +1,407 @@
+"""Run a target in a long-lived worker process, so that its crash or hang costs one case, not the run.
+
+    target = IsolatedTarget("mypackage.conv:conv_transpose", timeout=60)            # this interpreter
+    target = IsolatedTarget(my_function, python="/other/venv/bin/python")           # another one
+    target = IsolatedTarget("torch", python="/other/venv/bin/python")               # an adapter, by name
+    y = target(x, w, bias, stride=(2,), padding=((0, 0),), output_padding=(0,), dilation=(1,), groups=1)
+
+The worker is an execnet gateway (`popen//python=...`): it puts this repository (and the directory the
+target's module was imported from, when the parent knows it) on its `sys.path`, imports the target once,
+then answers calls. The worker's interpreter needs numpy, and ml_dtypes only if a bfloat16 array is sent;
+it does not need this package installed. Arrays cross as raw bytes with their dtype and shape (see
+oracle._worker), never as pickles.
+
+What the caller sees:
+- the target's result, rebuilt as a numpy array in the parent;
+- `oracle.Unsupported` if the target raised it (likewise TargetCrashed / TargetTimedOut);
+- any other exception of the target as a `RemoteTargetError` whose class carries the remote type's name
+  (and derives from the builtin of that name, so `except ValueError` still works), with the same message;
+  the remote traceback is in `.remote_traceback`;
+- `oracle.TargetTimedOut` when no answer comes within `timeout` seconds: the worker is killed;
+- `oracle.TargetCrashed` when the worker dies (segfault, abort, os._exit, SIGKILL from the out-of-memory
+  killer), with its exit code or signal and, for a fatal signal, where Python was.
+After a timeout or a crash the next call starts a fresh worker. `vjp`, and an adapter's `call_case` and
+`vjp_case`, exist only when the target has them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from cases.model import Case
+from oracle import _worker
+from oracle.crosscheck import TargetCrashed, TargetTimedOut, Unsupported
+
+ROOT = str(Path(__file__).resolve().parents[1])  # the repository: `oracle` and `cases` import from here
+
+
+class RemoteTargetError(Exception):
+    """An exception the target raised in its worker. `remote_type` is the remote class's name."""
+
+    remote_type = "Exception"
+    remote_module = "builtins"
+    remote_traceback = ""
+
+
+_error_classes: dict[tuple[str, str], type] = {}
+
+
+def remote_error(type_name: str, module: str, message: str, text: str = "") -> RemoteTargetError:
+    """A RemoteTargetError named like the remote exception (ValueError, RuntimeError, ...)."""
+    key = (module, type_name)
+    if key not in _error_classes:
+        bases: tuple = (RemoteTargetError,)
+        builtin = getattr(builtins, type_name, None)
+        if module == "builtins" and isinstance(builtin, type) and issubclass(builtin, Exception):
+            bases = (RemoteTargetError, builtin)
+        try:
+            klass = type(type_name, bases, {"remote_type": type_name, "remote_module": module})
+            klass(message)
+        except TypeError:  # a builtin whose constructor wants more (UnicodeDecodeError): name only
+            klass = type(type_name, (RemoteTargetError,), {"remote_type": type_name, "remote_module": module})
+        _error_classes[key] = klass
+    error = _error_classes[key](message)
+    error.remote_traceback = text
+    return error
+
+
+class RemoteObject:
+    """Stands for a non-array value a target returned in its worker; its class bears the remote type's name."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _remote_object(type_name: str, text: str) -> RemoteObject:
+    return type(type_name, (RemoteObject,), {})(text)
+
+
+# --- naming the target so that another process can import it ---------------------------------------------
+def target_reference(target) -> tuple[str, list[str]]:
+    """("module:attribute", extra sys.path entries) for what the worker is to import.
+
+    `target`: "module:function"; "module:Class()" (the worker makes one instance); an adapter name (its
+    registered class, made in the worker); or an object reachable from its module: a module-level
+    function or class, or a module-level instance (found in its module's namespace). A lambda, a closure
+    or a bound method is not.
+    """
+    if isinstance(target, str):
+        if ":" not in target:
+            from adapters import registry
+
+            points = registry.available()
+            if target not in points:
+                registry.load(target)  # fails, listing the known names
+            target = f"{points[target].module}:{points[target].attr}()"
+        return target, _import_roots(target.partition(":")[0])
+    if not callable(target):
+        raise TypeError(f"target: got {type(target).__name__}; expected a callable or 'module:function'")
+    module_name = getattr(target, "__module__", None)
+    module = sys.modules.get(module_name or "")
+    qualname = getattr(target, "__qualname__", None)
+    if module is not None and qualname and "<" not in qualname:
+        found = module
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is target:
+            return f"{module_name}:{qualname}", _import_roots(module_name)
+    if module is not None and not qualname:  # a module-level instance, such as an adapter object
+        for attribute, value in vars(module).items():
+            if value is target:
+                return f"{module_name}:{attribute}", _import_roots(module_name)
+    raise ValueError(
+        f"target: {target!r} cannot be imported by reference in another process "
+        f"(module {module_name!r}, name {qualname!r}); use a module-level function or 'module:function'"
+    )
+
+
+def _import_roots(module_name: str) -> list[str]:
+    """Where the parent imported `module_name` from, as a sys.path entry (none if not imported here)."""
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return []
+    root = Path(path).resolve().parent
+    if Path(path).stem == "__init__":
+        root = root.parent
+    for _ in range(module_name.count(".")):
+        root = root.parent
+    return [str(root)]
+
+
+# --- the worker process ------------------------------------------------------------------------------------
+class _Worker:
+    """One worker process: an execnet gateway of `group` running oracle._worker.serve, the target loaded.
+
+    The group holds only the current worker, so terminating the group ends this worker alone.
+    """
+
+    def __init__(self, group, python: str, reference: str, paths: list[str], fault_log: str, start_timeout: float):
+        import execnet
+
+        self.group, self.fault_log, self.gateway = group, fault_log, None
+        try:
+            self.gateway = group.makegateway(f"popen//python={python}")
+            self.channel = self.gateway.remote_exec(_worker)
+            self.channel.send({"paths": [ROOT, *paths], "target": reference, "fault_log": fault_log})
+            reply = self.channel.receive(timeout=start_timeout)
+        except execnet.TimeoutError:
+            self.kill()
+            raise TargetTimedOut(f"the worker ({python}) did not load {reference} within {start_timeout:g} s") from None
+        except execnet.RemoteError as error:  # oracle._worker itself failed: numpy missing, say
+            self.kill()
+            raise ValueError(f"python: {python} cannot run the worker ({_last_line(error)}); it needs numpy") from None
+        except (EOFError, OSError) as error:
+            fate = self.fate(error)
+            self.kill()
+            raise TargetCrashed(f"the worker ({python}) died while loading {reference}: {fate}") from None
+        if reply[0] == "failed":
+            self.close()
+            raise ValueError(f"target: cannot load {reference!r} in {python} ({reply[1]}: {reply[2]})")
+        self.info = reply[1]
+
+    @property
+    def popen(self):
+        """The worker's subprocess.Popen (execnet keeps it on its io object), or None."""
+        return getattr(getattr(self.gateway, "_io", None), "popen", None)
+
+    def alive(self) -> bool:
+        return self.popen is None or self.popen.poll() is None
+
+    def kill(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+        self.group.terminate(timeout=1)
+
+    def close(self) -> None:
+        """Ask the worker to return, then end it (by force after 2 s)."""
+        try:
+            if self.alive():
+                self.channel.send(None)
+        except (OSError, EOFError):
+            pass
+        self.group.terminate(timeout=2)
+
+    def fate(self, error: BaseException | None = None) -> str:
+        """How the worker ended: exit code or signal, and where Python was for a fatal signal.
+
+        Call it before kill(): a SIGKILL found here came from outside (the out-of-memory killer, say)."""
+        code = None
+        if self.popen is not None:
+            try:
+                code = self.popen.wait(timeout=5)
+            except Exception:
+                pass
+        if code is None:
+            text = f"its connection failed ({type(error).__name__}: {error})" if error else "it stopped answering"
+        elif code < 0:
+            try:
+                text = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                text = f"killed by signal {-code}"
+            if -code == signal.SIGKILL:
+                text += " (from outside the worker: the out-of-memory killer?)"
+        else:
+            text = f"exited with code {code}"
+        where = _fault_summary(self.fault_log)
+        return f"{text}; {where}" if where else text
+
+
+def _last_line(error: BaseException) -> str:
+    """The last line of a remote traceback: 'ModuleNotFoundError: No module named ...'."""
+    lines = str(error).strip().splitlines()
+    return lines[-1].strip() if lines else type(error).__name__
+
+
+def _fault_summary(path: str) -> str:
+    """'Fatal Python error: Segmentation fault at File "...", line N in f' from a faulthandler log."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    fatal = next((line.strip() for line in lines if line.startswith("Fatal Python error")), "")
+    current = next((i for i, line in enumerate(lines) if line.startswith("Current thread")), None)
+    frame = ""
+    if current is not None:
+        frame = next((line.strip() for line in lines[current + 1 :] if line.strip().startswith("File")), "")
+    return f"{fatal} at {frame}" if fatal and frame else fatal
+
+
+# --- the isolated target -----------------------------------------------------------------------------------
+class IsolatedTarget:
+    """A target called in a long-lived worker process; see the module docstring.
+
+    `target`: "module:function" or an importable callable. `timeout`: seconds per call (None: no limit).
+    `python`: the worker's interpreter, a path or a command line (default: this one); it needs numpy.
+    `start_timeout`: seconds to start the worker and import the target (default max(60, timeout): a
+    framework's import may take longer than one call). The worker starts here, so that a target
+    that cannot be loaded fails at once (ValueError); after a crash or a timeout it restarts on the next
+    call. Calls from several threads are serialized; use one IsolatedTarget per concurrent worker.
+    """
+
+    def __init__(self, target, *, timeout: float = 60, python: str | None = None, start_timeout: float | None = None):
+        import execnet
+
+        self.reference, self.paths = target_reference(target)
+        self.python = python or sys.executable
+        self._command = _interpreter(python)
+        self.timeout = timeout
+        self.start_timeout = max(60.0, timeout or 0) if start_timeout is None else start_timeout
+        self.name = self.reference if python is None else f"{self.reference}@{self.python}"
+        self.restarts = 0
+        self._lock = threading.Lock()
+        self._calls = 0
+        handle, self._fault_log = tempfile.mkstemp(prefix="convt-worker-", suffix=".log")
+        os.close(handle)
+        self._group = execnet.Group()  # one group for every worker of this target (one at a time)
+        self._worker: _Worker | None = None
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+        for method in self.info["methods"]:  # the target's optional methods, and only those
+            setattr(self, method, getattr(self, f"_{method}"))
+
+    @property
+    def has_vjp(self) -> bool:
+        return "vjp" in self.info["methods"]
+
+    def __call__(self, x, w, bias=None, **params):
+        return self._run("call", (x, w, bias), params)
+
+    def _vjp(self, x, w, grad_out, bias=None, **params):
+        """(grad_x, grad_w, grad_bias) from the target's own vjp, in the worker."""
+        return self._run("vjp", (x, w, grad_out, bias), params)
+
+    def _call_case(self, case: Case, x, w, bias):
+        """An adapter's call_case, in the worker."""
+        return self._run("call_case", (case, x, w, bias), {})
+
+    def _vjp_case(self, case: Case, x, w, grad_out, bias):
+        """An adapter's vjp_case, in the worker."""
+        return self._run("vjp_case", (case, x, w, grad_out, bias), {})
+
+    def _start(self) -> None:
+        self._worker = None
+        self._worker = _Worker(self._group, self._command, self.reference, self.paths, self._fault_log, self.start_timeout)
+        self.info = dict(self._worker.info)  # pid, python, executable, numpy, methods of the current worker
+
+    def _run(self, what: str, args: tuple, params: dict):
+        import execnet
+
+        args, params = [_encode_argument(arg) for arg in args], _plain(params)
+        with self._lock:
+            if self._worker is None or not self._worker.alive():  # never started, or died since the last call
+                if self._worker is not None:
+                    self._worker.kill()
+                    self.restarts += 1
+                self._start()
+            worker = self._worker
+            self._calls += 1
+            try:
+                worker.channel.send((self._calls, what, args, params))
+            except execnet.DataFormatError as error:  # nothing was sent: the worker is fine
+                raise TypeError(f"{what}: the arguments cannot be sent to the worker ({error})") from None
+            try:
+                reply = worker.channel.receive(timeout=self.timeout)
+            except execnet.TimeoutError:
+                worker.kill()
+                raise TargetTimedOut(
+                    f"no answer within {self.timeout:g} s; the worker (pid {worker.info['pid']}) was killed"
+                ) from None
+            except execnet.RemoteError as error:  # the worker's loop itself ended (SystemExit in the target)
+                worker.kill()
+                raise TargetCrashed(f"the worker (pid {worker.info['pid']}) stopped serving: {_last_line(error)}") from None
+            except (EOFError, OSError) as error:
+                fate = worker.fate(error)
+                worker.kill()
+                raise TargetCrashed(f"the worker (pid {worker.info['pid']}) {fate}") from None
+            except BaseException:  # interrupted: the answer may still come, so this worker cannot be trusted
+                worker.kill()
+                raise
+            if reply[0] != self._calls:
+                worker.kill()
+                raise TargetCrashed(f"the worker answered call {reply[0]} instead of {self._calls}")
+        if reply[1] == "ok":
+            return _worker.decode(reply[2], _remote_object)
+        kind, type_name, module, text, trace = reply[2:]
+        if kind == "unsupported":
+            raise Unsupported(text)
+        if kind == "crash":
+            raise TargetCrashed(text)
+        if kind == "timeout":
+            raise TargetTimedOut(text)
+        raise remote_error(type_name, module, text, trace)
+
+    def close(self) -> None:
+        """Stop the worker (politely, then by force) and remove its fault log."""
+        with self._lock:
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
+        try:
+            os.unlink(self._fault_log)
+        except OSError:
+            pass
+
+    def __enter__(self) -> IsolatedTarget:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        pid = self._worker.info["pid"] if self._worker is not None else None
+        return f"IsolatedTarget({self.name!r}, timeout={self.timeout:g}, worker pid {pid}, restarts {self.restarts})"
+
+
+def _interpreter(python: str | None) -> str:
+    """The worker's command for execnet: an interpreter's path, or a command line ("python3.12 -X dev")."""
+    python = python or sys.executable
+    if "//" in python:
+        raise ValueError(f"python: got {python!r}; the path must not contain '//' (execnet's spec separator)")
+    if os.path.isfile(python) and os.access(python, os.X_OK):
+        return shlex.quote(python)  # execnet splits the command line like a shell
+    program = shlex.split(python)[0] if python.strip() else ""
+    if not program or shutil.which(program) is None:
+        raise ValueError(f"python: {python!r} is not an executable interpreter")
+    return python
+
+
+def _encode_argument(value):
+    if isinstance(value, Case):
+        return {"case": value.to_dict()}
+    return _worker.encode(value if value is None or isinstance(value, np.ndarray) else np.asarray(value))
+
+
+def _plain(value):
+    """Parameters as plain Python values (numpy integers to int, tuples kept) for the wire."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+__all__ = ["IsolatedTarget", "RemoteTargetError", "RemoteObject", "target_reference"]
