@@ -1,0 +1,222 @@
+"""What the two ONNX adapters share: the ConvTranspose attributes of a case, the model, a session cache.
+
+ONNX's rules (the operator spec, opset 22; the arithmetic is oracle.arithmetic.onnx_padding):
+- layouts are the golden's: X (N, Cin, *spatial), W (Cin, Cout // group, *k), optional B (Cout,);
+- NOTSET: `pads` [begin..., end...] crop the full result, `output_padding` appends at the end;
+- auto_pad VALID: no pads; `output_padding` appends at the end;
+- auto_pad SAME_UPPER: output size i*s, total = F + output_padding - i*s split with the odd element
+  cropped at the end;
+- `output_shape` O (pads ignored): total = F + output_padding - O, split with the larger half at the start
+  (NOTSET) or at the end (SAME_UPPER).
+
+Each mode is asked the way ONNX spells it, and the attributes are accepted only when the spec
+(`arithmetic.onnx_padding`) gives the case's canonical result; otherwise the case is unsupported, with the
+reason. "The same result" means the same first element of the full result and the same output size: a
+canonical (begin, end, output_padding) and (begin, end - n, output_padding - n) select the same elements.
+
+- `explicit` -> pads + output_padding (always the canonical padding);
+- `same`     -> auto_pad SAME_UPPER + the case's output_padding (non-zero only when ke < s: it makes the
+                total 0, so the spec's result is the canonical zero-extension to i*s);
+- `valid`    -> auto_pad VALID + the case's output_padding;
+- `output_shape` -> output_shape, no pads, auto_pad NOTSET if the spec's split gives the canonical begin,
+                else SAME_UPPER; per axis the smallest output_padding in [0, stride) that does (the spec:
+                output_padding "participates in the computation of the needed padding amount").
+
+Both runtimes refuse output_padding >= stride (onnxruntime's message says max(stride, dilation), then its
+shape check refuses anything >= stride; onnx.reference's col2im fails): such a case is unsupported.
+
+Known runtime deviations from the spec (tests/test_conventions.py, test_finding_*) are not avoided here:
+onnx.reference ignores `output_shape` unless auto_pad is SAME_*, so it fails the `output_shape` cases
+asked with NOTSET and a positive total padding, and the oracle reports it. (onnxruntime clamps a negative
+total padding to 0; no accepted case has one that matters: an accepted split never starts before the full
+result, which for NOTSET allows a total of -1 only, where the clamp and the spec agree.)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from adapters.base import Adapter
+from oracle import arithmetic
+from oracle.crosscheck import Unsupported
+
+OPSET = 22  # ConvTranspose-22 (bfloat16 added to the type list); onnxruntime 1.32 and onnx 1.23 run it
+SESSION_CACHE_SIZE = 256
+
+
+def _elem_type(dtype: str) -> int:
+    from onnx import TensorProto
+
+    return {
+        "float16": TensorProto.FLOAT16,
+        "bfloat16": TensorProto.BFLOAT16,
+        "float32": TensorProto.FLOAT,
+        "float64": TensorProto.DOUBLE,
+    }[dtype]
+
+
+def _axes(case):
+    return zip(case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, case.output_padding)
+
+
+def _same_result(i, k, s, d, canonical: arithmetic.AxisPadding, onnx: arithmetic.AxisPadding) -> bool:
+    """Whether two paddings select the same elements: the same first element and the same output size."""
+    return onnx.begin == canonical.begin and arithmetic.output_size(i, k, s, d, *onnx) == arithmetic.output_size(
+        i, k, s, d, *canonical
+    )
+
+
+def _spec_padding(case, axis, auto_pad, output_padding, output_shape=None, pads=(0, 0)):
+    i, k, s, d = case.input_size[axis], case.kernel_size[axis], case.stride[axis], case.dilation[axis]
+    return arithmetic.onnx_padding(
+        i, k, s, d, auto_pad=auto_pad, pads=pads, output_padding=output_padding, output_shape=output_shape
+    )
+
+
+def attributes(case) -> dict:
+    """The ConvTranspose attributes that ask for `case` the way its mode says; Unsupported otherwise.
+
+    An invalid case (the golden refuses it) is passed as given, unchecked, for the runtime to refuse: pads,
+    output_padding, strides, dilations and group carry any integer.
+    """
+    attrs = {
+        "kernel_shape": list(case.kernel_size),
+        "strides": list(case.stride),
+        "dilations": list(case.dilation),
+        "group": case.groups,
+    }
+    if not case.valid:
+        if case.mode == "output_shape":
+            raise Unsupported("an invalid case has no output shape to ask ONNX for")
+        attrs.update(_mode_attributes(case))
+        return attrs
+    for axis, (_, _, s, _, _, op) in enumerate(_axes(case)):
+        if op >= s and case.mode != "output_shape":
+            raise Unsupported(
+                f"ONNX runtimes refuse output_padding >= stride: axis {axis} has output_padding {op}, stride {s}"
+            )
+    canonical = [arithmetic.AxisPadding(b, e, op) for (b, e), op in zip(case.padding, case.output_padding)]
+    if case.mode == "output_shape":
+        attrs.update(_output_shape_attributes(case, canonical))
+        return attrs
+    mode_attrs = _mode_attributes(case)
+    auto_pad = mode_attrs.get("auto_pad", "NOTSET")
+    spec = [
+        _spec_padding(case, axis, auto_pad, op, pads=pair if auto_pad == "NOTSET" else (0, 0))
+        for axis, (pair, op) in enumerate(zip(case.padding, case.output_padding))
+    ]
+    for axis, (i, k, s, d, _, _) in enumerate(_axes(case)):
+        if not _same_result(i, k, s, d, canonical[axis], spec[axis]):
+            raise Unsupported(
+                f"ONNX {case.mode} ({mode_attrs}) gives padding {tuple(spec[axis])} on axis {axis}, "
+                f"not the case's {tuple(canonical[axis])}"
+            )
+    attrs.update(mode_attrs)
+    return attrs
+
+
+def _mode_attributes(case) -> dict:
+    """pads + output_padding (explicit), or auto_pad SAME_UPPER / VALID + output_padding."""
+    if case.mode == "explicit":
+        return {
+            "pads": [b for b, _ in case.padding] + [e for _, e in case.padding],
+            "output_padding": list(case.output_padding),
+        }
+    return {"auto_pad": "SAME_UPPER" if case.mode == "same" else "VALID", "output_padding": list(case.output_padding)}
+
+
+def _output_shape_attributes(case, canonical) -> dict:
+    """output_shape, with auto_pad NOTSET or SAME_UPPER and a per-axis output_padding, or Unsupported."""
+    size = case.output_shape[2:]
+    for auto_pad in ("NOTSET", "SAME_UPPER"):
+        chosen = []
+        for axis, (i, k, s, d, _, _) in enumerate(_axes(case)):
+            for op in range(s):
+                spec = _spec_padding(case, axis, auto_pad, op, output_shape=size[axis])
+                if _same_result(i, k, s, d, canonical[axis], spec):
+                    chosen.append(op)
+                    break
+            else:
+                break
+        if len(chosen) == case.spatial_rank:
+            attrs = {"output_shape": list(size), "output_padding": chosen}
+            if auto_pad != "NOTSET":
+                attrs["auto_pad"] = auto_pad
+            return attrs
+    raise Unsupported(
+        f"ONNX output_shape {list(size)} splits the total crop evenly (larger half at the start, or at the end "
+        f"under SAME_UPPER), output_padding < stride; no such split gives the case's padding "
+        f"{[tuple(p) for p in canonical]}"
+    )
+
+
+def build_model(case, attrs: dict):
+    """An in-memory ModelProto: one ConvTranspose node, inputs X, W (and B with a bias), output Y."""
+    from onnx import helper
+
+    elem = _elem_type(case.dtype)
+    inputs = [
+        helper.make_tensor_value_info("X", elem, list(case.x_shape)),
+        helper.make_tensor_value_info("W", elem, list(case.w_shape)),
+    ]
+    if case.bias:
+        inputs.append(helper.make_tensor_value_info("B", elem, [case.out_channels]))
+    node = helper.make_node("ConvTranspose", [value.name for value in inputs], ["Y"], **attrs)
+    graph = helper.make_graph([node], "conv_transpose", inputs, [helper.make_tensor_value_info("Y", elem, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+
+
+def signature(case, attrs: dict) -> tuple:
+    """What a compiled model depends on: dtype, shapes, bias and attributes (not the values, nor the seed)."""
+    return (
+        case.dtype,
+        case.x_shape,
+        case.w_shape,
+        case.bias,
+        tuple(sorted((key, tuple(v) if isinstance(v, list) else v) for key, v in attrs.items())),
+    )
+
+
+class OnnxAdapter(Adapter):
+    """Base of the ONNX adapters: attributes from `attributes`, one compiled model per signature.
+
+    A subclass sets `name`, `framework`, `dtypes` and implements `compile(model)` and
+    `execute(compiled, feeds)`.
+    """
+
+    autodiff = False  # ONNX has no autodiff here: vjp is unsupported
+
+    def __init__(self):
+        super().__init__()
+        self._compiled = OrderedDict()  # signature -> compiled model, least recently used first
+        self.compilations = 0
+
+    def limits(self, case):
+        try:
+            attributes(case)
+        except Unsupported as error:
+            return str(error)
+        return None
+
+    def compiled(self, case):
+        attrs = attributes(case)
+        key = signature(case, attrs)
+        if key in self._compiled:
+            self._compiled.move_to_end(key)
+            return self._compiled[key]
+        compiled = self.compile(build_model(case, attrs))
+        self.compilations += 1
+        self._compiled[key] = compiled
+        if len(self._compiled) > SESSION_CACHE_SIZE:
+            self._compiled.popitem(last=False)
+        return compiled
+
+    def run(self, case, x, w, bias):
+        feeds = {"X": x, "W": w} if bias is None else {"X": x, "W": w, "B": bias}
+        return self.execute(self.compiled(case), feeds)
+
+    def compile(self, model):
+        raise NotImplementedError
+
+    def execute(self, compiled, feeds):
+        raise NotImplementedError

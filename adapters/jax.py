@@ -1,0 +1,134 @@
+"""jax: `jax.lax.conv_transpose(..., transpose_kernel=True)`, jit-compiled, and its vjp through `jax.vjp`.
+
+jax's rules (the translation, in one place):
+- layouts are the golden's, named by `dimension_numbers`: x 'NC' + spatial, w (Cin, Cout // groups, *k)
+  read as 'OI' + spatial. With transpose_kernel=True the kernel spec describes the *forward* convolution
+  (Cout -> Cin, O = Cin), and jax flips the spatial axes and swaps O and I before convolving;
+- padding: mode `same` -> 'SAME' (output i*s), `valid` -> 'VALID' (output (i-1)*s + max(ke, s));
+  `explicit` and `output_shape` -> explicit pairs on the stride-dilated input from
+  `arithmetic.to_jax_padding`, (ke-1-begin, ke-1-end+output_padding). jax has no output_shape argument: an
+  `output_shape` case is asked with the pairs of its canonical padding. Every padding is expressible
+  (a pair may be negative: a crop beyond ke-1);
+- dilation: `rhs_dilation`;
+- groups: lax.conv_transpose has none. What it does internally is
+
+      conv_transpose(x, w; s, d, pairs) = conv_general_dilated(x, flip(w^T), window_strides=1, padding=pairs,
+                                                               lhs_dilation=s, rhs_dilation=d)
+
+  with w^T the kernel with O and I swapped; grouped, w (g*Cig, Cog, *k) becomes w^T (g*Cog, Cig, *k)
+  (per group the transpose, groups stacked along O) and `feature_group_count=g`. A grouped case is run
+  through that native call, with the pairs of its canonical padding in every mode ('SAME' / 'VALID'
+  strings mean the forward padding of the dilated input there, not the transposed conv's);
+- bias: lax has none; it is added with jnp inside the jitted function (broadcast over N and spatial axes).
+  In float16 / bfloat16 the convolution is then asked for its float32 result (`preferred_element_type`),
+  the bias added in float32 and the sum rounded once to the input dtype, as a fused kernel does: adding
+  the bias to an already rounded float16 result rounds twice, an error of the adapter, not of jax (it
+  exceeds the derived bound where the bias cancels the convolution). Without a bias the default call runs;
+  its float16 / bfloat16 result equals the float32 one rounded once (checked on the adapter's cases);
+- dtypes: float16, bfloat16, float32, and float64 with `jax_enable_x64`, which `load()` turns on (a
+  process-wide jax setting);
+- compiled once per (shapes, dtype, parameters) and process: the parameters (`JaxAdapter.plan`) are a
+  static argument of one module-level `jax.jit` function (one for the forward call, one for the vjp), so
+  the cache keys on them and on the arrays' shapes and dtypes, and every adapter instance shares it.
+  `JaxAdapter.traces` counts the traces (each is a compilation); `cache_size()` reads jit's own caches.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from adapters.base import Adapter
+from oracle import arithmetic
+
+_SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
+_JITTED = {}  # "forward" / "vjp" -> the jitted function, built by the first load() of the process
+
+
+class JaxAdapter(Adapter):
+    name = "jax"
+    framework = "jax"
+    autodiff = True
+    traces = 0  # traces of the jitted functions in this process: each one is a compilation
+
+    def load(self):
+        if self._framework is None:
+            jax = super().load()
+            jax.config.update("jax_enable_x64", True)  # float64 stays float64 (otherwise silently float32)
+            if not _JITTED:
+                _JITTED["forward"] = jax.jit(_conv_transpose, static_argnames="plan")
+                _JITTED["vjp"] = jax.jit(_pullback, static_argnames="plan")
+        return self._framework
+
+    @classmethod
+    def cache_size(cls) -> int:
+        """Compiled entries in jit's caches (forward + vjp), 0 before the first load() (a private jax API:
+        0 too where a jax lacks it; `traces` is the public count)."""
+        return sum(getattr(function, "_cache_size", lambda: 0)() for function in _JITTED.values())
+
+    def limits(self, case):
+        negative = any(b < 0 or e < 0 for b, e in case.padding) or any(op < 0 for op in case.output_padding)
+        if not case.valid and negative:
+            return (
+                "jax's explicit pairs pad the stride-dilated input: a negative crop or output_padding is an "
+                "ordinary pair for jax, not an error, so this invalid configuration cannot be asked of it"
+            )
+        return None
+
+    @staticmethod
+    def plan(case) -> tuple:
+        """The static parameters of the call: hashable, independent of values and seed."""
+        if case.groups == 1 and case.mode in ("same", "valid"):
+            padding = case.mode.upper()
+        else:
+            padding = tuple(
+                arithmetic.to_jax_padding(k, d, arithmetic.AxisPadding(b, e, op))
+                for k, d, (b, e), op in zip(case.kernel_size, case.dilation, case.padding, case.output_padding)
+            )
+        return (case.spatial_rank, tuple(case.stride), tuple(case.dilation), padding, case.groups)
+
+    def run(self, case, x, w, bias):
+        self.load()
+        return np.asarray(_JITTED["forward"](x, w, bias, plan=self.plan(case)))
+
+    def run_vjp(self, case, x, w, grad_out, bias):
+        self.load()
+        grads = _JITTED["vjp"](x, w, bias, grad_out, plan=self.plan(case))
+        return tuple(None if g is None else np.asarray(g) for g in grads)
+
+
+def _conv_transpose(x, w, bias, plan):
+    """The call, traced by jax.jit once per (shapes, dtypes, plan)."""
+    import jax
+
+    JaxAdapter.traces += 1  # runs only while tracing
+    lax, jnp = jax.lax, jax.numpy
+    rank, stride, dilation, padding, groups = plan
+    spatial = _SPATIAL[rank]
+    numbers = ("NC" + spatial, "OI" + spatial, "NC" + spatial)
+    narrow = x.dtype in (jnp.float16, jnp.bfloat16)
+    accumulator = jnp.float32 if bias is not None and narrow else None
+    if groups == 1:
+        y = lax.conv_transpose(
+            x, w, stride, padding, rhs_dilation=dilation, dimension_numbers=numbers, transpose_kernel=True,
+            preferred_element_type=accumulator,
+        )
+    else:  # conv_transpose's own formula (module docstring) with feature_group_count
+        cin, cog, *kernel = w.shape
+        transposed = w.reshape(groups, cin // groups, cog, *kernel).swapaxes(1, 2)
+        transposed = transposed.reshape(groups * cog, cin // groups, *kernel)
+        flipped = jnp.flip(transposed, axis=tuple(range(2, 2 + rank)))
+        y = lax.conv_general_dilated(
+            x, flipped, (1,) * rank, padding, lhs_dilation=stride, rhs_dilation=dilation,
+            dimension_numbers=numbers, feature_group_count=groups, preferred_element_type=accumulator,
+        )
+    if bias is not None:
+        y = (y + bias.astype(y.dtype).reshape((1, -1) + (1,) * rank)).astype(x.dtype)
+    return y
+
+
+def _pullback(x, w, bias, grad_out, plan):
+    """(grad_x, grad_w, grad_bias) through jax.vjp of the same call; grad_bias None without a bias."""
+    import jax
+
+    _, pullback = jax.vjp(lambda x, w, bias: _conv_transpose(x, w, bias, plan), x, w, bias)
+    return pullback(grad_out)

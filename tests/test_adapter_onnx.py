@@ -1,0 +1,284 @@
+"""The onnxruntime and onnx_reference adapters against the golden, with the real runtimes (skipped, with the
+reason, without them).
+
+Both run the same in-memory ConvTranspose model (adapters/_onnx_model.py). onnxruntime is expected to agree
+with the golden everywhere it runs; onnx.reference (onnx 1.23.2) has known bugs, each pinned below by a
+strict xfail (test_finding_*) with a standalone reproducer, and on the suites every discrepancy it shows
+must be one of them.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="onnx is not installed: the ONNX adapters cannot be checked")
+
+import oracle  # noqa: E402
+from adapters import _onnx_model  # noqa: E402
+from adapters import registry  # noqa: E402
+from cases import suites  # noqa: E402
+from cases.model import make_case  # noqa: E402
+from oracle import arithmetic  # noqa: E402
+from oracle.crosscheck import Unsupported  # noqa: E402
+
+
+def import_onnxruntime():
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed: its adapter cannot be checked")
+    ort.set_default_logger_severity(3)
+    return ort
+
+
+# The ONNX code paths: pads + output_padding, auto_pad SAME_UPPER (also with kernel shorter than stride,
+# where output_padding makes the total 0) and VALID, output_shape under NOTSET, under SAME_UPPER and with an
+# output_padding chosen to place the crop; groups (more than one channel per group), depthwise with bias,
+# dilation, 1-, 2- and 3-d; and cases ONNX cannot express.
+ONNX_CASES = [
+    make_case(name="1d-explicit-asym-op-bias", input_size=6, kernel_size=4, stride=3, padding=((2, 0),),
+              output_padding=2, in_channels=3, out_channels=2, bias=True, seed=2),
+    make_case(name="2d-explicit-groups-dilation-bias", input_size=(5, 3), kernel_size=(2, 3), stride=(1, 2),
+              dilation=(2, 1), padding=((0, 3), (2, 1)), output_padding=(0, 1), in_channels=6, out_channels=9,
+              groups=3, bias=True, batch=2, seed=5),
+    make_case(name="2d-depthwise-bias", input_size=(4, 4), kernel_size=3, stride=2, padding=1, output_padding=1,
+              in_channels=4, out_channels=4, groups=4, bias=True, seed=6),
+    make_case(name="3d-explicit", input_size=(3, 2, 4), kernel_size=(2, 3, 1), stride=(2, 1, 3),
+              dilation=(1, 2, 1), padding=((1, 0), (2, 1), (0, 0)), output_padding=(1, 0, 2), in_channels=2,
+              out_channels=4, seed=9),
+    make_case(name="2d-same-odd-even-bias", input_size=(3, 4), kernel_size=(3, 4), stride=(2, 2), mode="same",
+              in_channels=2, out_channels=3, bias=True, seed=12),
+    make_case(name="2d-same-kernel-shorter-than-stride", input_size=(2, 3), kernel_size=(1, 2), stride=(2, 3),
+              mode="same", in_channels=2, out_channels=3, seed=13),
+    make_case(name="1d-same-dilation", input_size=4, kernel_size=2, stride=2, dilation=2, mode="same",
+              in_channels=2, out_channels=2, seed=14),
+    make_case(name="2d-valid-kernel-shorter-than-stride-bias", input_size=(3, 4), kernel_size=(1, 2),
+              stride=(2, 3), mode="valid", in_channels=3, out_channels=2, bias=True, seed=22),
+    make_case(name="3d-valid", input_size=(2, 2, 3), kernel_size=(2, 1, 2), stride=(1, 2, 3), mode="valid",
+              in_channels=1, out_channels=2, seed=24),
+    # output_shape: F = 7 and begin 1 (NOTSET split of total 1)
+    make_case(name="1d-output-shape-notset", input_size=4, kernel_size=3, stride=2, padding=1, output_padding=1,
+              mode="output_shape", in_channels=2, out_channels=3, seed=31),
+    # begin 0, end 1 on both axes: only SAME_UPPER puts the odd crop at the end
+    make_case(name="2d-output-shape-same-upper-bias", input_size=(4, 4), kernel_size=3, stride=2,
+              padding=((0, 1), (0, 1)), mode="output_shape", in_channels=2, out_channels=2, bias=True, seed=32),
+    # past the full result by 2 (< stride 3): output_padding 2 makes the total 0
+    make_case(name="2d-output-shape-beyond-full", input_size=(2, 2), kernel_size=(1, 2), stride=(3, 3),
+              output_padding=(2, 1), mode="output_shape", in_channels=2, out_channels=3, seed=33),
+    # unsupported: output_padding >= stride, an uneven output_shape crop, crops needing two auto_pads
+    make_case(name="2d-op-ge-stride", input_size=(4, 3), kernel_size=(2, 2), stride=(1, 2), dilation=(3, 1),
+              output_padding=(2, 0), in_channels=2, out_channels=2, seed=8),
+    make_case(name="2d-output-shape-uneven", input_size=(3, 3), kernel_size=(3, 3), stride=(2, 2),
+              padding=((2, 0), (0, 2)), mode="output_shape", in_channels=2, out_channels=2, seed=34),
+    make_case(name="3d-output-shape-mixed-splits", input_size=(2, 3, 2), kernel_size=(2, 2, 3), stride=(2, 2, 1),
+              padding=((1, 1), (0, 1), (1, 0)), output_padding=(1, 0, 0), mode="output_shape", in_channels=4,
+              out_channels=4, groups=2, bias=True, seed=36),
+]
+UNSUPPORTED = {"2d-op-ge-stride", "2d-output-shape-uneven", "3d-output-shape-mixed-splits"}
+REASONS = ("ONNX runtimes refuse output_padding >= stride", "ONNX output_shape", "ONNX same", "ONNX valid",
+           "an invalid case has no output shape")
+
+
+def smoke():
+    if "smoke" not in suites.SUITES:
+        pytest.skip("the smoke suite is not built yet (cases.suites); ONNX_CASES cover the adapters meanwhile")
+    return suites.get("smoke")
+
+
+def assert_unsupported_reasons_are_specific(report):
+    for result in report.results:
+        if result.outcome == "unsupported" and result.check == "forward":
+            assert result.detail.startswith(REASONS + ("onnxruntime's CPU provider has no",)), result.detail
+
+
+# --- the translation ------------------------------------------------------------------------------------
+
+
+def test_attributes_reproduce_the_canonical_padding_through_the_spec():
+    """For every expressible case, the spec (arithmetic.onnx_padding) applied to the chosen attributes selects
+    the canonical elements: same first element, same output size."""
+    for case in ONNX_CASES:
+        try:
+            attrs = _onnx_model.attributes(case)
+        except Unsupported:
+            assert case.name in UNSUPPORTED
+            continue
+        assert case.name not in UNSUPPORTED
+        rank = case.spatial_rank
+        pads = attrs.get("pads", [0] * 2 * rank)
+        for axis, (i, k, s, d) in enumerate(zip(case.input_size, case.kernel_size, case.stride, case.dilation)):
+            spec = arithmetic.onnx_padding(
+                i, k, s, d, auto_pad=attrs.get("auto_pad", "NOTSET"), pads=(pads[axis], pads[axis + rank]),
+                output_padding=attrs["output_padding"][axis], output_shape=attrs.get("output_shape", [None] * rank)[axis],
+            )
+            (begin, _), size = case.padding[axis], case.output_shape[2 + axis]
+            assert (spec.begin, arithmetic.output_size(i, k, s, d, *spec)) == (begin, size), (case.name, attrs)
+
+
+def test_output_shape_picks_notset_then_same_upper():
+    by_name = {case.name: case for case in ONNX_CASES}
+    notset = _onnx_model.attributes(by_name["1d-output-shape-notset"])
+    assert "auto_pad" not in notset and notset["output_shape"] == [8] and notset["output_padding"] == [0]
+    upper = _onnx_model.attributes(by_name["2d-output-shape-same-upper-bias"])
+    assert upper["auto_pad"] == "SAME_UPPER" and "pads" not in upper
+    # totals F + output_padding - O = -1 on both axes: begin 0 and a zero at the end (the spec's floor split;
+    # onnxruntime's clamp of a negative total gives the same)
+    beyond = _onnx_model.attributes(by_name["2d-output-shape-beyond-full"])
+    assert "auto_pad" not in beyond and beyond["output_padding"] == [1, 0]
+
+
+# --- onnxruntime --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_onnxruntime_agrees_with_the_golden_on_its_own_cases(dtype):
+    import_onnxruntime()
+    report = oracle.crosscheck("onnxruntime", suite=ONNX_CASES, dtypes=(dtype,), grad=True)
+    assert report.ok, report.summary()
+    forward = {r.case.name: r for r in report.results if r.check == "forward"}
+    assert {name for name, r in forward.items() if r.outcome == "unsupported"} == UNSUPPORTED, report.summary()
+    assert_unsupported_reasons_are_specific(report)
+    vjp = [r for r in report.results if r.check == "vjp"]
+    assert vjp and all(r.outcome == "unsupported" and "no autodiff" in r.detail for r in vjp)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_onnxruntime_agrees_with_the_golden_on_smoke(dtype):
+    import_onnxruntime()
+    report = oracle.crosscheck("onnxruntime", suite=smoke(), dtypes=(dtype,))
+    assert report.ok, report.summary()
+    assert_unsupported_reasons_are_specific(report)
+    native = [r for r in report.results if r.outcome == "pass"]
+    assert len(native) >= len(report.results) / 2, report.summary()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
+def test_onnxruntime_has_no_float64_or_bfloat16_kernel(dtype):
+    """The adapter's claim, checked against the installed runtime: the session cannot be created."""
+    ort = import_onnxruntime()
+    case = ONNX_CASES[0].with_dtype(dtype)
+    result = oracle.crosscheck("onnxruntime", suite=[case], dtypes=(dtype,)).results[0]
+    assert result.outcome == "unsupported" and dtype in result.detail
+    model = _onnx_model.build_model(case, _onnx_model.attributes(case))
+    with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
+        ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def test_onnxruntime_sessions_are_cached_per_signature():
+    import_onnxruntime()
+    adapter = registry.load("onnxruntime")
+    cases = [case.with_dtype("float32") for case in ONNX_CASES if case.name not in UNSUPPORTED]
+    for seed in range(3):  # new values, same shapes and attributes
+        for case in cases:
+            case = dataclasses.replace(case, seed=case.seed + seed)
+            x, w, bias = case.arrays()
+            adapter.call_case(case, x, w, bias)
+        assert adapter.compilations == len(cases)
+
+
+def test_onnxruntime_refuses_output_padding_ge_stride():
+    """Why such cases are unsupported: onnxruntime refuses them even where output_padding < dilation."""
+    ort = import_onnxruntime()
+    case = next(c for c in ONNX_CASES if c.name == "2d-op-ge-stride").with_dtype("float32")
+    attrs = {**_onnx_model.attributes(dataclasses.replace(case, output_padding=(0, 0))),
+             "output_padding": list(case.output_padding)}
+    session = ort.InferenceSession(_onnx_model.build_model(case, attrs).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    x, w, _ = case.arrays()
+    with pytest.raises(Exception, match="output_padding|inconsistent"):
+        session.run(None, {"X": x, "W": w})
+
+
+# --- onnx.reference --------------------------------------------------------------------------------------
+
+
+def known_reference_finding(case) -> str | None:
+    """Which onnx.reference bug (the test_finding_* below) a case runs into, or None."""
+    if case.groups > 1 and (case.in_channels > case.groups or case.out_channels > case.groups or case.bias):
+        return "groups"
+    if case.valid and case.mode == "output_shape":
+        try:
+            attrs = _onnx_model.attributes(case)
+        except Unsupported:
+            return None
+        if "auto_pad" not in attrs:  # NOTSET: onnx.reference ignores output_shape for the pads
+            full = [arithmetic.full_size(i, k, s, d) for i, k, s, d in
+                    zip(case.input_size, case.kernel_size, case.stride, case.dilation)]
+            totals = [f + op - o for f, op, o in zip(full, attrs["output_padding"], attrs["output_shape"])]
+            if any(total > 0 for total in totals):
+                return "output_shape"
+    return None
+
+
+def check_reference(suite, dtype, tolerance=None):
+    report = oracle.crosscheck("onnx_reference", suite=suite, dtypes=(dtype,), tolerance=tolerance)
+    unexplained = [r for r in report.discrepancies if known_reference_finding(r.case) is None]
+    assert not unexplained, "\n".join(f"{r.outcome} {r.case_id}: {r.message}" for r in unexplained)
+    passed_anyway = [r.case_id for r in report.results if known_reference_finding(r.case) and r.outcome == "pass"]
+    assert not passed_anyway, f"predicted to hit a known onnx.reference bug but passed: {passed_anyway}"
+    assert_unsupported_reasons_are_specific(report)
+    return report
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+def test_onnx_reference_agrees_with_the_golden_but_for_its_known_bugs(dtype):
+    report = check_reference(ONNX_CASES, dtype)
+    forward = {r.case.name: r.outcome for r in report.results}
+    assert {name for name, outcome in forward.items() if outcome == "unsupported"} == UNSUPPORTED
+    assert sum(outcome == "pass" for outcome in forward.values()) >= 8, report.summary()
+
+
+# onnx.reference computes in the input dtype (numpy matmul and col2im `+=` in float16): float16 is checked
+# against the bound of a float16 accumulation (the oracle's default assumes float32, see the finding below).
+FLOAT16_ACCUMULATION = {"float16": "float16"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16", "float16"])
+def test_onnx_reference_on_smoke_but_for_its_known_bugs(dtype):
+    tolerance = oracle.Tolerance(accumulation=FLOAT16_ACCUMULATION) if dtype == "float16" else None
+    check_reference(smoke(), dtype, tolerance)
+
+
+def test_onnx_reference_float16_within_float16_accumulation():
+    check_reference(ONNX_CASES, "float16", tolerance=oracle.Tolerance(accumulation=FLOAT16_ACCUMULATION))
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING onnx 1.23.2: onnx.reference ConvTranspose accumulates float16 in float16")
+def test_finding_onnx_reference_accumulates_float16_in_float16():
+    """Every other CPU kernel checked (onnxruntime, torch, jax) accumulates float16 in float32; onnx.reference
+    runs numpy in the input dtype. A 2-d case with 2 input channels and a 3x3 kernel (18 products per
+    element) already leaves the float32-accumulation bound."""
+    case = make_case(input_size=(5, 5), kernel_size=3, stride=1, in_channels=2, out_channels=2, seed=3)
+    result = oracle.crosscheck("onnx_reference", suite=[case], dtypes=("float16",)).results[0]
+    assert result.outcome == "pass", result.message
+
+
+REFERENCE_GROUP_BUGS = [  # (name, x, w, bias, expected): group 2, 1-d, one element
+    ("depthwise bias: every group gets B[0]", np.ones((1, 2, 1)), np.ones((2, 1, 1)), np.array([0.0, 10.0]),
+     [[[1.0], [11.0]]]),
+    ("2 input channels per group: W sliced by output channels", np.arange(1.0, 5.0).reshape(1, 4, 1),
+     np.ones((4, 1, 1)), None, [[[3.0], [7.0]]]),
+    ("2 output channels per group: one channel written per group", np.ones((1, 2, 1)),
+     np.arange(1.0, 5.0).reshape(2, 2, 1), None, [[[1.0], [2.0], [3.0], [4.0]]]),
+]
+
+
+@pytest.mark.xfail(strict=True, reason="FINDING onnx 1.23.2: onnx.reference ConvTranspose with group > 1 is wrong")
+@pytest.mark.parametrize("name, x, w, bias, expected", REFERENCE_GROUP_BUGS, ids=[c[0] for c in REFERENCE_GROUP_BUGS])
+def test_finding_onnx_reference_grouped_conv_transpose(name, x, w, bias, expected):
+    """onnx/reference/ops/op_conv_transpose.py, group > 1: it runs each group with the whole B (so every group
+    adds B[0..Cout/g-1]), slices W by output instead of input channels (W[g*Cout/g : (g+1)*Cout/g]), and
+    writes one output channel per group (final[:, g:g+1]). Only one channel per group without bias is right.
+    onnx/onnx#8446 fixes the last of the three. Standalone: build ConvTranspose(group=2) with onnx.helper and
+    run onnx.reference.ReferenceEvaluator on these arrays (float32)."""
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    arrays = {"X": x.astype(np.float32), "W": w.astype(np.float32)}
+    if bias is not None:
+        arrays["B"] = bias.astype(np.float32)
+    node = helper.make_node("ConvTranspose", list(arrays), ["Y"], group=2)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(k, TensorProto.FLOAT, v.shape) for k, v in arrays.items()],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _onnx_model.OPSET)])
+    assert ReferenceEvaluator(model).run(None, arrays)[0].tolist() == expected, name
