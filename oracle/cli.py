@@ -100,6 +100,56 @@ def cases_command(suite: str | None, seed: int, pairs: bool, dtypes) -> int:
     return 0
 
 
+def _dtypes(parser, text: str, option: str) -> tuple:
+    from cases.model import DTYPES
+
+    dtypes = tuple(d.strip() for d in text.split(",") if d.strip())
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if unknown or not dtypes:
+        parser.error(f"{option}: unknown {unknown or text!r}; expected some of {', '.join(DTYPES)}")
+    return dtypes
+
+
+def run_command(parser, args) -> int:
+    """`convt-oracle run`: exit 0 with no discrepancy, 1 with discrepancies, 2 for a usage error."""
+    from cases import suites
+    from oracle.run import ProgressPrinter, TargetSpec, installed_targets, outcome_table, run
+
+    if args.suite not in suites.SUITES:
+        parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
+    dtypes = _dtypes(parser, args.dtypes, "--dtypes")
+    try:
+        targets = (
+            [TargetSpec.parse(t.strip()) for t in args.targets.split(",") if t.strip()]
+            if args.targets
+            else installed_targets()
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    if not targets:
+        parser.error("no target: no adapter's framework is installed (pip install 'convt-oracle[all]')")
+    total = len(suites.expand(suites.get(args.suite, seed=args.seed), dtypes))
+    print(
+        f"convt-oracle run: suite {args.suite!r} ({total} cases), dtypes {', '.join(dtypes)}, seed {args.seed}, "
+        f"grad {'on' if args.grad else 'off'}, targets {', '.join(t.label for t in targets)}",
+        flush=True,
+    )
+    progress = ProgressPrinter([t.label for t in targets], total)
+    try:
+        report = run(targets, suite=args.suite, dtypes=dtypes, seed=args.seed, grad=args.grad,
+                     timeout=args.timeout, progress=progress)
+    finally:
+        progress.close()
+    print()
+    print(outcome_table(report))
+    print()
+    print(report.summary(limit=5).split("\n", 1)[1] if report.discrepancies else "OK: no discrepancy")
+    if args.json:
+        report.to_json(args.json)
+        print(f"report written to {args.json}")
+    return 0 if report.ok else 1
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="convt-oracle", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,7 +164,25 @@ def main(argv=None) -> int:
         "--dtypes", default="float16,bfloat16,float32,float64",
         help="comma-separated dtypes the runs are counted in (default: all four)",
     )
+    running = commands.add_parser("run", help="every installed adapter (or --targets) on a suite, against the golden")
+    running.add_argument("--suite", default="default", help="suite name (default: default)")
+    running.add_argument(
+        "--targets", help="comma-separated adapters, each optionally NAME@/path/to/python (default: every installed adapter)"
+    )
+    running.add_argument("--dtypes", default="float32", help="comma-separated dtypes (default: float32)")
+    running.add_argument("--grad", action="store_true", help="also check each adapter's vector-Jacobian product")
+    running.add_argument("--seed", type=int, default=0, help="seed of the generated cases (default 0)")
+    running.add_argument("--timeout", type=float, default=60, help="seconds a case may take before it is a timeout")
+    running.add_argument("--json", metavar="PATH", help="write the full report (every result, metrics, environment)")
+    commands.add_parser("adapters", help="the installed adapters, with framework versions and capabilities")
     args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_command(parser, args)
+    if args.command == "adapters":
+        from oracle.run import describe_adapters
+
+        print(describe_adapters())
+        return 0
     if args.command == "selfcheck":
         return selfcheck(args.seed, args.count)
     if args.command == "cases":

@@ -18,7 +18,9 @@ An adapter (adapters.base.Adapter) is called through `call_case(case, x, w, bias
 from __future__ import annotations
 
 import importlib
+import threading
 import time
+from concurrent.futures import Future
 
 import numpy as np
 
@@ -91,10 +93,46 @@ def _call(function, *args, **kwargs):
     return result, time.perf_counter() - start, None, ""
 
 
-def check_case(function, case: Case, name: str, tolerance: Tolerance | None = None, *, arrays=None) -> Result:
+class Golden:
+    """The golden's expectations for cases. With `shared=True` each case's expectation is computed once and
+    reused by every target that asks (thread-safe), as `convt-oracle run` does for its adapters."""
+
+    def __init__(self, tolerance: Tolerance | None = None, *, shared: bool = False):
+        self.tolerance = tolerance
+        self._cache = {} if shared else None
+        self._lock = threading.Lock()
+
+    def _once(self, key, compute):
+        if self._cache is None:
+            return compute()
+        with self._lock:
+            future = self._cache.get(key)
+            owner = future is None
+            if owner:
+                future = self._cache[key] = Future()
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as error:
+                future.set_exception(error)
+        return future.result()
+
+    def forward(self, case: Case, x, w, bias) -> C.Expected:
+        return self._once(("forward", case), lambda: C.expect(x, w, bias, case.params(), case.dtype, self.tolerance))
+
+    def vjp(self, case: Case, x, w, grad_out, bias):
+        return self._once(
+            ("vjp", case), lambda: C.expect_vjp(x, w, grad_out, bias, case.params(), case.dtype, self.tolerance)
+        )
+
+
+def check_case(
+    function, case: Case, name: str, tolerance: Tolerance | None = None, *, arrays=None, golden: Golden | None = None
+) -> Result:
     """Run one case (with a concrete dtype) on a target and compare with the golden.
 
     `arrays`: the case's (x, w, bias) if already drawn (crosscheck draws them a chunk at a time).
+    `golden`: where expectations come from (a shared Golden computes each case once for many targets).
     """
     x, w, bias = case.arrays() if arrays is None else arrays
     params = case.params()
@@ -114,13 +152,13 @@ def check_case(function, case: Case, name: str, tolerance: Tolerance | None = No
     if outcome is not None:
         return Result(case, name, outcome, detail=detail, target_seconds=seconds)
     start = time.perf_counter()
-    expected = C.expect(x, w, bias, params, case.dtype, tolerance)
+    expected = (golden or Golden(tolerance)).forward(case, x, w, bias)
     comparison = C.compare(actual, expected)
     golden_seconds = time.perf_counter() - start
     return Result(case, name, comparison.outcome, comparison=comparison, target_seconds=seconds, golden_seconds=golden_seconds)
 
 
-def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = None) -> Result:
+def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = None, *, golden: Golden | None = None) -> Result:
     """Run a target's vjp on one valid case and compare grad_x, grad_w and grad_bias with the golden's."""
     vjp = getattr(function, "vjp", None)
     if vjp is None:
@@ -135,7 +173,7 @@ def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = Non
     if outcome is not None:
         return Result(case, name, outcome, check="vjp", detail=detail, target_seconds=seconds)
     start = time.perf_counter()
-    expectations = C.expect_vjp(x, w, grad_out, bias, params, case.dtype, tolerance)
+    expectations = (golden or Golden(tolerance)).vjp(case, x, w, grad_out, bias)
     if not isinstance(actual, (tuple, list)) or len(actual) != 3:
         return Result(case, name, C.SHAPE_MISMATCH, check="vjp", detail="vjp must return (grad_x, grad_w, grad_bias)")
     worst = None

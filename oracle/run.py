@@ -1,0 +1,193 @@
+"""`convt-oracle run`: every adapter, each in its own long-lived worker, on a suite of cases.
+
+Each target runs in an isolated worker (oracle.isolation): a crash or hang costs one case and the worker
+restarts. Workers of different adapters run concurrently, one driving thread each; the golden's
+expectation for a case is computed once and shared by all targets (oracle.crosscheck.Golden).
+A target is an adapter name, optionally with another interpreter: `torch@/path/to/venv/bin/python`.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from adapters import registry
+from cases import suites
+from oracle import compare as C
+from oracle.crosscheck import Golden, check_case, check_vjp
+from oracle.report import Report, Result, environment
+
+_VERSION_SCRIPT = (
+    "import importlib.metadata as m, sys; name = sys.argv[1]; "
+    "dists = m.packages_distributions().get(name, [name]); print(m.version(dists[0]))"
+)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """An adapter name and the interpreter its worker runs under (None: this one)."""
+
+    adapter: str
+    python: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> TargetSpec:
+        adapter, _, python = text.partition("@")
+        known = registry.available()
+        if adapter not in known:
+            raise ValueError(f"--targets: unknown adapter {adapter!r}; known adapters: {', '.join(sorted(known))}")
+        return cls(adapter, python or None)
+
+    @property
+    def label(self) -> str:
+        return self.adapter if self.python is None else f"{self.adapter}@{self.python}"
+
+    @property
+    def framework(self) -> str:
+        return registry.available()[self.adapter].load().framework
+
+    def version(self) -> str:
+        """The framework's installed version in the target's interpreter, without importing it."""
+        if self.python is None:
+            try:
+                dists = importlib.metadata.packages_distributions().get(self.framework, [self.framework])
+                return importlib.metadata.version(dists[0])
+            except importlib.metadata.PackageNotFoundError:
+                return "not installed"
+        done = subprocess.run(
+            [self.python, "-c", _VERSION_SCRIPT, self.framework], capture_output=True, text=True, timeout=60
+        )
+        return done.stdout.strip() or f"unknown ({done.stderr.strip().splitlines()[-1:]})"
+
+
+def installed_targets() -> list[TargetSpec]:
+    """Every registered adapter whose framework is importable here (found without importing it)."""
+    found = []
+    for name, point in sorted(registry.available().items()):
+        framework = point.load().framework
+        if importlib.util.find_spec(framework) is not None:
+            found.append(TargetSpec(name))
+    return found
+
+
+def run(
+    targets: list[TargetSpec],
+    *,
+    suite: str = "default",
+    dtypes=("float32",),
+    seed: int = 0,
+    grad: bool = False,
+    timeout: float = 60,
+    progress=None,
+) -> Report:
+    """Run each target on the suite (in each dtype) in its own worker; targets run concurrently.
+
+    `progress(target_label, done, total)` is called after each result. Interrupted (Ctrl-C), the run
+    returns the results finished so far.
+    """
+    from oracle.isolation import IsolatedTarget
+
+    cases = suites.expand(suites.get(suite, seed=seed), dtypes)
+    golden = Golden(shared=True)
+    results = {spec.label: [] for spec in targets}
+    stop = threading.Event()
+
+    def drive(spec: TargetSpec):
+        collected = results[spec.label]
+        try:
+            worker = IsolatedTarget(spec.adapter, python=spec.python, timeout=timeout)
+        except Exception as error:  # the framework does not even start: every case says so
+            detail = f"the worker could not start: {type(error).__name__}: {error}"
+            collected += [Result(case, spec.label, C.CRASH, detail=detail) for case in cases]
+            return
+        try:
+            for index, case in enumerate(cases):
+                if stop.is_set():
+                    return
+                collected.append(check_case(worker, case, spec.label, golden=golden))
+                if grad and case.valid:
+                    collected.append(check_vjp(worker, case, spec.label, golden=golden))
+                if progress is not None:
+                    progress(spec.label, index + 1, len(cases))
+        finally:
+            worker.close()
+
+    threads = [threading.Thread(target=drive, args=(spec,), daemon=True) for spec in targets]
+    for thread in threads:
+        thread.start()
+    try:
+        while any(thread.is_alive() for thread in threads):
+            for thread in threads:
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        stop.set()
+        print("\ninterrupted: reporting the results finished so far", file=sys.stderr)
+    versions = {spec.label: spec.version() for spec in targets}
+    return Report(
+        results=tuple(result for spec in targets for result in results[spec.label]),
+        suite=suite,
+        dtypes=tuple(dtypes),
+        seed=seed,
+        targets=tuple(spec.label for spec in targets),
+        environment=environment({"frameworks": versions, "grad": grad}),
+    )
+
+
+def outcome_table(report: Report) -> str:
+    """Targets x outcomes, the outcomes that occur, as aligned text."""
+    counts = report.counts()
+    shown = [outcome for outcome in C.OUTCOMES if any(row[outcome] for row in counts.values())]
+    width = max([len("target")] + [len(target) for target in counts])
+    lines = ["  ".join(["target".ljust(width)] + [outcome.rjust(max(len(outcome), 5)) for outcome in shown])]
+    for target, row in counts.items():
+        lines.append("  ".join([target.ljust(width)] + [str(row[o]).rjust(max(len(o), 5)) for o in shown]))
+    return "\n".join(lines)
+
+
+class ProgressPrinter:
+    """A rich progress bar per target on a terminal; otherwise a line per target every few seconds."""
+
+    def __init__(self, labels, total: int):
+        self._bar = None
+        self._last = {}
+        if sys.stdout.isatty():
+            try:
+                from rich.progress import Progress
+            except ImportError:
+                Progress = None
+            if Progress is not None:
+                self._bar = Progress()
+                self._tasks = {label: self._bar.add_task(label, total=total) for label in labels}
+                self._bar.start()
+
+    def __call__(self, label: str, done: int, total: int):
+        if self._bar is not None:
+            self._bar.update(self._tasks[label], completed=min(done, total))
+            return
+        now = time.monotonic()
+        if now - self._last.get(label, 0) >= 5 or done >= total:
+            self._last[label] = now
+            print(f"  {label}: {done}/{total}", flush=True)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def describe_adapters() -> str:
+    """The installed adapters with framework versions and capabilities (`convt-oracle adapters`)."""
+    lines = []
+    for name, point in sorted(registry.available().items()):
+        adapter_class = point.load()
+        spec = TargetSpec(name)
+        installed = importlib.util.find_spec(adapter_class.framework) is not None
+        version = spec.version() if installed else "not installed"
+        capabilities = json.dumps(adapter_class().capabilities(), separators=(", ", ": "))
+        lines.append(f"{name:22} {adapter_class.framework} {version}\n{'':22} {capabilities}")
+    return "\n".join(lines)
