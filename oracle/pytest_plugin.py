@@ -1,0 +1,317 @@
+"""pytest plugin: parametrize a test over convt-oracle cases and targets (entry point pytest11 `convt_oracle`).
+
+Installed with the package; `-p no:convt_oracle` turns it off. Options (group "convt-oracle"), each also
+an ini key of the same name with underscores (`convt_suite = edge`); the command line wins over the ini
+file, the ini file over the default:
+
+    --convt-suite NAME      the suite of cases (cases.suites), default "smoke"
+    --convt-targets A,B     targets: "module:function" strings or adapter names (default: none)
+    --convt-dtypes A,B      the dtypes each configuration runs in, default "float32"
+    --convt-seed N          the seed of generated suites, default 0
+
+They are validated once, at configure time (an unknown suite or dtype is a usage error listing the known
+ones), and printed in the report header with the versions of numpy, ml_dtypes and of any framework that
+is already imported (the header never imports one).
+
+A test asks for them by fixture name:
+
+    def test_mine(convt_case, convt_target, convt_check):
+        convt_check(convt_case, convt_target)
+
+- `convt_case`: one `cases.model.Case` with a concrete dtype; the test runs once per case of the suite in
+  each dtype, and its node id is the case id (`test_mine[2d-b1-c1x1-...-r2]`).
+- `convt_target`: one target name; the test runs once per target (ids: the names). Without any target the
+  test is skipped, saying how to give one.
+- `convt_check(case, target)` (also importable as `oracle.pytest_plugin.check`): runs the case on the
+  target and compares with the golden (oracle.crosscheck.check_case); a discrepancy fails the test with
+  the result's message and a reproducer to paste; `unsupported` skips it with the target's reason;
+  otherwise it returns the Result.
+- `@pytest.mark.convt(suite=..., dtypes=..., seed=...)` overrides the options for one test (or a module,
+  through `pytestmark`).
+
+Case generation is deterministic for a seed, so every pytest-xdist worker collects the same tests.
+Heavy imports (numpy, the golden, the suites) happen inside the hooks, not when pytest loads the plugin.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+
+import pytest
+
+DEFAULT_SUITE = "smoke"
+DEFAULT_DTYPES = ("float32",)
+DEFAULT_SEED = 0
+# Frameworks whose versions the header reports when (and only when) something already imported them.
+FRAMEWORKS = ("torch", "tensorflow", "jax", "onnx", "onnxruntime", "keras")
+MARKER_KEYS = ("suite", "dtypes", "seed")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What runs: chosen once per session, overridable per test with the `convt` marker."""
+
+    suite: str = DEFAULT_SUITE
+    targets: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = DEFAULT_DTYPES
+    seed: int = DEFAULT_SEED
+
+
+_SETTINGS = pytest.StashKey[Settings]()
+_CASES = pytest.StashKey[dict]()
+
+
+# --- options ------------------------------------------------------------------------------------------
+def pytest_addoption(parser):
+    group = parser.getgroup("convt-oracle", "convt-oracle: transposed-convolution cases and targets")
+    group.addoption(
+        "--convt-suite", default=None, metavar="NAME",
+        help=f"suite of cases for convt_case (cases.suites); default {DEFAULT_SUITE!r}, or ini convt_suite",
+    )
+    group.addoption(
+        "--convt-targets", default=None, metavar="A,B",
+        help="comma-separated targets for convt_target: 'module:function' or adapter names; or ini convt_targets",
+    )
+    group.addoption(
+        "--convt-dtypes", default=None, metavar="A,B",
+        help=f"comma-separated dtypes each configuration runs in; default {','.join(DEFAULT_DTYPES)}, or ini convt_dtypes",
+    )
+    group.addoption(
+        "--convt-seed", default=None, metavar="N",
+        help=f"seed of the generated suites; default {DEFAULT_SEED}, or ini convt_seed",
+    )
+    parser.addini("convt_suite", "convt-oracle: default --convt-suite", default="")
+    parser.addini("convt_targets", "convt-oracle: default --convt-targets (commas or whitespace)", default="")
+    parser.addini("convt_dtypes", "convt-oracle: default --convt-dtypes (commas or whitespace)", default="")
+    parser.addini("convt_seed", "convt-oracle: default --convt-seed", default="")
+
+
+def _names(text) -> tuple[str, ...]:
+    if isinstance(text, str):
+        text = text.replace(",", " ").split()
+    return tuple(str(item).strip() for item in text if str(item).strip())
+
+
+def _option(config, name: str):
+    """The command-line value, else the ini value, else None."""
+    value = config.getoption(f"--convt-{name}")
+    if value is None:
+        value = config.getini(f"convt_{name}") or None
+    return value
+
+
+def validate(suite, dtypes, seed, *, where: str, check_suite: bool = True) -> tuple[str, tuple[str, ...], int]:
+    """(suite, dtypes, seed) checked against the known suites and dtypes; ValueError naming the known ones.
+
+    `check_suite=False` leaves the suite to be checked where it is used.
+    """
+    from cases import suites
+    from cases.model import DTYPES
+
+    if check_suite and suite not in suites.SUITES:
+        raise ValueError(f"{where}suite: unknown {suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
+    dtypes = _names(dtypes)
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if unknown or not dtypes:
+        raise ValueError(f"{where}dtypes: unknown {', '.join(unknown) or '(none given)'}; known dtypes: {', '.join(DTYPES)}")
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}seed: got {seed!r}; expected an integer") from None
+    return suite, tuple(dict.fromkeys(dtypes)), seed
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "convt(suite=None, dtypes=None, seed=None): run this test's convt_case over another suite, dtypes "
+        "or seed than the --convt-* options say",
+    )
+    if config.option.help or config.option.version:
+        return
+    from cases import suites
+
+    suite = _option(config, "suite")
+    # A default suite that this version of the suites lacks fails only the tests that use convt_case (at
+    # their collection), never a run that does not use the plugin; a suite asked for by name must exist.
+    lenient = suite is None and DEFAULT_SUITE not in suites.SUITES
+    try:
+        suite, dtypes, seed = validate(
+            suite or DEFAULT_SUITE,
+            _option(config, "dtypes") or DEFAULT_DTYPES,
+            _option(config, "seed") or DEFAULT_SEED,
+            where="--convt-",
+            check_suite=not lenient,
+        )
+    except ValueError as error:
+        raise pytest.UsageError(f"convt-oracle: {error}") from None
+    targets = _names(_option(config, "targets") or ())
+    config.stash[_SETTINGS] = Settings(suite=suite, targets=tuple(dict.fromkeys(targets)), dtypes=dtypes, seed=seed)
+    config.stash[_CASES] = {}
+
+
+def settings(config) -> Settings:
+    """The session's validated settings."""
+    return config.stash[_SETTINGS]
+
+
+# --- report header ------------------------------------------------------------------------------------
+def versions() -> dict:
+    """{library: version} of numpy, ml_dtypes and the frameworks already imported (none is imported here)."""
+    import ml_dtypes
+    import numpy
+
+    found = {"numpy": numpy.__version__, "ml_dtypes": ml_dtypes.__version__}
+    for name in FRAMEWORKS:
+        module = sys.modules.get(name)
+        if module is not None:
+            found[name] = str(getattr(module, "__version__", "unknown"))
+    return found
+
+
+def pytest_report_header(config):
+    if _SETTINGS not in config.stash:
+        return None
+    chosen = settings(config)
+    targets = ", ".join(chosen.targets) or "none (--convt-targets module:function,...)"
+    return [
+        f"convt-oracle: suite {chosen.suite}, dtypes {', '.join(chosen.dtypes)}, seed {chosen.seed}, targets {targets}",
+        "convt-oracle versions: " + ", ".join(f"{name} {version}" for name, version in versions().items()),
+    ]
+
+
+# --- parametrization ----------------------------------------------------------------------------------
+def _for_test(config, definition) -> Settings:
+    """The session's settings with the closest `convt` marker's overrides, validated."""
+    chosen = settings(config)
+    marker = definition.get_closest_marker("convt")
+    if marker is None:
+        return chosen
+    overrides = dict(marker.kwargs)
+    if marker.args:
+        overrides.setdefault("suite", marker.args[0])
+    unknown = sorted(set(overrides) - set(MARKER_KEYS))
+    if unknown or len(marker.args) > 1:
+        pytest.fail(
+            f"@pytest.mark.convt on {definition.nodeid}: unexpected {unknown or list(marker.args[1:])}; "
+            f"it takes {', '.join(MARKER_KEYS)}",
+            pytrace=False,
+        )
+    try:
+        suite, dtypes, seed = validate(
+            overrides.get("suite", chosen.suite),
+            overrides.get("dtypes", chosen.dtypes),
+            overrides.get("seed", chosen.seed),
+            where="@pytest.mark.convt: ",
+        )
+    except ValueError as error:
+        pytest.fail(f"{definition.nodeid}: {error}", pytrace=False)
+    return replace(chosen, suite=suite, dtypes=dtypes, seed=seed)
+
+
+def cases_for(config, chosen: Settings) -> list:
+    """The chosen suite's cases in the chosen dtypes, generated once per (suite, seed, dtypes) per process."""
+    from cases import suites
+
+    key = (chosen.suite, chosen.seed, chosen.dtypes)
+    cache = config.stash[_CASES]
+    if key not in cache:
+        if chosen.suite not in suites.SUITES:  # only a default suite this version lacks gets here unchecked
+            known = ", ".join(sorted(suites.SUITES))
+            pytest.fail(f"convt-oracle: suite {chosen.suite!r} does not exist here; known suites: {known} (--convt-suite)", pytrace=False)
+        cache[key] = suites.expand(suites.get(chosen.suite, seed=chosen.seed), chosen.dtypes)
+    return cache[key]
+
+
+def pytest_generate_tests(metafunc):
+    wants_case = "convt_case" in metafunc.fixturenames
+    wants_target = "convt_target" in metafunc.fixturenames
+    if not (wants_case or wants_target) or _SETTINGS not in metafunc.config.stash:
+        return
+    chosen = _for_test(metafunc.config, metafunc.definition)
+    if wants_case:
+        cases = cases_for(metafunc.config, chosen)
+        metafunc.parametrize("convt_case", cases, ids=[case.id for case in cases], indirect=True)
+    if wants_target:
+        if chosen.targets:
+            metafunc.parametrize("convt_target", chosen.targets, ids=list(chosen.targets), indirect=True)
+        else:
+            skip = pytest.mark.skip(reason="convt-oracle: no target; pass --convt-targets module:function,... or set convt_targets")
+            metafunc.parametrize("convt_target", [pytest.param(None, id="no-target", marks=skip)], indirect=True)
+
+
+@pytest.fixture
+def convt_case(request):
+    """One case (cases.model.Case, concrete dtype) of the chosen suite; the node id is its id."""
+    if not hasattr(request, "param"):
+        pytest.fail("convt_case is parametrized at collection: name it among the test's arguments", pytrace=False)
+    return request.param
+
+
+@pytest.fixture
+def convt_target(request):
+    """One target name from --convt-targets: 'module:function' or an adapter name."""
+    if not hasattr(request, "param"):
+        pytest.fail("convt_target is parametrized at collection: name it among the test's arguments", pytrace=False)
+    return request.param
+
+
+@pytest.fixture
+def convt_check():
+    """check(case, target, tolerance=None) -> Result; fails with the message and a reproducer on a discrepancy."""
+    return check
+
+
+# --- checking one case --------------------------------------------------------------------------------
+_LOADED = {}
+
+
+def _load(target):
+    """The callable behind a target, loaded once per process (an adapter is instantiated once)."""
+    from oracle.crosscheck import crosscheck_target
+
+    if not isinstance(target, str):
+        return crosscheck_target(target)
+    if target not in _LOADED:
+        _LOADED[target] = crosscheck_target(target)
+    return _LOADED[target]
+
+
+def failure_message(result) -> str:
+    """What a failing test says: outcome, target, case, the comparison's message and a reproducer."""
+    lines = [f"convt-oracle: {result.outcome}: {result.target} on {result.case_id}"]
+    if result.message:
+        lines += [f"  {line}" for line in result.message.splitlines()]
+    lines.append("reproduce with:")
+    lines += [f"    {line}" for line in result.reproducer().splitlines()]
+    return "\n".join(lines)
+
+
+def check(case, target, *, tolerance=None):
+    """Run `case` on `target` and compare with the golden; fail the calling test on a discrepancy.
+
+    `target`: a "module:function" string, an adapter name or a callable. Returns the Result when it is
+    `pass`; skips the test when the target says the case is `unsupported` (with its reason); otherwise
+    fails with the result's message and a reproducer a user can paste.
+    """
+    __tracebackhide__ = True
+    from oracle.compare import UNSUPPORTED
+    from oracle.crosscheck import check_case, target_name
+
+    name = target_name(target)
+    try:
+        function, problem = _load(target), None
+    except (ValueError, TypeError, ImportError) as error:
+        function, problem = None, f"{type(error).__name__}: {error}"
+    if problem is not None:
+        pytest.fail(f"convt-oracle: cannot load target {name!r}: {problem}", pytrace=False)
+    import numpy as np
+
+    with np.errstate(all="ignore"):  # inf and NaN inputs are cases too: the comparison judges, not numpy's warnings
+        result = check_case(function, case, name, tolerance)
+    if result.outcome == UNSUPPORTED:
+        pytest.skip(f"convt-oracle: {name}: unsupported: {result.detail}")
+    if not result.ok:
+        pytest.fail(failure_message(result), pytrace=False)
+    return result
