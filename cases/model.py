@@ -9,6 +9,7 @@ draws x, w and bias deterministically from the seed, exactly representable in th
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -67,7 +68,7 @@ class Case:
     def spatial_rank(self) -> int:
         return len(self.input_size)
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
         """A stable, readable id, e.g. 2d-b2-c4x6-g2-i5x7-k3x2-s2x1-d1x2-p1.0x0.1-op1x0-bias-f32-mexplicit-r17."""
         parts = [
@@ -116,7 +117,7 @@ class Case:
             groups=self.groups,
         )
 
-    @property
+    @functools.cached_property
     def output_shape(self) -> tuple[int, ...]:
         """The golden's output shape (ValueError for an invalid case)."""
         return output_shape(self.x_shape, self.w_shape, self.bias_shape, **self.params())

@@ -40,11 +40,16 @@ def get(name: str, *, seed: int = 0, size: int | None = None) -> list[Case]:
     if name not in SUITES:
         raise ValueError(f"suite: unknown {name!r}; known suites: {', '.join(sorted(SUITES))}")
     function = SUITES[name]
-    if size is None:
-        return function(seed=seed)
-    if "size" not in inspect.signature(function).parameters:
+    if size is not None and "size" not in inspect.signature(function).parameters:
         raise ValueError(f"size: suite {name!r} is curated and has a fixed size; sized suites: {', '.join(SIZED)}")
-    return function(seed=seed, size=size)
+    return list(_built(name, seed, size))
+
+
+@functools.lru_cache(maxsize=32)
+def _built(name: str, seed: int, size: int | None) -> tuple[Case, ...]:
+    """A suite, built once per process: suites are deterministic, and `default` takes ~0.5 s to generate."""
+    function = SUITES[name]
+    return tuple(function(seed=seed) if size is None else function(seed=seed, size=size))
 
 
 def expand(cases: list[Case], dtypes) -> list[Case]:
