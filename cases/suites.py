@@ -594,9 +594,10 @@ def random(seed: int = 0, size: int = 300) -> list[Case]:
 
 def _fill_pairs(rng: _random.Random, cases: list[Case], attempts: int = 2000) -> list[Case]:
     """Cases drawn for each possible pair of feature values that `cases` leave uncovered."""
-    covered = set(_coverage.coverage(cases).pairs)
+    current = _coverage.coverage(cases)
+    covered = set(current.pairs)
     added = []
-    for key in _coverage.coverage(cases).missing_pairs():
+    for key in current.missing_pairs():
         if key in covered:
             continue
         for _ in range(attempts):

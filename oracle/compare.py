@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from oracle import golden
+from oracle import params as P
 from oracle.tolerance import OVERFLOW_THRESHOLD, Tolerance
 
 PASS = "pass"
@@ -47,30 +48,54 @@ class Expected:
     value: np.ndarray  # the golden's result, float64
     bound: np.ndarray  # per-element bound on |actual - value|
     dtype: str  # the dtype the result must have
-    border: tuple[int, ...]  # per spatial axis, the width of the band at each end where the kernel is cut
+    # Per spatial axis, the (begin, end) widths of the border bands: output elements whose kernel window is
+    # cut by an end of the input, i.e. full-result position f = o + crop_begin with f < d*(k-1) or
+    # f > (i-1)*s (this includes output_padding past the full result). A bare int w means (w, w).
+    border: tuple = ()
+    # (up, down): True where a partial sum of the accumulation may reach +inf, resp. -inf (oracle.tolerance);
+    # +inf, -inf and (where both) NaN are accepted there. None when nowhere.
+    accumulation_overflow: tuple | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self.value.shape
 
 
+def border_bands(input_size, kernel_size, params, output_size) -> tuple[tuple[int, int], ...]:
+    """Per spatial axis, (begin, end) widths of the output's border bands (see Expected.border)."""
+    bands = []
+    for i, k, s, d, (begin, _), o in zip(
+        input_size, kernel_size, params.stride, params.dilation, params.padding, output_size
+    ):
+        # Interior: full positions d*(k-1) <= f <= (i-1)*s, i.e. outputs d*(k-1) - begin <= o <= (i-1)*s - begin.
+        head = min(o, max(0, d * (k - 1) - begin))
+        tail = min(o, max(0, o - ((i - 1) * s - begin + 1)))
+        bands.append((head, tail))
+    return tuple(bands)
+
+
 def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = None) -> Expected:
     """The golden's result for (x, w, bias) and the bound a `dtype` computation must stay within."""
     tolerance = tolerance or Tolerance()
-    value = golden.conv_transpose(x, w, bias, **params)
+    # inf and NaN inputs give NaN (inf*0, inf - inf) by design: no warnings for them.
+    with np.errstate(invalid="ignore", over="ignore"):
+        value = golden.conv_transpose(x, w, bias, **params)
     x64, w64 = np.asarray(x, np.float64), np.asarray(w, np.float64)
     absolute_bias = None if bias is None else np.abs(np.asarray(bias, np.float64))
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         magnitude = golden.conv_transpose(np.abs(x64), np.abs(w64), absolute_bias, **params)
     # K, the number of products per element, does not depend on the batch: count it for one sample.
     products = golden.conv_transpose(np.ones((1, *x64.shape[1:])), np.ones(w64.shape), **params)
     terms = products + (0 if bias is None else 1)
     bound = tolerance.bound(dtype, value, magnitude, terms)
-    kernel = w64.shape[2:]
-    dilation = params.get("dilation", 1)
-    dilation = (dilation,) * len(kernel) if isinstance(dilation, int) else tuple(dilation)
-    border = tuple(d * (k - 1) for k, d in zip(kernel, dilation))
-    return Expected(value=value, bound=bound, dtype=dtype, border=border)
+    up, down = tolerance.accumulation_overflow(dtype, value, magnitude, terms)
+    defaults = dict(stride=1, padding=0, output_padding=0, dilation=1, groups=1)
+    normalized = P.normalize(x64.ndim - 2, **{**defaults, **params})
+    border = border_bands(x64.shape[2:], w64.shape[2:], normalized, value.shape[2:])
+    return Expected(
+        value=value, bound=bound, dtype=dtype, border=border,
+        accumulation_overflow=(up, down) if up.any() or down.any() else None,
+    )
 
 
 def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolerance | None = None):
@@ -81,8 +106,9 @@ def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolera
     """
     tolerance = tolerance or Tolerance()
     as64 = [None if a is None else np.asarray(a, np.float64) for a in (x, w, grad_out, bias)]
-    values = golden.conv_transpose_vjp(*as64[:3], as64[3], **params)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
+        values = golden.conv_transpose_vjp(*as64[:3], as64[3], **params)
+    with np.errstate(invalid="ignore", over="ignore"):
         magnitudes = golden.conv_transpose_vjp(*(np.abs(a) for a in as64[:3]), None if bias is None else np.abs(as64[3]), **params)
     counts = golden.conv_transpose_vjp(*(np.ones(a.shape) for a in as64[:3]), None if bias is None else np.ones(as64[3].shape), **params)
     expectations = []
@@ -91,7 +117,13 @@ def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolera
             expectations.append(None)
             continue
         bound = tolerance.bound(dtype, value, magnitude, terms)
-        expectations.append(Expected(value=value, bound=bound, dtype=dtype, border=(0,) * max(0, value.ndim - 2)))
+        up, down = tolerance.accumulation_overflow(dtype, value, magnitude, terms)
+        expectations.append(
+            Expected(
+                value=value, bound=bound, dtype=dtype, border=((0, 0),) * max(0, value.ndim - 2),
+                accumulation_overflow=(up, down) if up.any() or down.any() else None,
+            )
+        )
     return tuple(expectations)
 
 
@@ -135,17 +167,27 @@ def _dtype_name(array) -> str:
 
 
 def _border_mask(shape, border) -> np.ndarray:
-    """True where an element lies within the kernel's reach of an end of some spatial axis."""
-    mask = np.zeros(shape[2:], dtype=bool)
-    for axis, (size, width) in enumerate(zip(shape[2:], border)):
+    """True where an element lies in the border band of some spatial axis (Expected.border)."""
+    spatial = tuple(shape[2:])
+    mask = np.zeros(spatial, dtype=bool)
+    for axis, (size, width) in enumerate(zip(spatial, border)):
+        head, tail = (width, width) if isinstance(width, (int, np.integer)) else width
         index = np.arange(size)
-        near = (index < width) | (index >= size - width)
-        mask |= near.reshape([-1 if a == axis else 1 for a in range(len(border))])
+        near = (index < head) | (index >= size - tail)
+        mask |= near.reshape([-1 if a == axis else 1 for a in range(len(spatial))])
     return np.broadcast_to(mask, shape)
 
 
 def compare(actual, expected: Expected) -> Comparison:
-    """Compare `actual` with `expected`: shape, dtype, non-finite positions, then values within the bound."""
+    """Compare `actual` with `expected`: shape, dtype, non-finite positions, then values within the bound.
+
+    Non-finite rules: where the golden's value is certainly beyond the dtype's range (|value| - bound at or
+    past the overflow threshold) the result must be the infinity of its sign; where it may be (|value| +
+    bound past it) an infinity of its sign is accepted, as is a finite value within the bound; where the
+    golden is NaN or inf (inf and NaN inputs) the result must be the same; where a partial sum of the
+    accumulation may overflow (Expected.accumulation_overflow) the infinity of that direction is accepted,
+    and NaN where both directions may. Anything else non-finite is a `nonfinite_mismatch`.
+    """
     if not isinstance(actual, np.ndarray):
         return Comparison(
             SHAPE_MISMATCH,
@@ -153,6 +195,7 @@ def compare(actual, expected: Expected) -> Comparison:
             expected_shape=expected.shape,
             expected_dtype=expected.dtype,
             actual_dtype=type(actual).__name__,
+            elements=int(np.prod(expected.shape)),
         )
     common = dict(
         actual_shape=tuple(actual.shape),
@@ -170,23 +213,26 @@ def compare(actual, expected: Expected) -> Comparison:
     want, bound = expected.value, expected.bound
     threshold = OVERFLOW_THRESHOLD[expected.dtype]
     with np.errstate(invalid="ignore", over="ignore"):
-        certain_overflow = np.isfinite(want) & (np.abs(want) - bound >= threshold)
-        maybe_overflow = np.isfinite(want) & (np.abs(want) + bound >= threshold) & ~certain_overflow
-    want_nonfinite = ~np.isfinite(want) | certain_overflow
-    # The non-finite value each position must hold (NaN, or an infinity of the golden's sign).
-    want_special = np.where(certain_overflow, np.sign(want) * np.inf, want)
-    got_nonfinite = ~np.isfinite(got)
-    allowed_inf = maybe_overflow & np.isinf(got) & (np.sign(got) == np.sign(want))
-    wrong_nonfinite = (want_nonfinite != got_nonfinite) & ~allowed_inf
-    both = want_nonfinite & got_nonfinite
-    wrong_nonfinite |= both & ~((np.isnan(want_special) & np.isnan(got)) | (want_special == got))
+        want_finite = np.isfinite(want)
+        certain_overflow = want_finite & (np.abs(want) - bound >= threshold)
+        maybe_overflow = want_finite & (np.abs(want) + bound >= threshold) & ~certain_overflow
+        want_nonfinite = ~want_finite | certain_overflow
+        # The non-finite value each such position must hold (NaN, or an infinity of the golden's sign).
+        want_special = np.where(certain_overflow, np.sign(want) * np.inf, want)
+        got_nonfinite = ~np.isfinite(got)
+        same_special = want_nonfinite & got_nonfinite & ((np.isnan(want_special) & np.isnan(got)) | (want_special == got))
+        accepted = maybe_overflow & np.isinf(got) & (np.sign(got) == np.sign(want))
+        if expected.accumulation_overflow is not None:
+            up, down = expected.accumulation_overflow
+            accepted |= (up & (got == np.inf)) | (down & (got == -np.inf)) | (up & down & np.isnan(got))
+    wrong_nonfinite = (want_nonfinite | got_nonfinite) & ~(same_special | accepted)
     if wrong_nonfinite.any():
         return _mismatch(NONFINITE_MISMATCH, wrong_nonfinite, got, want_special, bound, expected, common)
 
     finite = ~want_nonfinite & ~got_nonfinite
-    error = np.where(finite, np.abs(got - want), 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(finite, error / bound, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        error = np.where(finite, np.abs(got - want), 0.0)
+        ratio = np.where(finite & (error > 0), error / bound, 0.0)
     ratio = np.nan_to_num(ratio, nan=np.inf)
     wrong = ratio > 1.0
     max_abs = float(error.max()) if error.size else 0.0
@@ -207,11 +253,17 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, max_abs=None, 
     on_border = int((wrong & border).sum())
     finite = np.isfinite(got) & np.isfinite(want)
     if max_abs is None:
-        max_abs = float(np.abs(got - want)[finite].max()) if finite.any() else float("nan")
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratios = (np.abs(got - want) / bound)[finite]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            errors = np.abs(got - want)[finite]
+            ratios = errors / bound[finite]
+        max_abs = float(errors.max()) if errors.size else float("nan")
         max_ratio = float(ratios.max()) if ratios.size else float("nan")
-    what = "non-finite values where the golden has none, or the reverse" if outcome == NONFINITE_MISMATCH else "values outside the derived bound"
+    what = (
+        "wrong non-finite values (inf or NaN where the golden is finite, finite where it is inf, NaN or certainly "
+        "overflows, or the wrong one)"
+        if outcome == NONFINITE_MISMATCH
+        else "values outside the derived bound"
+    )
     lines = [
         f"{what}: {count} of {common['elements']} elements ({100.0 * count / max(1, common['elements']):.3g}%),"
         f" {on_border} in the border band, {count - on_border} in the interior",

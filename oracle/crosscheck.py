@@ -24,11 +24,14 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from cases import suites
-from cases.model import Case
+from typing import TYPE_CHECKING
+
 from oracle import compare as C
 from oracle.report import Report, Result, environment
 from oracle.tolerance import Tolerance
+
+if TYPE_CHECKING:
+    from cases.model import Case
 
 
 _CHUNK = 64  # cases whose arrays crosscheck draws together
@@ -212,6 +215,8 @@ def crosscheck(
     then be "module:function" or importable by reference, not a lambda or closure). `progress`, if given,
     is called with each Result as it is produced.
     """
+    from cases import suites
+
     dtypes = tuple(dtypes)
     cases = suites.expand(suites.get(suite, seed=seed) if isinstance(suite, str) else list(suite), dtypes)
     if max_cases is not None:

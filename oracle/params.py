@@ -67,6 +67,8 @@ def _describe(value) -> str:
 
 
 def _is_int(value) -> bool:
+    if type(value) is int:  # the common case, without the slower ABC check
+        return True
     return isinstance(value, Integral) and not isinstance(value, (bool, np.bool_))
 
 

@@ -7,8 +7,12 @@ import platform
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from cases.model import Case
+from typing import TYPE_CHECKING
+
 from oracle.compare import NOT_DISCREPANCIES, OUTCOMES, Comparison
+
+if TYPE_CHECKING:
+    from cases.model import Case
 
 
 @dataclass(frozen=True)

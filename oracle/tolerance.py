@@ -1,24 +1,47 @@
 """Tolerances derived from the computation, not guessed: the one place for this rule.
 
-Every output element of a transposed convolution is a sum of K products (in_channels per group x the
-kernel taps that reach it) plus the bias. For a dot product of K terms computed with unit roundoff u in
-any order, the classic bound (Higham, Accuracy and Stability of Numerical Algorithms, 3.1) is
+The model. Every output element of a transposed convolution is a sum y = p_1 + ... + p_n of n terms:
+K products x*w (in_channels per group x the kernel taps that reach the element) and, with a bias, the bias
+(n = K + 1). Let S = |p_1| + ... + |p_n|; the golden computes it as conv_transpose(|x|, |w|) + |bias|.
 
-    |fl(s) - s| <= gamma_K(u) * sum_i |x_i * w_i|,        gamma_K(u) = K*u / (1 - K*u).
+1. Accumulation. A target forms the products and their sum in an accumulation format with unit roundoff
+   u_a, in any order (sequential, pairwise, blocked, with or without FMA). With the standard model
+   fl(a op b) = (a op b)(1 + delta), |delta| <= u_a, plus an absolute eta_a (half the smallest subnormal)
+   when a product underflows (a sum of floats never underflows inexactly), Higham (Accuracy and Stability
+   of Numerical Algorithms, 2nd ed., 3.1, 3.5) gives for the accumulated value y_a
 
-Adding the bias is one more term, so with S = conv_transpose(|x|, |w|) + |bias| (computed by the golden)
-the accumulated value is within gamma_{K+1}(u_acc) * S of the exact one. Rounding the accumulator to the
-output dtype adds at most u_out * |y|. The golden itself computes in float64, so its own error,
-gamma_{K+1}(u_64) * S, is added too (it matters only for float64 targets). Per element:
+       |y_a - y| <= gamma_n(u_a) * S + 2 n eta_a,        gamma_n(u) = n*u / (1 - n*u)   (n*u < 1).
 
-    bound = gamma_{K+1}(u_acc) * S + u_out * |y| + gamma_{K+1}(u_64) * S + eta_out
+   (gamma_n(u) counts n roundings per term: one product and at most n - 1 additions. Where n*u >= 1 there
+   is no bound: gamma is infinite.)
+2. Output rounding. The accumulator is rounded once to the output dtype (the input dtype), unit roundoff
+   u_o: |fl(y_a) - y_a| <= u_o |y_a| + eta_o <= u_o |y| + u_o |y_a - y| + eta_o. So a correct result
+   y_t satisfies |y_t - y| <= (1 + u_o) e_a + u_o |y| + eta_o, where e_a is the bound of step 1. (When
+   the accumulation format is the output format there is no second rounding; the extra u_o |y| is slack.)
+3. The golden. It computes in float64 from exactly converted inputs, so its value y_g and its S_g carry
+   their own error: |y_g - y| <= gamma_n(u_64) S, and S <= S_g / (1 - gamma_n(u_64)) <= S_g (1 + 2 gamma_n(u_64))
+   (a sum of non-negative terms is computed with relative error at most gamma_n; 2 gamma covers the
+   reciprocal while gamma_n(u_64) <= 1/2, that is for n < 2**51). Then |y| <= |y_g| + gamma_n(u_64) S.
 
-where eta_out is half the output dtype's smallest subnormal (a tiny result may underflow).
+Putting the three together, with g = (1 + u_o)(gamma_n(u_a) + gamma_n(u_64))(1 + 2 gamma_n(u_64)):
+
+    |y_t - y_g| <= bound = g * S_g + u_o * |y_g| + 2 n ((1 + u_o) eta_a + eta_64) + eta_o.
+
+(The u_o * gamma_n(u_64) * S cross term of |y| <= |y_g| + ... is inside g's (1 + u_o) gamma_n(u_64) S.)
 
 Inputs are exactly representable in the case's dtype, so there is no input-rounding term: a target that
-rounds its inputs to a narrower type (or accumulates in one) exceeds the bound on some cases.
+rounds its inputs to a narrower type, or accumulates in one, exceeds the bound on some cases.
 
-u_acc is the unit roundoff of the accumulation. Policy (`Tolerance.accumulation`): float16 and bfloat16
+Overflow. A result that certainly lies beyond the output dtype's range must be the infinity of its sign
+(oracle.compare). The analysis above assumes no intermediate overflow in the accumulation; every partial
+sum lies between -N (1 + gamma_n(u_a)) and P (1 + gamma_n(u_a)), where P and N are the sums of the positive
+and of the negated negative terms (P + N = S, P - N = y). Where P (1 + gamma) reaches the accumulation
+format's overflow threshold a correct target may produce +inf, where N does -inf, where both do NaN
+(bfloat16 results near 3e38 accumulated in float32, say). `accumulation_overflow` marks those elements and
+oracle.compare accepts those values there; a finite result must still lie within the bound (a finite
+result means nothing overflowed, so the analysis holds).
+
+u_a is the unit roundoff of the accumulation. Policy (`Tolerance.accumulation`): float16 and bfloat16
 inputs are assumed to accumulate in float32, as every CPU kernel we checked does; float32 in float32,
 float64 in float64. A target that accumulates float16 in float16 is flagged: pass
 `Tolerance(accumulation={"float16": "float16"})` to accept it instead.
@@ -37,17 +60,27 @@ UNIT_ROUNDOFF = {
     "float16": 2.0**-11,
     "bfloat16": 2.0**-8,
 }
-# The largest finite value of each dtype; a result at or beyond max + ulp(max)/2 rounds to infinity.
+# The largest finite value of each dtype.
 LARGEST = {
     "float64": float(np.finfo(np.float64).max),
     "float32": float(np.finfo(np.float32).max),
     "float16": 65504.0,
     "bfloat16": float.fromhex("0x1.fep127"),
 }
-OVERFLOW_THRESHOLD = {name: LARGEST[name] * (1 + UNIT_ROUNDOFF[name] / 2) if name != "float64" else np.inf for name in LARGEST}
+# A result rounds to infinity (round to nearest even) iff |result| >= max + ulp(max)/2 = 2**emax * (2 - u).
+# Exact: float16 65520, bfloat16 0x1.ffp127, float32 0x1.ffffffp127. float64's lies past float64's range:
+# the golden cannot hold such a value, so no float64 result is ever *certainly* beyond it.
+OVERFLOW_THRESHOLD = {
+    "float64": np.inf,
+    "float32": float.fromhex("0x1.ffffffp127"),
+    "float16": float.fromhex("0x1.ffep15"),
+    "bfloat16": float.fromhex("0x1.ffp127"),
+}
 
-# Half the smallest subnormal: the absolute error of rounding a tiny result into the dtype.
-UNDERFLOW = {"float64": 2.0**-1075, "float32": 2.0**-150, "float16": 2.0**-25, "bfloat16": 2.0**-134}
+# Half the smallest subnormal: the absolute error of rounding a tiny result into the dtype. For float64 that
+# half (2**-1075) is not a float64 (it is 0.0, which would make the bound of an element no term reaches
+# exactly 0): the smallest subnormal itself is used.
+UNDERFLOW = {"float64": 2.0**-1074, "float32": 2.0**-150, "float16": 2.0**-25, "bfloat16": 2.0**-134}
 
 DEFAULT_ACCUMULATION = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 
@@ -56,27 +89,62 @@ def gamma(k, u: float):
     """gamma_k(u) = k*u / (1 - k*u); infinite where k*u >= 1 (no bound)."""
     k = np.asarray(k, dtype=np.float64)
     ku = k * u
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ku < 1, ku / np.maximum(1 - ku, 0), np.inf)
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """The accumulation policy: which dtype each input dtype is assumed to accumulate in."""
+    """The accumulation policy: which dtype each input dtype is assumed to accumulate in.
+
+    `accumulation` overrides DEFAULT_ACCUMULATION per input dtype, e.g. {"float16": "float16"}.
+    """
 
     accumulation: dict = field(default_factory=lambda: dict(DEFAULT_ACCUMULATION))
+
+    def __post_init__(self):
+        for source, target in dict(self.accumulation).items():
+            if source not in UNIT_ROUNDOFF or target not in UNIT_ROUNDOFF:
+                raise ValueError(
+                    f"accumulation: got {source!r} -> {target!r}; both must be among {', '.join(UNIT_ROUNDOFF)}"
+                )
 
     def accumulation_dtype(self, dtype: str) -> str:
         return {**DEFAULT_ACCUMULATION, **self.accumulation}[dtype]
 
     def bound(self, dtype: str, expected: np.ndarray, magnitude: np.ndarray, terms: np.ndarray) -> np.ndarray:
-        """Per-element bound on |actual - expected| for a result computed in `dtype`.
+        """Per-element bound on |actual - expected| for a result computed in `dtype` (see the module doc).
 
         `expected`: the golden's float64 result; `magnitude`: S, the same computation on absolute values;
-        `terms`: K + 1, the number of rounded additions per element (products plus bias).
+        `terms`: n = K + 1 with a bias (K without), the number of terms summed per element.
         """
-        u_acc = UNIT_ROUNDOFF[self.accumulation_dtype(dtype)]
-        u_out = UNIT_ROUNDOFF[dtype]
+        accumulation = self.accumulation_dtype(dtype)
+        u_acc, u_out, u_64 = UNIT_ROUNDOFF[accumulation], UNIT_ROUNDOFF[dtype], UNIT_ROUNDOFF["float64"]
+        terms = np.asarray(terms, dtype=np.float64)
+        golden = gamma(terms, u_64)
         with np.errstate(invalid="ignore", over="ignore"):
-            accumulated = (gamma(terms, u_acc) + gamma(terms, UNIT_ROUNDOFF["float64"])) * magnitude
-            return accumulated + u_out * np.abs(expected) + UNDERFLOW[dtype]
+            factor = (1 + u_out) * (gamma(terms, u_acc) + golden) * (1 + 2 * golden)
+            underflow = 2 * terms * ((1 + u_out) * UNDERFLOW[accumulation] + UNDERFLOW["float64"]) + UNDERFLOW[dtype]
+            return factor * magnitude + u_out * np.abs(expected) + underflow
+
+    def accumulation_overflow(self, dtype: str, expected: np.ndarray, magnitude: np.ndarray, terms: np.ndarray):
+        """(up, down): True where a partial sum of the accumulation may reach +inf, resp. -inf.
+
+        The positive terms sum to P = (S + y) / 2 and the negative ones to -N, N = (S - y) / 2; every
+        partial sum, in any order, lies within [-N (1 + gamma_n(u_a)), P (1 + gamma_n(u_a))]. So +inf is
+        possible only where P (1 + gamma) reaches the accumulation's overflow threshold, -inf only where N
+        does, and NaN (inf - inf) only where both do. P and N come from the golden's y and S, enlarged by
+        3 gamma_n(u_64) S for their own rounding. Only for finite S: where an input inf or NaN reaches an
+        element, IEEE arithmetic fixes the result (inf of the product's sign, NaN for inf*0 or inf - inf)
+        whatever the order, as the golden computes it.
+        """
+        accumulation = self.accumulation_dtype(dtype)
+        golden = gamma(terms, UNIT_ROUNDOFF["float64"])
+        growth = 1 + gamma(terms, UNIT_ROUNDOFF[accumulation])
+        threshold = OVERFLOW_THRESHOLD[accumulation]
+        with np.errstate(invalid="ignore", over="ignore"):
+            finite = np.isfinite(magnitude) & np.isfinite(expected)
+            widened = magnitude * (1 + 3 * golden)
+            up = finite & ((widened + expected) / 2 * growth >= threshold)
+            down = finite & ((widened - expected) / 2 * growth >= threshold)
+        return up, down
