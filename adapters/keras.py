@@ -1,0 +1,205 @@
+"""Keras 3: `keras.ops.conv_transpose` on the jax, torch and tensorflow backends, with `keras.ops.add` for the bias.
+
+Keras's rules (the translation, in one place):
+- layouts: data_format='channels_last', x (N, *spatial, Cin), kernel (*k, Cout, Cin) = w.transpose(2.., 1, 0);
+  no groups;
+- `padding` is 'same' or 'valid' (one for every axis) and `output_padding` is None or one int per axis,
+  documented as "lower than the stride". `keras_padding` below gives the canonical padding of each
+  combination; None and 0 differ:
+  - 'valid', None: oracle.arithmetic.valid_padding (output (i-1)*s + max(ke, s));
+  - 'same', None: oracle.arithmetic.same_padding (output i*s, TF/jax 'SAME');
+  - 'valid', op: no crop, op zeros appended: (0, 0, op);
+  - 'same', op: Keras's own pair for lax.conv_transpose (keras/src/backend/common/backend_utils.py,
+    `_convert_conv_transpose_padding_args_from_keras_to_jax`): pad_len = ke + ke % 2 - 2 + op,
+    left = min(ceil(pad_len / 2), ke - 1), right = pad_len - left, read back with
+    oracle.arithmetic.from_jax_padding. The output size is (i-1)*s + ke % 2 + op, as in Keras's shape
+    rule (`compute_conv_transpose_output_shape`). The torch backend crops to the same window on purpose
+    (`compute_conv_transpose_output_crops_for_torch`); the tensorflow backend asks tf.nn.conv_transpose for
+    that size with 'SAME' and gets the same window whenever TF accepts the size (the arithmetic agrees
+    for every op < s, i <= 6, k <= 7, s <= 5, d <= 3, tests/test_adapter_keras.py; the three backends
+    were run against each other for i <= 4, k <= 5, s <= 3, d <= 2), and raises for the others (op = 0
+    with an even effective kernel: size (i-1)*s, below TF's accepted range; a finding, see the tests);
+- modes: `same` -> ('same', None), `valid` -> ('valid', None); `explicit` and `output_shape` -> the first
+  of ('valid', ops), ('same', ops), ('valid', None), ('same', None), ops in [0, stride-1] per axis, whose
+  canonical padding is the case's; none -> unsupported, with what each gives;
+- the bias is added with keras.ops.add (broadcast over the channels-last axis), as Keras's layers do; this
+  is the only composition around the op;
+- no vjp (autodiff=False).
+
+The backend is chosen by os.environ["KERAS_BACKEND"] when keras is first imported in a process and cannot
+change afterwards: each adapter runs in its own process (a worker), and refuses to run (RuntimeError) if
+keras was already imported there with another backend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+import ml_dtypes
+import numpy as np
+
+from adapters.base import Adapter
+from adapters.tensorflow import canonical_padding, channels_first, channels_last, refusal_reason, tf_filter
+from oracle import arithmetic
+
+
+def keras_padding(i: int, k: int, s: int, d: int, padding: str, output_padding: int | None) -> arithmetic.AxisPadding:
+    """Canonical padding of one axis of keras.ops.conv_transpose(padding=..., output_padding=...), in the
+    least form of adapters.tensorflow.canonical_padding."""
+    if padding not in ("same", "valid"):
+        raise ValueError(f"padding: got {padding!r}; Keras takes 'same' or 'valid'")
+    if output_padding is None:
+        rule = arithmetic.same_padding if padding == "same" else arithmetic.valid_padding
+        pad = rule(i, k, s, d)
+    elif padding == "valid":
+        pad = arithmetic.AxisPadding(0, 0, output_padding)
+    else:
+        ke = arithmetic.effective_kernel(k, d)
+        pad_len = ke + ke % 2 - 2 + output_padding
+        left = min(pad_len // 2 + pad_len % 2, ke - 1)
+        pad = arithmetic.from_jax_padding(k, d, left, pad_len - left)
+    size = arithmetic.output_size(i, k, s, d, *pad)
+    return arithmetic.crop_to_size(arithmetic.full_size(i, k, s, d), pad.begin, size)
+
+
+class KerasAdapter(Adapter):
+    """keras.ops.conv_transpose on the backend named by `backend` (a subclass per backend)."""
+
+    framework = "keras"
+    backend = ""
+    groups = False
+
+    # --- the framework ----------------------------------------------------------------------------------
+    def load(self):
+        if self._framework is not None:
+            return self._framework
+        if "keras" in sys.modules:
+            current = sys.modules["keras"].backend.backend()
+            if current != self.backend:
+                raise RuntimeError(
+                    f"{self.name}: keras is already imported in this process with the {current!r} backend; "
+                    f"Keras picks its backend (KERAS_BACKEND) once per process, so {self.name} needs a process "
+                    f"of its own (run it in an isolated worker)"
+                )
+        else:
+            os.environ["KERAS_BACKEND"] = self.backend
+        self.configure()
+        import keras
+
+        loaded = keras.backend.backend()
+        if loaded != self.backend:
+            raise RuntimeError(f"{self.name}: keras loaded the {loaded!r} backend, not {self.backend!r}")
+        self._framework = keras
+        return keras
+
+    def configure(self):
+        """Configure the backend; runs before keras is imported, if it is not yet (override)."""
+
+    def version(self) -> str:
+        keras = self.load()
+        backend = sys.modules[self.backend]
+        return f"{keras.__version__} ({self.backend} {getattr(backend, '__version__', 'unknown')})"
+
+    # --- the translation --------------------------------------------------------------------------------
+    def plan(self, case):
+        """(padding, output_padding) of the Keras call for `case`, or (None, the reason)."""
+        axes = list(zip(case.input_size, case.kernel_size, case.stride, case.dilation))
+        if not case.valid:  # no result to reproduce: ask Keras as the mode says, it accepts or rejects
+            if case.mode in ("same", "valid"):
+                return case.mode, None
+            return None, f"keras.ops.conv_transpose takes no explicit padding; invalid case: {case.reason}"
+        wanted = canonical_padding(case)
+        if case.mode in ("same", "valid"):
+            calls = [(case.mode, None)]
+        else:
+            calls = [("valid", "ops"), ("same", "ops"), ("valid", None), ("same", None)]
+        tried = []
+        for padding, output_padding in calls:
+            if output_padding is None:
+                got = [keras_padding(*axis, padding, None) for axis in axes]
+                if got == wanted:
+                    return padding, None
+                tried.append(f"({padding!r}, None) gives {_describe(got)}")
+                continue
+            ops = []
+            for axis, want in zip(axes, wanted):
+                choices = [op for op in range(axis[2]) if keras_padding(*axis, padding, op) == want]
+                if not choices:
+                    break
+                ops.append(choices[0])
+            else:
+                return padding, tuple(ops)
+            tried.append(f"({padding!r}, output_padding < stride) cannot give {_describe([want])} on axis {len(ops)}")
+        return None, (
+            f"keras.ops.conv_transpose takes only padding 'same'/'valid' plus output_padding < stride: "
+            f"{'; '.join(tried)}; the case's padding is {_describe(wanted)}"
+        )
+
+    def limits(self, case):
+        padding, detail = self.plan(case)
+        return detail if padding is None else None
+
+    # --- the call ---------------------------------------------------------------------------------------
+    def to_backend(self, array):
+        """A numpy array (bfloat16 from ml_dtypes included) as a tensor of the backend, in its dtype."""
+        keras = self.load()
+        return keras.ops.convert_to_tensor(array)
+
+    def to_numpy(self, tensor, dtype: str):
+        keras = self.load()
+        array = np.asarray(keras.ops.convert_to_numpy(tensor))
+        if dtype == "bfloat16" and keras.backend.standardize_dtype(tensor.dtype) == "bfloat16":
+            array = array.astype(ml_dtypes.bfloat16)  # exact: a backend may hand bfloat16 out as float32
+        return array
+
+    def run(self, case, x, w, bias):
+        keras = self.load()
+        padding, output_padding = self.plan(case)
+        with warnings.catch_warnings():
+            # numpy 2 about the backend's __array__(copy=...): not about the result
+            warnings.filterwarnings("ignore", message=".*__array__ implementation doesn't accept a copy keyword")
+            y = keras.ops.conv_transpose(
+                self.to_backend(channels_last(x)),
+                self.to_backend(tf_filter(w)),
+                strides=case.stride,
+                padding=padding,
+                output_padding=output_padding,
+                data_format="channels_last",
+                dilation_rate=case.dilation,
+            )
+            if bias is not None:
+                y = keras.ops.add(y, self.to_backend(bias))  # Keras's layers add the bias the same way
+            return channels_first(self.to_numpy(y, case.dtype))
+
+
+class KerasJaxAdapter(KerasAdapter):
+    name = "keras-jax"
+    backend = "jax"
+
+    def configure(self):
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # float64 stays float64 (jax's default is to downcast)
+
+
+class KerasTorchAdapter(KerasAdapter):
+    name = "keras-torch"
+    backend = "torch"
+
+
+class KerasTensorflowAdapter(KerasAdapter):
+    name = "keras-tensorflow"
+    backend = "tensorflow"
+
+    def configure(self):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def limits(self, case):
+        # keras calls tf.nn.conv_transpose with a padding string: TF's CPU kernel limits apply
+        return super().limits(case) or refusal_reason(case.spatial_rank, case, explicit=False)
+
+
+def _describe(padding) -> str:
+    return "[" + ", ".join(f"({p.begin}, {p.end}) op {p.output_padding}" for p in padding) + "]"

@@ -1,0 +1,250 @@
+"""TensorFlow: `tf.nn.conv{1,2,3}d_transpose`, with `tf.nn.bias_add` for the bias.
+
+TF's rules (the translation, in one place):
+- layouts: x (N, *spatial, Cin) (channels last, the only layout TF's CPU kernels take), filter
+  (*k, Cout // groups, Cin) = w.transpose(2.., 1, 0); grouped convolution is implicit in the filter's
+  shape (`output_shape` holds all Cout channels);
+- TF always takes an explicit `output_shape`, and its result is the gradient of a forward convolution of
+  an input of that shape: elements full[begin : begin + O] of the uncropped result (zeros past its end),
+  with `begin` the forward convolution's padding at the start. The output size must be one the forward
+  convolution maps back to the input size (oracle.arithmetic.accepted_output_sizes); the canonical
+  padding of a call is oracle.arithmetic.output_shape_padding(i, k, s, d, padding, O);
+- `padding` is 'SAME', 'VALID' (every rank), or explicit forward (begin, end) pairs per axis
+  (conv2d_transpose only);
+- modes: `same` -> 'SAME', `valid` -> 'VALID', `output_shape` -> 'SAME' or 'VALID' when one gives the
+  case's canonical padding, else explicit pairs; `explicit` -> explicit pairs: the case's own (begin, end),
+  else the same crop with the least end (a padding's result is full[begin : begin + O], so (b, e, op) and
+  (b, e - op, 0) are one computation). Each call is checked with the arithmetic before it is made; a case
+  no call reproduces is unsupported, with the reason (output_padding past stride - 1 beyond the end crop,
+  explicit pairs in 1-d or 3-d);
+- TF's op takes no bias: it is added with `tf.nn.bias_add`, as TF's and Keras's layers do. This is the
+  only composition around the op (no crop, pad or slice);
+- dilation > 1 and groups > 1 run only in TF's oneDNN CPU kernels (float32 everywhere oneDNN is on;
+  bfloat16 where the CPU has it); TF's other CPU kernels refuse them. Which combinations this installation
+  runs is asked of TF itself once (`kernel_refusal`), and TF's own message becomes the reason;
+- gradients: tf.GradientTape, with respect to x, the filter and the bias.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from adapters.base import Adapter
+from cases.model import numpy_dtype
+from oracle import arithmetic
+
+
+def channels_last(array: np.ndarray) -> np.ndarray:
+    """(N, C, *spatial) -> (N, *spatial, C)."""
+    return np.ascontiguousarray(np.moveaxis(array, 1, -1))
+
+
+def channels_first(array: np.ndarray) -> np.ndarray:
+    """(N, *spatial, C) -> (N, C, *spatial)."""
+    return np.ascontiguousarray(np.moveaxis(array, -1, 1))
+
+
+def tf_filter(w: np.ndarray) -> np.ndarray:
+    """Golden weight (Cin, Cout // groups, *k) -> TF/Keras filter (*k, Cout // groups, Cin)."""
+    return np.ascontiguousarray(w.transpose(*range(2, w.ndim), 1, 0))
+
+
+def golden_weight(filter_: np.ndarray) -> np.ndarray:
+    """Inverse of `tf_filter`."""
+    rank = filter_.ndim - 2
+    return np.ascontiguousarray(filter_.transpose(rank + 1, rank, *range(rank)))
+
+
+def import_tensorflow():
+    """Import TensorFlow with its C++ log quiet (the variable is read at the first import only)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow
+
+    return tensorflow
+
+
+def tf_transpose_op(tf, rank: int):
+    return {1: tf.nn.conv1d_transpose, 2: tf.nn.conv2d_transpose, 3: tf.nn.conv3d_transpose}[rank]
+
+
+@functools.cache
+def kernel_refusal(rank: int, dtype: str, explicit: bool, dilated: bool, grouped: bool) -> str | None:
+    """TF's own error message if its CPU kernel for this combination refuses it here, else None.
+
+    Asked once per combination with a tiny call of the same kind (rank, dtype, explicit pairs or a padding
+    string, dilation 2 or not, 2 groups or not). Which kernel runs depends on the installation and the CPU
+    (oneDNN on or off, bfloat16 and float16 support in oneDNN): the known refusals are "Current CPU
+    implementations do not yet support dilation rates larger than 1", "Gradients for grouped convolutions
+    are not supported on CPU" (TF's forward transposed convolution is that gradient) and, for 3-d groups,
+    "input and filter must have the same depth".
+    """
+    if not (dilated or grouped):
+        return None
+    tf = import_tensorflow()
+    groups = 2 if grouped else 1
+    dilation = 2 if dilated else 1
+    dtype_ = numpy_dtype(dtype)
+    x = np.ones((1, *(2,) * rank, 2), dtype_)
+    w = np.ones((*(2,) * rank, 2 // groups, 2), dtype_)
+    size = arithmetic.full_size(2, 2, 1, dilation)
+    padding = [[0, 0], *[[0, 0]] * rank, [0, 0]] if explicit else "VALID"
+    try:
+        tf_transpose_op(tf, rank)(
+            tf.constant(x), tf.constant(w), [1, *(size,) * rank, 2], [1] * rank, padding=padding,
+            dilations=[dilation] * rank,
+        )
+    except Exception as error:  # noqa: BLE001 - any refusal is TF's answer
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "}}" in message:  # drop the "{{function_node ...}}" prefix
+            message = message.split("}}", 1)[1].strip()
+        return message
+    return None
+
+
+def refusal_reason(rank: int, case, explicit: bool) -> str | None:
+    """The reason TF's CPU kernels refuse `case`'s dilation or groups here (shared with keras-tensorflow)."""
+    dilated, grouped = max(case.dilation) > 1, case.groups > 1
+    message = kernel_refusal(rank, case.dtype, explicit, dilated, grouped)
+    if message is None:
+        return None
+    what = " and ".join(part for part, on in (("dilation > 1", dilated), ("groups > 1", grouped)) if on)
+    call = f"conv{rank}d_transpose with {'explicit padding pairs' if explicit else 'a padding string'}"
+    return f"TF's CPU {call} refuses {what} in {case.dtype} here: {message}"
+
+
+class TensorflowAdapter(Adapter):
+    name = "tensorflow"
+    framework = "tensorflow"
+    autodiff = True
+
+    def load(self):
+        if self._framework is None:
+            self._framework = import_tensorflow()
+        return self._framework
+
+    # --- the translation --------------------------------------------------------------------------------
+    def plan(self, case):
+        """(padding argument, output spatial size) of the TF call for `case`, or (None, the reason)."""
+        rank = case.spatial_rank
+        if not case.valid:
+            return self._plan_invalid(case)
+        sizes = case.output_shape[2:]
+        axes = list(zip(case.input_size, case.kernel_size, case.stride, case.dilation, sizes))
+        wanted = canonical_padding(case)
+
+        def canonical(padding_of_axis):
+            """The canonical padding TF gives with these per-axis paddings, or the arithmetic's objection."""
+            try:
+                return [
+                    arithmetic.output_shape_padding(i, k, s, d, padding, size)
+                    for (i, k, s, d, size), padding in zip(axes, padding_of_axis)
+                ]
+            except ValueError as error:
+                return str(error)
+
+        tried = []
+        strings = {"same": ["SAME"], "valid": ["VALID"], "output_shape": ["SAME", "VALID"], "explicit": []}
+        for string in strings[case.mode]:
+            got = canonical([string] * rank)
+            if got == wanted:
+                return string, sizes
+            tried.append(f"{string!r} gives {_describe(got)}")
+        if case.mode in ("same", "valid"):
+            return None, f"TF's {'; '.join(tried)}, not the case's {_describe(wanted)}"
+        if rank != 2:
+            either = f"; {'; '.join(tried)}" if tried else ""
+            return None, (
+                f"tf.nn.conv{rank}d_transpose takes padding 'SAME' or 'VALID' only (explicit pairs exist in "
+                f"conv2d_transpose only){either}; the case's padding is {_describe(wanted)}"
+            )
+        # The case's own (begin, end) pairs, then the same crop written with the least end (an end crop that
+        # output_padding gives back is no crop): TF accepts pairs whose forward conv maps O back to i.
+        own = [tuple(pair) for pair in case.padding]
+        least = [(p.begin, p.end) for p in wanted]
+        for pairs in [own] + ([least] if least != own else []):
+            got = canonical(pairs)
+            if got == wanted:
+                return pairs, sizes
+            tried.append(f"explicit pairs {pairs}: {_describe(got)}")
+        return None, f"not expressible in TF: {'; '.join(tried)}; the case's padding is {_describe(wanted)}"
+
+    def _plan_invalid(self, case):
+        """An invalid case has no result to reproduce: TF is asked with the sizes the canonical formula gives
+        (possibly < 1), so that TF itself accepts or rejects the configuration."""
+        rank = case.spatial_rank
+        sizes = tuple(
+            arithmetic.output_size(i, k, s, d, b, e, op)
+            for i, k, s, d, (b, e), op in zip(
+                case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, case.output_padding
+            )
+        )
+        if case.mode in ("same", "valid"):
+            return case.mode.upper(), sizes
+        if rank == 2:
+            return [tuple(pair) for pair in case.padding], sizes
+        return None, f"tf.nn.conv{rank}d_transpose takes padding 'SAME' or 'VALID' only; invalid case: {case.reason}"
+
+    def limits(self, case):
+        padding, detail = self.plan(case)
+        if padding is None:
+            return detail
+        return refusal_reason(case.spatial_rank, case, explicit=not isinstance(padding, str))
+
+    # --- the call ---------------------------------------------------------------------------------------
+    def _tensor(self, array):
+        tf = self.load()
+        return None if array is None else tf.constant(array)
+
+    def _forward(self, case, x, w, bias):
+        """x, w, bias: TF tensors in TF's layouts; returns the channels-last result."""
+        tf = self.load()
+        rank = case.spatial_rank
+        padding, sizes = self.plan(case)
+        if not isinstance(padding, str):
+            padding = [[0, 0], *[list(pair) for pair in padding], [0, 0]]
+        y = tf_transpose_op(tf, rank)(
+            x, w, [case.batch, *sizes, case.out_channels], list(case.stride), padding=padding,
+            dilations=list(case.dilation),
+        )
+        if bias is not None:
+            y = tf.nn.bias_add(y, bias)  # what TF's and Keras's layers do; the op itself takes no bias
+        return y
+
+    def run(self, case, x, w, bias):
+        y = self._forward(case, self._tensor(channels_last(x)), self._tensor(tf_filter(w)), self._tensor(bias))
+        return channels_first(y.numpy())
+
+    def run_vjp(self, case, x, w, grad_out, bias):
+        tf = self.load()
+        inputs = [self._tensor(channels_last(x)), self._tensor(tf_filter(w))]
+        if bias is not None:
+            inputs.append(self._tensor(bias))
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = self._forward(case, inputs[0], inputs[1], inputs[2] if bias is not None else None)
+        grads = tape.gradient(y, inputs, output_gradients=self._tensor(channels_last(grad_out)))
+        grad_x = channels_first(grads[0].numpy())
+        grad_w = golden_weight(grads[1].numpy())
+        return grad_x, grad_w, None if bias is None else grads[2].numpy()
+
+
+def canonical_padding(case) -> list:
+    """The case's padding per axis in its least form: a padding's result is full[begin : begin + O] (zeros
+    past the end of the full result), so (begin, end, op) and (begin, end - op, 0) are the same computation;
+    arithmetic.crop_to_size writes each (begin, O) one way, as output_shape_padding does."""
+    return [
+        arithmetic.crop_to_size(arithmetic.full_size(i, k, s, d), begin, size)
+        for i, k, s, d, (begin, _), size in zip(
+            case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, case.output_shape[2:]
+        )
+    ]
+
+
+def _describe(padding) -> str:
+    """Per-axis (begin, end, output_padding), or the arithmetic's objection as it stands."""
+    if isinstance(padding, str):
+        return f"an error ({padding})"
+    return "[" + ", ".join(f"({p.begin}, {p.end}) op {p.output_padding}" for p in padding) + "]"
