@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml ci/constraints.txt
 
 run: $(STAMP)
 	$(BIN)/convt-oracle selfcheck
+	mkdir -p reports
+	$(BIN)/convt-oracle run --json reports/run.json || test $$? -eq 1  # 1: discrepancies found (a result, not a failure)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
