@@ -384,3 +384,13 @@ def test_cases_command_for_one_suite_with_pairs(capsys):
     assert "Impossible pairs" in out and "'VALID' never crops the full result" in out
     with pytest.raises(SystemExit):
         main(["cases", "--suite", "nope"])
+
+
+def test_the_frozen_default_suite_is_what_the_generator_gives():
+    """cases/default-seed0.json (loaded instead of generating) must equal the generator's output:
+    regenerate it with `python -m cases.suites` after changing a generator."""
+    generated = suites.SUITES["default"](seed=0)
+    frozen = suites.get("default", seed=0)
+    assert [case.id for case in frozen] == [case.id for case in generated]
+    assert frozen == generated
+    assert [case.name for case in frozen] == [case.name for case in generated]
