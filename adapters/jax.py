@@ -72,6 +72,14 @@ class JaxAdapter(Adapter):
                 "jax's explicit pairs pad the stride-dilated input: a negative crop or output_padding is an "
                 "ordinary pair for jax, not an error, so this invalid configuration cannot be asked of it"
             )
+        if not case.valid and case.groups != 1 and (case.groups < 1 or case.in_channels % case.groups):
+            # Without this, the adapter's own kernel reshape (or cin // 0) raised, and the oracle counted
+            # that as jax rejecting the case.
+            return (
+                "lax.conv_transpose has no groups: the grouped call is built from the kernel split into "
+                f"groups, and {case.in_channels} input channels in {case.groups} groups cannot be split, so "
+                "this invalid configuration cannot be asked of jax"
+            )
         return None
 
     @staticmethod

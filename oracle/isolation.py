@@ -27,6 +27,8 @@ After a timeout or a crash the next call starts a fresh worker. `vjp`, and an ad
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import json
 import os
 import shlex
 import shutil
@@ -383,10 +385,22 @@ def _interpreter(python: str | None) -> str:
     return python
 
 
+_CASE_FIELDS = tuple(field.name for field in dataclasses.fields(Case))
+
+
 def _encode_argument(value):
     if isinstance(value, Case):
-        return {"case": value.to_dict()}
+        # One JSON string, not case.to_dict(): execnet's serializer is pure Python and pays per item, and
+        # a case's fields as nested lists and dataclasses.asdict cost ~0.15 ms per call across both
+        # processes, a third of a round trip (benchmarks/bench_run.py); json works in C.
+        return {"case": json.dumps({name: getattr(value, name) for name in _CASE_FIELDS}, default=_json_item)}
     return _worker.encode(value if value is None or isinstance(value, np.ndarray) else np.asarray(value))
+
+
+def _json_item(value):
+    if isinstance(value, np.generic):  # a numpy integer or bool in a case's field
+        return value.item()
+    raise TypeError(f"a case field of type {type(value).__name__} cannot cross to the worker")
 
 
 def _plain(value):

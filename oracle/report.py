@@ -56,9 +56,13 @@ class Result:
         )
         if self.check == "vjp":
             call = (
+                "from oracle.compare import compare, expect_vjp\n"
                 "grad_out = case.cotangent()\n"
                 "actual = target.vjp(x, w, grad_out, bias, **case.params())\n"
-                "expected = oracle.conv_transpose_vjp(x, w, grad_out, bias, **case.params())"
+                "expected = expect_vjp(x, w, grad_out, bias, case.params(), case.dtype)\n"
+                "for name, got, want in zip(('grad_x', 'grad_w', 'grad_bias'), actual, expected):\n"
+                "    result = None if want is None else compare(got, want)\n"
+                "    assert result is None or result.ok, f'{name}: {result.outcome}\\n{result.message}'"
             )
         return (
             "import oracle\n"

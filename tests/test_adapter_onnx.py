@@ -282,3 +282,38 @@ def test_finding_onnx_reference_grouped_conv_transpose(name, x, w, bias, expecte
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _onnx_model.OPSET)])
     assert ReferenceEvaluator(model).run(None, arrays)[0].tolist() == expected, name
+
+
+REFERENCE_UNCHECKED_ATTRIBUTES = [  # (name, x, w, attributes): each is invalid by the spec; onnxruntime refuses it
+    ("negative pads", np.array([[[1.0, 2.0, 3.0, 4.0]]]), np.array([[[1.0, 10.0, 100.0]]]), {"pads": [-1, 0]}),
+    ("dilation 0", np.arange(1.0, 5.0).reshape(1, 1, 2, 2), np.ones((1, 1, 2, 2)), {"dilations": [1, 0]}),
+    ("crop of the whole result", np.array([[[1.0, 2.0]]]), np.array([[[1.0, 10.0]]]), {"pads": [2, 1]}),
+]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING onnx 1.23.2: onnx.reference ConvTranspose computes a result for invalid attributes",
+)
+@pytest.mark.parametrize("name, x, w, attributes", REFERENCE_UNCHECKED_ATTRIBUTES,
+                         ids=[c[0] for c in REFERENCE_UNCHECKED_ATTRIBUTES])
+def test_finding_onnx_reference_accepts_invalid_conv_transpose_attributes(name, x, w, attributes):
+    """The spec: pads "can take any value greater than or equal to 0"; ONNX's own shape inference requires
+    positive dilations; an output size must be positive. onnxruntime 1.32 refuses all three (shape inference:
+    "Attribute pads must not contain negative values", "Attribute dilations must only contain positive values";
+    the last "Computed output dimension is <= 0"). onnx.reference returns [[0 1 12 123 234 340 400]] for
+    pads [-1, 0] (a zero prepended, as if pads were a pad), sums taps onto the same pixel for dilation 0 (shape
+    (1, 1, 3, 2)), and an empty (1, 1, 0) array for a crop of the whole result. Found as `accepted_invalid` on
+    the invalid cases of the default suite."""
+    from onnx import TensorProto, helper
+    from onnx.reference import ReferenceEvaluator
+
+    arrays = {"X": x.astype(np.float32), "W": w.astype(np.float32)}
+    node = helper.make_node("ConvTranspose", list(arrays), ["Y"], **attributes)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(k, TensorProto.FLOAT, v.shape) for k, v in arrays.items()],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _onnx_model.OPSET)])
+    with pytest.raises(Exception):
+        ReferenceEvaluator(model).run(None, arrays)

@@ -127,6 +127,44 @@ def test_remote_exceptions_keep_their_type_name_and_traceback():
     assert "crashy_targets.py" in caught.value.remote_traceback
 
 
+def test_cases_cross_the_wire_intact():
+    """A case crosses as JSON text (oracle.isolation._encode_argument); it must come back equal, field by field."""
+    import dataclasses
+
+    from cases import suites
+    from oracle import _worker
+    from oracle.isolation import _encode_argument
+
+    cases = suites.expand(suites.get("edge") + suites.get("invalid") + SUITE, ("float32", "bfloat16"))
+    cases.append(dataclasses.replace(SUITE[0], batch=np.int64(2), seed=np.int32(7), bias=np.bool_(True)))
+    for case in cases:
+        back = _worker.decode(_encode_argument(case))
+        assert back == case and back.name == case.name and back.id == case.id
+
+
+def test_remote_traceback_is_pythons_without_the_markers():
+    """_worker.traceback_text: traceback.format_exception's text (chained exceptions too), minus the ^^^ lines."""
+    import traceback
+
+    from oracle._worker import traceback_text
+
+    def inner():
+        return {}["missing"]
+
+    def outer():
+        try:
+            inner()
+        except KeyError as error:
+            raise ValueError("outer") from error
+
+    for call in (inner, outer):
+        with pytest.raises(Exception) as caught:
+            call()
+        python = "".join(traceback.format_exception(caught.value)).splitlines()
+        assert traceback_text(caught.value).splitlines() == [line for line in python if not line.strip() or set(line.strip()) - set("^~")]
+        assert "inner" in traceback_text(caught.value)
+
+
 def test_unsupported_is_unsupported_with_its_reason():
     report = crosscheck(ct.unsupported_on_trigger, suite=SUITE, isolate=True, timeout=20)
     assert outcomes(report) == expected_outcomes("unsupported")
