@@ -13,9 +13,14 @@ bytes: execnet's own serializer, no pickle):
                    or ("failed", type name, message)                  the target could not be loaded
     parent -> worker  (number, method, encoded args, params)          repeated; method "call" or one of
                                                                       "methods" (METHODS the target has)
-    worker -> parent  (number, "ok", encoded result)
-                   or (number, "error", kind, type name, module, message, traceback text)
+                   or [(number, method, encoded args, params), ...]   a batch: answered one by one, in
+                                                                      order, each as soon as it is done
+    worker -> parent  (number, "ok", encoded result, seconds)
+                   or (number, "error", kind, type name, module, message, traceback text, seconds)
     parent -> worker  None                                            the worker returns and exits
+
+`seconds` is the target's own time for the call, measured in the worker (arguments decoded, result not
+yet encoded).
 
 An array is encoded as {"array": (dtype, shape, raw bytes)}: the dtype is numpy's `dtype.str` for numpy's
 own types (byte order included) and the name for extension types (`bfloat16`). A result that is not an
@@ -32,6 +37,7 @@ import importlib
 import json
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -162,13 +168,24 @@ def serve(channel) -> None:
         message = channel.receive()
         if message is None:
             return
-        number, what, args, params = message
+        for request in message if isinstance(message, list) else (message,):
+            channel.send(answer(target, request))
+
+
+def answer(target, request) -> tuple:
+    """The reply to one request (number, method, encoded args, params)."""
+    number, what, args, params = request
+    start = None
+    try:
         function = target if what == "call" else getattr(target, what)
-        try:
-            reply = (number, "ok", encode(function(*(decode(arg) for arg in args), **params)))
-        except Exception as error:  # the target's failure is reported, never the worker's end
-            reply = (number, "error", *describe(error))
-        channel.send(reply)
+        args = [decode(arg) for arg in args]
+        start = time.perf_counter()
+        result = function(*args, **params)
+        seconds = time.perf_counter() - start
+        return (number, "ok", encode(result), seconds)
+    except Exception as error:  # the target's failure is reported, never the worker's end
+        seconds = 0.0 if start is None else time.perf_counter() - start
+        return (number, "error", *describe(error), seconds)
 
 
 if __name__ == "__channelexec__":

@@ -21,7 +21,8 @@ What the caller sees:
 - `oracle.TargetCrashed` when the worker dies (segfault, abort, os._exit, SIGKILL from the out-of-memory
   killer), with its exit code or signal and, for a fatal signal, where Python was.
 After a timeout or a crash the next call starts a fresh worker. `vjp`, and an adapter's `call_case` and
-`vjp_case`, exist only when the target has them.
+`vjp_case`, exist only when the target has them. `target.stream(calls)` answers many calls in order,
+sending them ahead in chunks (what `convt-oracle run` uses): the same answers, far less waiting.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -308,47 +310,135 @@ class IsolatedTarget:
 
         args, params = [_encode_argument(arg) for arg in args], _plain(params)
         with self._lock:
-            if self._worker is None or not self._worker.alive():  # never started, or died since the last call
-                if self._worker is not None:
-                    self._worker.kill()
-                    self.restarts += 1
-                self._start()
-            worker = self._worker
+            worker = self._current_worker()
             self._calls += 1
             try:
                 worker.channel.send((self._calls, what, args, params))
             except execnet.DataFormatError as error:  # nothing was sent: the worker is fine
                 raise TypeError(f"{what}: the arguments cannot be sent to the worker ({error})") from None
+            reply = self._receive(worker, self._calls)
+        value, error, _ = _answer(reply)
+        if error is not None:
+            raise error
+        return value
+
+    def stream(self, calls, *, chunk: int = 16):
+        """The answers to many calls, in order: for each (method, args) or (method, args, params) of
+        `calls` (method "call_case", "vjp_case", "call" or "vjp", as the target has them; args and params
+        as that method takes them) one (value, error, seconds). `error` is the exception the single call
+        would raise (Unsupported, TargetCrashed, TargetTimedOut, a RemoteTargetError...) or None;
+        `seconds` is the target's own time in the worker (for a crash or a timeout, how long its answer
+        was waited for).
+
+        The calls go to the worker `chunk` at a time in one message, up to two chunks ahead, and the worker
+        answers each as soon as it is done: the caller's work on one answer (`convt-oracle run` computes
+        the golden) overlaps the worker's next calls, and far fewer messages cross than with one call at
+        a time (benchmarks/bench_run.py). A crash or a timeout still costs only its own call: the worker
+        is killed, a fresh one started, and the calls sent after it are sent again. The timeout counts
+        from when the caller starts waiting for an answer (the worker may have begun the call earlier).
+        `calls` is read lazily, ahead of the answers. The target is locked until the generator is
+        exhausted or closed (call nothing else on it meanwhile); closed early, it kills a worker that
+        still owes answers.
+        """
+        import itertools
+        from collections import deque
+
+        calls = iter(calls)
+        pending = deque()  # (number, method, encoded args, params) sent and not answered yet, in order
+        more = True
+        with self._lock:
             try:
-                reply = worker.channel.receive(timeout=self.timeout)
-            except execnet.TimeoutError:
+                while True:
+                    while more and len(pending) <= chunk:
+                        batch = [
+                            (what, [_encode_argument(a) for a in args], _plain(params[0]) if params else {})
+                            for what, args, *params in itertools.islice(calls, chunk)
+                        ]
+                        more = len(batch) == chunk
+                        failed = self._send(pending, batch)
+                        for _ in batch if failed is not None else ():  # no worker to send them to
+                            yield None, failed, 0.0
+                    if not pending:
+                        return
+                    start = time.perf_counter()
+                    try:
+                        reply = self._receive(self._worker, pending[0][0])
+                    except (TargetCrashed, TargetTimedOut) as error:  # the worker is dead: the rest go again
+                        pending.popleft()
+                        yield None, error, time.perf_counter() - start
+                        again = [request[1:] for request in pending]
+                        pending.clear()
+                        failed = self._send(pending, again)
+                        for _ in again if failed is not None else ():
+                            yield None, failed, 0.0
+                        continue
+                    pending.popleft()
+                    yield _answer(reply)
+            finally:
+                if pending and self._worker is not None:  # closed early: its answers would confuse the next call
+                    self._worker.kill()
+
+    def _send(self, pending, batch, retry: bool = True) -> Exception | None:
+        """Send a batch of (method, encoded args, params) as one message and record it in `pending`; if no
+        worker could be started for it (nothing sent), the exception a single call would have raised."""
+        if not batch:
+            return None
+        if pending:  # calls in flight: the same worker takes these (if it died, one of those calls killed it)
+            worker = self._worker
+        else:
+            try:
+                worker = self._current_worker()
+            except Exception as error:
+                return error
+        numbered = []
+        for request in batch:
+            self._calls += 1
+            numbered.append((self._calls, *request))
+        try:
+            worker.channel.send(numbered)
+        except (OSError, EOFError):  # the worker died since it was last seen alive
+            if not pending and retry:  # it owed nothing, so no call of ours killed it: a fresh one takes these
                 worker.kill()
-                raise TargetTimedOut(
-                    f"no answer within {self.timeout:g} s; the worker (pid {worker.info['pid']}) was killed"
-                ) from None
-            except execnet.RemoteError as error:  # the worker's loop itself ended (SystemExit in the target)
-                worker.kill()
-                raise TargetCrashed(f"the worker (pid {worker.info['pid']}) stopped serving: {_last_line(error)}") from None
-            except (EOFError, OSError) as error:
-                fate = worker.fate(error)
-                worker.kill()
-                raise TargetCrashed(f"the worker (pid {worker.info['pid']}) {fate}") from None
-            except BaseException:  # interrupted: the answer may still come, so this worker cannot be trusted
-                worker.kill()
-                raise
-            if reply[0] != self._calls:
-                worker.kill()
-                raise TargetCrashed(f"the worker answered call {reply[0]} instead of {self._calls}")
-        if reply[1] == "ok":
-            return _worker.decode(reply[2], _remote_object)
-        kind, type_name, module, text, trace = reply[2:]
-        if kind == "unsupported":
-            raise Unsupported(text)
-        if kind == "crash":
-            raise TargetCrashed(text)
-        if kind == "timeout":
-            raise TargetTimedOut(text)
-        raise remote_error(type_name, module, text, trace)
+                return self._send(pending, batch, retry=False)
+            # Otherwise a call in flight killed it: receiving says which, and everything after it goes again.
+        pending.extend(numbered)
+        return None
+
+    def _current_worker(self) -> _Worker:
+        """The worker, (re)started if it never was or died since the last call."""
+        if self._worker is None or not self._worker.alive():
+            if self._worker is not None:
+                self._worker.kill()
+                self.restarts += 1
+            self._start()
+        return self._worker
+
+    def _receive(self, worker: _Worker, number: int) -> tuple:
+        """The worker's reply to call `number`. A timeout, a crash or a reply to another call kills the
+        worker and raises TargetTimedOut / TargetCrashed."""
+        import execnet
+
+        try:
+            reply = worker.channel.receive(timeout=self.timeout)
+        except execnet.TimeoutError:
+            worker.kill()
+            raise TargetTimedOut(
+                f"no answer within {self.timeout:g} s; the worker (pid {worker.info['pid']}) was killed"
+            ) from None
+        except execnet.RemoteError as error:  # the worker's loop itself ended (SystemExit in the target)
+            worker.kill()
+            raise TargetCrashed(f"the worker (pid {worker.info['pid']}) stopped serving: {_last_line(error)}") from None
+        except (EOFError, OSError) as error:
+            fate = worker.fate(error)
+            worker.kill()
+            raise TargetCrashed(f"the worker (pid {worker.info['pid']}) {fate}") from None
+        except BaseException:  # interrupted: the answer may still come, so this worker cannot be trusted
+            worker.kill()
+            raise
+        if reply[0] != number:
+            worker.kill()
+            raise TargetCrashed(f"the worker answered call {reply[0]} instead of {number}")
+        return reply
 
     def close(self) -> None:
         """Stop the worker (politely, then by force) and remove its fault log."""
@@ -370,6 +460,20 @@ class IsolatedTarget:
     def __repr__(self) -> str:
         pid = self._worker.info["pid"] if self._worker is not None else None
         return f"IsolatedTarget({self.name!r}, timeout={self.timeout:g}, worker pid {pid}, restarts {self.restarts})"
+
+
+def _answer(reply: tuple) -> tuple:
+    """(value, exception or None, seconds) of a worker's reply."""
+    if reply[1] == "ok":
+        return _worker.decode(reply[2], _remote_object), None, reply[3]
+    kind, type_name, module, text, trace, seconds = reply[2:8]
+    if kind == "unsupported":
+        return None, Unsupported(text), seconds
+    if kind == "crash":
+        return None, TargetCrashed(text), seconds
+    if kind == "timeout":
+        return None, TargetTimedOut(text), seconds
+    return None, remote_error(type_name, module, text, trace), seconds
 
 
 def _interpreter(python: str | None) -> str:

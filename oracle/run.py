@@ -2,7 +2,9 @@
 
 Each target runs in an isolated worker (oracle.isolation): a crash or hang costs one case and the worker
 restarts. Workers of different adapters run concurrently, one driving thread each; the golden's
-expectation for a case is computed once and shared by all targets (oracle.crosscheck.Golden).
+expectation for a case is computed once and shared by all targets (oracle.crosscheck.Golden). A driving
+thread streams its cases to the worker ahead of the answers (IsolatedTarget.stream), so that the golden
+and the comparison of one case overlap the worker's next calls (benchmarks/bench_run.py).
 A target is an adapter name, optionally with another interpreter: `torch@/path/to/venv/bin/python`.
 """
 
@@ -15,7 +17,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 
 from adapters import registry
 from cases import suites
@@ -106,16 +109,36 @@ def run(
             detail = f"the worker could not start: {type(error).__name__}: {error}"
             collected += [Result(case, spec.label, C.CRASH, detail=detail) for case in cases]
             return
+        vjp = grad and hasattr(worker, "vjp_case")  # without one, check_vjp says unsupported, asking nothing
+        drawn = deque()  # the (x, w, bias) of the cases sent ahead of their answers, in order
+
+        def calls():
+            for case in cases:
+                x, w, bias = arrays = case.arrays()
+                drawn.append(arrays)
+                yield "call_case", (case, x, w, bias)
+                if vjp and case.valid:
+                    yield "vjp_case", (case, x, w, case.cotangent(), bias)
+
+        answers = worker.stream(calls())
         try:
             for index, case in enumerate(cases):
                 if stop.is_set():
                     return
-                collected.append(check_case(worker, case, spec.label, golden=golden))
+                answer = next(answers)
+                result = check_case(_Answered(answer), case, spec.label, golden=golden, arrays=drawn.popleft())
+                collected.append(replace(result, target_seconds=answer[2]))
                 if grad and case.valid:
-                    collected.append(check_vjp(worker, case, spec.label, golden=golden))
+                    if vjp:
+                        answer = next(answers)
+                        result = replace(check_vjp(_Answered(answer), case, spec.label, golden=golden), target_seconds=answer[2])
+                    else:
+                        result = check_vjp(worker, case, spec.label, golden=golden)
+                    collected.append(result)
                 if progress is not None:
                     progress(spec.label, index + 1, len(cases))
         finally:
+            answers.close()
             worker.close()
 
     threads = [threading.Thread(target=drive, args=(spec,), daemon=True) for spec in targets]
@@ -137,6 +160,21 @@ def run(
         targets=tuple(spec.label for spec in targets),
         environment=environment({"frameworks": versions, "grad": grad}),
     )
+
+
+class _Answered:
+    """Stands for the worker in check_case / check_vjp: its one call returns (or raises) the answer the
+    worker already gave, (value, exception or None, seconds) from IsolatedTarget.stream."""
+
+    def __init__(self, answer):
+        self._value, self._error, _ = answer
+
+    def _give(self, *args):
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    call_case = vjp_case = vjp = _give
 
 
 def outcome_table(report: Report) -> str:

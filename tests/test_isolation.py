@@ -16,7 +16,7 @@ import pytest
 
 import crashy_targets as ct
 from cases.model import make_case
-from oracle import TargetCrashed, TargetTimedOut, crosscheck
+from oracle import TargetCrashed, TargetTimedOut, Unsupported, crosscheck
 from oracle.isolation import IsolatedTarget, RemoteTargetError, target_reference
 
 TRIGGER = make_case(input_size=5, kernel_size=3, in_channels=ct.TRIGGER_CHANNELS, out_channels=2, padding=1, bias=True)
@@ -106,6 +106,46 @@ def test_a_hang_is_a_timeout_of_that_case_and_the_rest_still_runs():
     assert outcomes(report) == expected_outcomes("timeout")
     assert "no answer within 2 s" in trigger_result(report).detail
     assert trigger_result(report).target_seconds < 10
+
+
+@pytest.mark.parametrize(
+    "target, timeout, error, how",
+    [
+        (ct.segfault_on_trigger, 20, TargetCrashed, "killed by SIGSEGV"),
+        (ct.exit_on_trigger, 20, TargetCrashed, "exited with code 3"),
+        (ct.hang_on_trigger, 2, TargetTimedOut, "no answer within 2 s"),
+        (ct.raise_on_trigger, 20, ZeroDivisionError, "three channels"),
+        (ct.unsupported_on_trigger, 20, Unsupported, "at most two input channels"),
+    ],
+    ids=["segfault", "os._exit", "hang", "raise", "unsupported"],
+)
+def test_stream_answers_in_order_and_a_crash_costs_only_its_call(target, timeout, error, how):
+    """IsolatedTarget.stream sends calls ahead in chunks; the answers are the single calls' own, in order:
+    the trigger's failure lands on the trigger alone, and the calls sent after it are answered (by a
+    restarted worker after a crash or a timeout)."""
+    suite = [case.with_dtype("float32") for case in SUITE] * 3  # three triggers, in different chunks
+    calls = [("call", case.arrays(), case.params()) for case in suite]
+    with IsolatedTarget(target, timeout=timeout) as isolated:
+        answers = list(isolated.stream(calls, chunk=2))
+        restarts = isolated.restarts
+    assert len(answers) == len(suite)
+    for case, (x, w, bias), (value, caught, seconds) in zip(suite, (call[1] for call in calls), answers):
+        if case.in_channels == ct.TRIGGER_CHANNELS:
+            assert isinstance(caught, error) and how in str(caught) and value is None
+        else:
+            assert caught is None and seconds >= 0
+            np.testing.assert_array_equal(value, ct.correct(x, w, bias, **case.params()))
+    assert restarts == (3 if error in (TargetCrashed, TargetTimedOut) else 0)
+
+
+def test_a_stream_closed_early_leaves_a_working_target():
+    calls = [("call", case.with_dtype("float32").arrays(), case.with_dtype("float32").params()) for case in SUITE * 4]
+    with IsolatedTarget(ct.correct, timeout=20) as isolated:
+        stream = isolated.stream(calls, chunk=4)
+        next(stream)
+        stream.close()  # calls still in flight: the worker that owes their answers is replaced
+        x, w, bias = calls[0][1]
+        np.testing.assert_array_equal(isolated(x, w, bias, **calls[0][2]), ct.correct(x, w, bias, **calls[0][2]))
 
 
 def test_a_raising_target_is_raised_with_the_remote_type_and_message_as_in_process():
