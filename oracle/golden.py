@@ -15,6 +15,10 @@ at a time (the loops run over phases and kernel taps only):
 3. `out[..., r::s] = phase`; positions that no tap reaches (output_padding past the full result, or a
    stride longer than the kernel) are zero. Then the bias is added.
 
+The copies of step 1 hold Cig channels each; when the convolution reduces the channels (Cig > Cog) the
+definition is read literally instead, contracting the channels first (`_scatter_by_tap`), so that the
+scratch holds Cog channels per tap.
+
 The adjoint `conv` reads, for every kernel tap, the strided window of y that the tap writes, and
 `conv_transpose_vjp` combines the two. Everything is computed in float64 from exactly converted inputs.
 """
@@ -124,10 +128,14 @@ def _ieee_products(op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     (a NaN factor, or inf * 0) or the terms hold both infinities; else +-inf if some term is; else finite.
     Whether an element has such a term is counted with `op` itself on indicator arrays.
     """
+    with np.errstate(over="ignore", invalid="ignore"):  # a sum is finite when every term is, bar overflow
+        if np.isfinite(a.sum()) and np.isfinite(b.sum()):  # no scratch, unlike np.isfinite(a).all()
+            return op(a, b)
     finite_a, finite_b = np.isfinite(a), np.isfinite(b)
-    if finite_a.all() and finite_b.all():
-        return op(a, b)
-    with np.errstate(invalid="ignore"):
+    if finite_a.all() and finite_b.all():  # the sums overflowed
+        with np.errstate(over="ignore"):  # finite inputs may still give an infinite result, as IEEE says
+            return op(a, b)
+    with np.errstate(invalid="ignore", over="ignore"):
         value = op(np.where(finite_a, a, 0.0), np.where(finite_b, b, 0.0))
 
         def some(p, q):
@@ -163,6 +171,42 @@ def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, outp
 
 
 def _scatter(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
+    """The transposed convolution of x64 with w64 (no bias).
+
+    Two orders of the same sum, chosen by which needs less scratch: gather then contract, one stride phase
+    at a time (`_scatter_by_phase`: copies of x, Cig channels each), or, when the convolution reduces the
+    channels (Cig > Cog), contract then scatter (`_scatter_by_tap`: products with Cog channels each).
+    """
+    cig, cog = x64.shape[1] // params.groups, w64.shape[1]
+    if cig > cog:
+        return _scatter_by_tap(x64, w64, params, output_size)
+    return _scatter_by_phase(x64, w64, params, output_size)
+
+
+def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
+    """The scatter form read literally: for each kernel tap t, products[n, g, co, i] = sum_ci
+    w[g*Cig + ci, co, t] * x[n, g*Cig + ci, i] (one matrix product for a chunk of taps), added into
+    out[..., i*s + t*d - begin] where that lies inside the output. The products hold Cog channels per tap:
+    at most half the taps at a time, and no more than (taps - 1) x the output's size (one tap at least)."""
+    batch, cin, *input_size = x64.shape
+    cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
+    cig, taps, positions = cin // groups, math.prod(kernel_size), math.prod(input_size)
+    x_columns = x64.reshape(batch, groups, cig, positions)
+    # kernel[g, t, co, ci] = w[g*Cig + ci, co, t]
+    kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 3, 2, 1)
+    out = np.zeros((batch, groups, cog, *output_size))
+    chunk = max(1, min(-(-taps // 2), (taps - 1) * math.prod(output_size) // positions))
+    windows = list(_tap_windows(params, input_size, output_size, kernel_size))
+    for start in range(0, taps, chunk):
+        part = windows[start : start + chunk]
+        part_kernel = kernel[:, start : start + len(part)].reshape(groups, len(part) * cog, cig)
+        products = np.matmul(part_kernel, x_columns).reshape(batch, groups, len(part), cog, *input_size)
+        for j, (_, inputs, outputs) in enumerate(part):
+            out[(..., *outputs)] += products[(slice(None), slice(None), j, slice(None), *inputs)]
+    return out.reshape(batch, groups * cog, *output_size)
+
+
+def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
     """The transposed convolution of x64 with w64 (no bias), one stride phase at a time."""
     batch, cin, *input_size = x64.shape
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
@@ -173,10 +217,16 @@ def _scatter(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size
 
     phases = list(_taps_by_phase(params, kernel_size).items())
     phase_sizes = [_phase_size(output_size, params.stride, phase) for phase, _ in phases]
-    # Scratch, reused by every phase. At most half of the kernel's taps are gathered at once (a phase with
-    # more is summed in parts), which keeps peak memory below (taps + 1) x the output's size.
-    chunk = max(1, -(-taps // 2))
+    # Scratch, reused by every phase: the gathered copies of x (`shifted`) and, with a stride, one phase's
+    # products. A phase's taps are gathered `chunk` at a time (a phase with more is summed in parts): at
+    # most half of them, and no more than keep `shifted` within (taps - 1) x the output's size, so that
+    # output + products + shifted stay within (taps + 1) x the output. One tap's copy is Cig/Cog x a
+    # phase of the output: where that alone is larger (a convolution that reduces channels a lot), the
+    # peak is output + products + one tap's copy.
     largest = max(math.prod(size) for size in phase_sizes)
+    per_tap = batch * groups * cig * largest
+    within_budget = (taps - 1) * batch * groups * cog * math.prod(output_size) // per_tap
+    chunk = max(1, min(-(-taps // 2), within_budget))
     shifted_buffer = np.empty(batch * groups * min(chunk, max(len(t) for _, t in phases)) * cig * largest)
     unit_stride = all(s == 1 for s in params.stride)  # one phase: the output itself
     products_buffer = None if unit_stride else np.empty(batch * groups * cog * largest)

@@ -75,6 +75,8 @@ def _is_int(value) -> bool:
 def per_axis_ints(name: str, value, rank: int, *, minimum: int) -> tuple[int, ...]:
     """An int or one int per spatial axis, each >= minimum, as a tuple of `rank` ints."""
     rule = "positive" if minimum == 1 else "non-negative"
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name}: got {value!r}; expected an int or a sequence of {rank} ints (one per spatial axis)")
     if _is_int(value):
         values = (int(value),) * rank
     else:
@@ -104,6 +106,11 @@ def per_axis_pairs(name: str, value, rank: int) -> tuple[tuple[int, int], ...]:
         f"give an int, {rank} int(s) (one per spatial axis, same crop at both ends), "
         f"or {rank} (begin, end) pair(s), e.g. {[(1, 0)] * rank}"
     )
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"{name}: got {value!r}; the golden takes explicit crops: {rule}. For a framework's "
+            f"'SAME' / 'VALID' / auto_pad, oracle.arithmetic translates it (same_padding, valid_padding, onnx_padding)"
+        )
     if _is_int(value):
         if value < 0:
             raise ValueError(f"{name}: got {value!r}; padding must be non-negative")
@@ -133,7 +140,10 @@ def per_axis_pairs(name: str, value, rank: int) -> tuple[tuple[int, int], ...]:
 
 def as_float64(name: str, array) -> np.ndarray:
     """Convert a numeric array to float64 exactly, or raise naming the argument and the rule."""
-    array = np.asarray(array)
+    try:
+        array = np.asarray(array)
+    except ValueError as error:  # a ragged nested sequence, say
+        raise ValueError(f"{name}: cannot be read as a numeric array ({error}); give a rectangular array") from None
     dtype = array.dtype
     if dtype.kind == "f" and dtype.itemsize > 8:
         raise TypeError(
@@ -143,10 +153,12 @@ def as_float64(name: str, array) -> np.ndarray:
     if dtype.kind == "f" or dtype in _ML_FLOAT_DTYPES:
         return array.astype(np.float64, copy=False)
     if dtype.kind in "iu":
-        if array.size and np.abs(array.astype(np.float64)).max() > _LARGEST_EXACT_INTEGER:
+        # Compared as Python ints: converting first would round 2**53 + 1 down to 2**53 and let it pass.
+        if array.size and max(-int(array.min()), int(array.max())) > _LARGEST_EXACT_INTEGER:
+            largest = int(array.max()) if int(array.max()) > _LARGEST_EXACT_INTEGER else int(array.min())
             raise ValueError(
-                f"{name}: integer values reach {np.abs(array).max()}, which float64 cannot hold exactly; "
-                f"integer inputs must satisfy |value| <= 2**53"
+                f"{name}: got the integer {largest}; integer inputs must satisfy |value| <= 2**53, "
+                f"the range in which float64 (the golden's arithmetic) holds every integer exactly"
             )
         return array.astype(np.float64)
     raise TypeError(

@@ -132,3 +132,45 @@ def test_nan_propagates_through_nonzero_weight_only():
     got = conv_transpose(x, w, np.array([0.5]), stride=2, output_padding=1)[0, 0]
     assert np.array_equal(np.isnan(got), [False, False, True, True, False])
     assert got[0] == 0.5 and got[1] == 2.5 and got[4] == 0.5
+
+
+# --- random configurations: seeded, each one small enough for the loop ------------------------------------
+
+SWEEP_SEED, SWEEP_SIZE = 20261202, 240
+
+
+def _random_config(rng):
+    """(batch, groups, Cig, Cog, input size, kernel, with bias, params): every parameter drawn, crops up to
+    leaving one element, output_padding up to past the full result; Cig > Cog about half the time."""
+    rank = int(rng.integers(1, 4))
+    small = rank == 3
+    size = tuple(int(v) for v in rng.integers(1, 4 if small else 6, rank))
+    kernel = tuple(int(v) for v in rng.integers(1, 3 if small else 4, rank))
+    stride = tuple(int(v) for v in rng.integers(1, 4, rank))
+    dilation = tuple(int(v) for v in rng.integers(1, 3, rank))
+    output_padding = tuple(int(v) for v in rng.integers(0, 4, rank))
+    padding = []
+    for i, k, s, d, op in zip(size, kernel, stride, dilation, output_padding):
+        full = (i - 1) * s + d * (k - 1) + 1 + op
+        begin = int(rng.integers(0, full))
+        padding.append((begin, int(rng.integers(0, full - begin))))
+    groups = int(rng.integers(1, 4))
+    cig, cog = (int(v) for v in rng.integers(1, 4, 2))
+    params = dict(stride=stride, dilation=dilation, padding=tuple(padding), output_padding=output_padding)
+    return (int(rng.integers(1, 3)), groups, cig, cog, size, kernel, bool(rng.integers(2)), params)
+
+
+def test_golden_matches_loop_on_random_configurations():
+    rng = np.random.default_rng(SWEEP_SEED)
+    configs = [_random_config(rng) for _ in range(SWEEP_SIZE)]
+    assert sum(c[2] > c[3] for c in configs) >= SWEEP_SIZE // 4  # both of the golden's orders of summation
+    assert sum(c[2] <= c[3] for c in configs) >= SWEEP_SIZE // 4
+    for number, config in enumerate(configs):
+        x, w, bias, params = _data(("random", *config), SWEEP_SEED + number)
+        expected = loop_conv_transpose(x, w, bias, **params)
+        got = conv_transpose(x, w, bias, **params)
+        where = f"sweep seed {SWEEP_SEED}, configuration {number}: {config}"
+        assert got.shape == expected.shape, where
+        scale = np.abs(x).max() * np.abs(w).max() * math.prod(w.shape[2:]) * w.shape[0]
+        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14 * scale, err_msg=where)
+        _assert_unreached_is_bias(got, bias, x.shape, w.shape, params)

@@ -83,6 +83,12 @@ CASES = [
     ("w-bool", _ct(X1, np.ones((2, 1, 2), dtype=bool)), "w", "bool"),
     ("w-bytes", _ct(X1, np.full((2, 1, 2), b"a")), "w", "S1"),
     ("x-int-beyond-2**53", _ct(np.full((1, 2, 3), 2**62, dtype=np.int64)), "x", str(2**62)),
+    # 2**53 + 1 rounds to 2**53 in float64: a check made after converting would let it through
+    ("x-int-2**53+1", _ct(np.full((1, 2, 3), 2**53 + 1, dtype=np.int64)), "x", str(2**53 + 1)),
+    ("w-int-minus-2**53-1", _ct(X1, np.full((2, 1, 2), -(2**53) - 1, dtype=np.int64)), "w", str(-(2**53) - 1)),
+    ("w-uint64-max", _ct(X1, np.full((2, 1, 2), 2**64 - 1, dtype=np.uint64)), "w", str(2**64 - 1)),
+    ("stride-string", _ct(stride="2"), "stride", "'2'"),
+    ("x-ragged", _ct([[[1, 2], [3]]]), "x", "rectangular"),
     # the adjoint and the vjp
     ("conv-y-channels", lambda: conv(np.ones((1, 3, 4)), W1), "y", "3"),
     ("conv-y-size-no-input-fits", lambda: conv(np.ones((1, 1, 5)), W1, stride=2), "y", "5"),
@@ -143,6 +149,13 @@ def test_float16_and_bfloat16_values_convert_exactly():
     for dtype, value in [(np.float16, 1 + 2**-10), (ml_dtypes.bfloat16, 1 + 2**-7)]:
         out = conv_transpose(np.array([[[value]]], dtype=dtype), np.array([[[1.0]]], dtype=dtype))
         assert out.dtype == np.float64 and out[0, 0, 0] == value, (dtype, out)
+
+
+def test_integers_up_to_2_to_the_53_are_accepted_exactly():
+    # the largest integers float64 holds exactly, by hand: x * 1 on a 1-tap kernel
+    for value in (2**53, -(2**53)):
+        out = conv_transpose(np.array([[[value]]], dtype=np.int64), np.ones((1, 1, 1), dtype=np.int64))
+        assert out[0, 0, 0] == float(value)
 
 
 def test_python_lists_are_accepted():
