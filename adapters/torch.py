@@ -30,7 +30,9 @@ class TorchAdapter(Adapter):
         for op, s, d in zip(case.output_padding, case.stride, case.dilation):
             if op >= arithmetic.torch_output_padding_limit(s, d):
                 return f"torch requires output_padding < max(stride, dilation); got {op} with stride {s}, dilation {d}"
-        if case.mode == "output_shape" and any(op >= s for op, s in zip(case.output_padding, case.stride)):
+        if case.mode == "output_shape" and any(
+            op >= arithmetic.torch_output_size_padding_limit(s) for op, s in zip(case.output_padding, case.stride)
+        ):
             return "torch's output_size accepts output_padding < stride only"
         return None
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cases.model import DTYPES, MODES, VALUE_KINDS, Case
+from oracle import arithmetic
 
 LONG_REDUCTION = 512
 
@@ -129,7 +130,7 @@ def _configuration_features(case: Case) -> tuple[tuple[str, str], ...]:
     axes = list(
         zip(case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, case.output_padding)
     )
-    ke = [d * (k - 1) + 1 for _, k, _, d, _, _ in axes]
+    ke = [arithmetic.effective_kernel(k, d) for _, k, _, d, _, _ in axes]
     if case.groups == 1:
         groups = "1"
     else:

@@ -42,6 +42,13 @@ def output_size(i: int, k: int, s: int, d: int, begin: int = 0, end: int = 0, ou
     return full_size(i, k, s, d) - begin - end + output_padding
 
 
+def input_size(o: int, k: int, s: int, d: int, begin: int = 0, end: int = 0, output_padding: int = 0) -> int | None:
+    """The input size i whose transposed convolution has output size `o` (the inverse of `output_size`),
+    or None when no i >= 1 has it."""
+    steps, remainder = divmod(o - effective_kernel(k, d) + begin + end - output_padding, s)
+    return None if remainder or steps < 0 else steps + 1
+
+
 def crop_to_size(full: int, begin: int, size: int) -> AxisPadding:
     """Canonical padding that drops `begin` elements, then keeps `size` (zero-extended past `full`).
 
@@ -142,10 +149,15 @@ def torch_output_padding_limit(s: int, d: int) -> int:
     return max(s, d)
 
 
+def torch_output_size_padding_limit(s: int) -> int:
+    """torch's `output_size` accepts sizes that need output_padding < stride (tighter than the limit above)."""
+    return s
+
+
 def torch_output_padding(i: int, k: int, s: int, d: int, p: int, size: int) -> int:
     """output_padding torch derives from `output_size`: size - ((i-1)*s - 2p + ke), in [0, s-1]."""
     smallest = output_size(i, k, s, d, p, p)
-    if not smallest <= size < smallest + s:
+    if not smallest <= size < smallest + torch_output_size_padding_limit(s):
         raise ValueError(
             f"output_size: {size} is outside [{smallest}, {smallest + s - 1}], the sizes torch accepts for "
             f"input {i}, kernel {k}, stride {s}, dilation {d}, padding {p}"

@@ -29,7 +29,7 @@ def _article_example() -> bool:
 
 def _adjoint_identity(seed: int, count: int) -> bool:
     """<conv_transpose(x), y> == <x, conv(y)> exactly, on integer-valued random configurations."""
-    from oracle import conv, conv_transpose
+    from oracle import arithmetic, conv, conv_transpose
 
     rng = np.random.default_rng(seed)
     failures = 0
@@ -41,7 +41,7 @@ def _adjoint_identity(seed: int, count: int) -> bool:
         stride = tuple(int(v) for v in rng.integers(1, 4, rank))
         dilation = tuple(int(v) for v in rng.integers(1, 3, rank))
         size = tuple(int(v) for v in rng.integers(1, 5, rank))
-        full = [(i - 1) * s + d * (k - 1) + 1 for i, s, d, k in zip(size, stride, dilation, kernel)]
+        full = [arithmetic.full_size(i, k, s, d) for i, s, d, k in zip(size, stride, dilation, kernel)]
         padding = tuple((int(rng.integers(0, (f + 1) // 2)), int(rng.integers(0, (f + 1) // 2))) for f in full)
         output_padding = tuple(int(v) for v in rng.integers(0, 3, rank))
         params = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oracle import golden
+from oracle import arithmetic, golden
 from oracle import params as P
 from oracle.tolerance import OVERFLOW_THRESHOLD, Tolerance
 
@@ -68,7 +68,7 @@ def border_bands(input_size, kernel_size, params, output_size) -> tuple[tuple[in
         input_size, kernel_size, params.stride, params.dilation, params.padding, output_size
     ):
         # Interior: full positions d*(k-1) <= f <= (i-1)*s, i.e. outputs d*(k-1) - begin <= o <= (i-1)*s - begin.
-        head = min(o, max(0, d * (k - 1) - begin))
+        head = min(o, max(0, arithmetic.effective_kernel(k, d) - 1 - begin))
         tail = min(o, max(0, o - ((i - 1) * s - begin + 1)))
         bands.append((head, tail))
     return tuple(bands)

@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 
+from oracle import arithmetic
 from oracle import params as P
 
 
@@ -293,14 +294,14 @@ def _input_size_for(params: P.ConvParams, output_size, kernel_size) -> tuple[int
     for axis, (o, k, s, d, (b, e), op) in enumerate(
         zip(output_size, kernel_size, params.stride, params.dilation, params.padding, params.output_padding)
     ):
-        steps, remainder = divmod(o - (d * (k - 1) + 1) + b + e - op, s)
-        if remainder or steps < 0:
+        size = arithmetic.input_size(o, k, s, d, b, e, op)
+        if size is None:
             raise ValueError(
                 f"y: spatial size {o} on axis {axis} is not the output size of any transposed convolution "
                 f"with kernel {k}, stride {s}, dilation {d}, padding ({b}, {e}), output_padding {op}; "
                 f"it must equal (i-1)*s + d*(k-1) + 1 - begin - end + output_padding for some i >= 1"
             )
-        sizes.append(steps + 1)
+        sizes.append(size)
     return tuple(sizes)
 
 
