@@ -176,10 +176,10 @@ def test_effective_and_full_size():
 
 
 def test_input_size_inverts_output_size():
-    # by enumeration: the i in 1..20 whose output size is o, else None
+    # by enumeration: the i >= 1 whose output size is o (i <= o + 4 suffices here), else None
     for k, s, d, b, e, op in itertools.product((1, 2, 3), (1, 2, 3), (1, 2), (0, 2), (0, 1), (0, 2)):
         for o in range(1, 30):
-            found = [i for i in range(1, 21) if (i - 1) * s + d * (k - 1) + 1 - b - e + op == o]
+            found = [i for i in range(1, o + 5) if (i - 1) * s + d * (k - 1) + 1 - b - e + op == o]
             assert A.input_size(o, k, s, d, b, e, op) == (found[0] if found else None), (o, k, s, d, b, e, op)
 
 
