@@ -22,8 +22,10 @@ from oracle.golden import output_shape
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 MODES = ("explicit", "same", "valid", "output_shape")
 # How the values of x, w and bias are drawn: `normal` (standard normal), `large` (scaled so that the
-# result overflows float16 and bfloat16), `nonfinite` (normal, with some inf and NaN in x).
-VALUE_KINDS = ("normal", "large", "nonfinite")
+# result overflows float16 and bfloat16), `nonfinite` (normal, with inf, -inf and NaN in x, and an exact
+# zero weight that the inf meets: inf * 0 = NaN), `nonfinite_weights` (normal, with inf and -inf in w, an
+# exact zero input that the inf weight meets, and an infinity in the bias).
+VALUE_KINDS = ("normal", "large", "nonfinite", "nonfinite_weights")
 _SHORT_DTYPE = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 
 
@@ -136,7 +138,9 @@ class Case:
 
         Values are standard normal rounded to the dtype (so exactly representable in it), with mixed signs
         and no symmetry in the kernel; `large` scales them so that results overflow float16 and bfloat16;
-        `nonfinite` puts inf, -inf and NaN into x.
+        `nonfinite` puts inf, -inf and NaN into x and a zero into w where the inf's channel meets it;
+        `nonfinite_weights` puts inf and -inf into w, a zero into x where the inf weight's channel meets
+        it, and an infinity into the last bias.
         """
         if self.dtype is None:
             raise ValueError(f"case {self.id}: dtype is None; choose one with case.with_dtype(...)")
@@ -151,10 +155,15 @@ class Case:
             scale = 2.0**64 if self.dtype == "bfloat16" else 2.0**8
             x, w = x * scale, w * scale
         if self.values == "nonfinite" and x.size:
-            flat = x.reshape(-1)
-            picks = rng.choice(flat.size, size=min(3, flat.size), replace=False)
-            flat[picks] = (np.inf, -np.inf, np.nan)[: len(picks)]
-        return x.astype(dtype), _asymmetric(w.astype(dtype)), None if bias is None else bias.astype(dtype)
+            channel = _plant(rng, x, (np.inf, -np.inf, np.nan), channel_axis=1)
+            _plant(rng, w, (0.0,), channel_axis=0, channel=channel)  # inf * 0 = NaN where they meet
+        w = _asymmetric(w.astype(dtype))
+        if self.values == "nonfinite_weights" and x.size:
+            channel = _plant(rng, w, (np.inf, -np.inf), channel_axis=0)
+            _plant(rng, x, (0.0,), channel_axis=1, channel=channel)  # 0 * inf = NaN where they meet
+            if bias is not None:  # an infinity of the sign that keeps the bias's signs mixed
+                bias[-1] = np.inf if bias.size > 1 and (bias[:-1] < 0).all() else -np.inf
+        return x.astype(dtype), w, None if bias is None else bias.astype(dtype)
 
     def cotangent(self) -> np.ndarray:
         """grad_out for a vector-Jacobian product: output-shaped, in the case's dtype, from the seed."""
@@ -178,6 +187,26 @@ class Case:
             values[key] = tuple(values[key])
         values["padding"] = tuple(tuple(pair) for pair in values["padding"])
         return cls(**values)
+
+
+def _plant(rng, array: np.ndarray, values, *, channel_axis: int, channel: int | None = None) -> int:
+    """Write `values` at distinct random positions of `array` (in place), the first of them in `channel`
+    (along `channel_axis`) when given; returns the channel of the first."""
+    flat = array.reshape(-1)
+    if channel is None:
+        first = int(rng.integers(flat.size))
+    else:
+        positions = np.moveaxis(np.arange(flat.size).reshape(array.shape), channel_axis, 0)[channel].reshape(-1)
+        first = int(rng.choice(positions))
+    others = rng.choice(flat.size - 1, size=min(len(values) - 1, flat.size - 1), replace=False)
+    picks = [first, *(int(i) + (i >= first) for i in others)]  # distinct from `first`
+    flat[picks] = values[: len(picks)]
+    rest = np.ones(flat.size, bool)
+    rest[picks] = False
+    drawn = flat[rest]  # keep mixed signs among the values not planted
+    if drawn.size >= 2 and ((drawn > 0).all() or (drawn < 0).all()):
+        flat[np.flatnonzero(rest)[-1]] *= -1
+    return int(np.unravel_index(first, array.shape)[channel_axis])
 
 
 def _mixed_signs(values: np.ndarray) -> np.ndarray:

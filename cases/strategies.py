@@ -241,7 +241,8 @@ def case_arrays(case: Case) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray, n
     """(x, w, bias) of the case's shapes in its dtype, values drawn by Hypothesis (shrinking to zeros).
 
     Values are small integers, so every product and sum is exact in float64 and representable in every
-    dtype; `large` cases scale them as Case.arrays does, `nonfinite` cases may have inf and NaN in x.
+    dtype; `large` cases scale them as Case.arrays does, `nonfinite` cases may have inf and NaN in x,
+    `nonfinite_weights` cases in w and bias.
     (For the case's own fixed arrays, call case.arrays().)
     """
     if case.dtype is None:
@@ -253,8 +254,9 @@ def case_arrays(case: Case) -> st.SearchStrategy[tuple[np.ndarray, np.ndarray, n
             lambda a: a.astype(dtype)
         )
 
-    bias = array(case.bias_shape) if case.bias else st.none()
-    return st.tuples(array(case.x_shape, case.values == "nonfinite"), array(case.w_shape), bias)
+    weights = case.values == "nonfinite_weights"
+    bias = array(case.bias_shape, weights) if case.bias else st.none()
+    return st.tuples(array(case.x_shape, case.values == "nonfinite"), array(case.w_shape, weights), bias)
 
 
 __all__ = [

@@ -306,6 +306,19 @@ def edge(seed: int = 0) -> list[Case]:
           out_channels=3, bias=True, values="nonfinite", seed=30),
         c(name="edge-nonfinite-stride-gt-kernel-1d", input_size=5, kernel_size=2, stride=3, in_channels=3,
           out_channels=2, values="nonfinite", seed=31),
+        # Weights and bias containing inf and NaN; positions no tap reaches must keep the bias alone.
+        c(name="edge-nonfinite-weights-2d", input_size=(3, 4), kernel_size=(2, 3), stride=(1, 2), in_channels=3,
+          out_channels=2, bias=True, values="nonfinite_weights", seed=37),
+        c(name="edge-nonfinite-weights-stride-gt-kernel-output-padding-past-full-1d", input_size=4,
+          kernel_size=2, stride=3, output_padding=2, in_channels=2, out_channels=3, bias=True,
+          values="nonfinite_weights", seed=38),
+        # Many output channels per group (past the 4, 8 and 16 lanes of vectorized kernels).
+        c(name="edge-wide-output-channels-2d", input_size=(3, 4), kernel_size=(2, 3), stride=(2, 1), padding=1,
+          in_channels=3, out_channels=17, bias=True, seed=39),
+        c(name="edge-wide-output-channels-grouped-1d", batch=2, input_size=5, kernel_size=3, stride=2,
+          groups=2, in_channels=4, out_channels=66, bias=True, seed=40),
+        c(name="edge-wide-output-channels-3d", input_size=(2, 3, 2), kernel_size=(2, 1, 2), stride=(1, 2, 1),
+          in_channels=2, out_channels=9, seed=41),
         # Padding modes at their corners.
         c(name="edge-same-odd-total-crop", input_size=(3, 4), kernel_size=(4, 3), stride=(1, 2), mode="same",
           in_channels=2, out_channels=3, seed=32),
@@ -381,7 +394,7 @@ _WEIGHTS = {
     "output_padding": {"0": 9, "within_full": 5, "past_full": 6},
     "mode": {"explicit": 11, "same": 3, "valid": 2, "output_shape": 4},
     "reduction": {"short": 97, "long": 3},
-    "values": {"normal": 17, "large": 1, "nonfinite": 2},
+    "values": {"normal": 17, "large": 1, "nonfinite": 2, "nonfinite_weights": 2},
 }
 _MAX_INPUT = {1: 7, 2: 5, 3: 4}  # spatial sizes 1.._MAX_INPUT[rank]
 _MAX_KERNEL = {1: 5, 2: 4, 3: 3}

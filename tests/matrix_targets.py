@@ -52,16 +52,22 @@ def conv_transpose(x, w, bias=None, *, stride, padding, output_padding, dilation
     if bias is not None and np.shape(bias) != (cog * groups,):
         raise ValueError(f"bias: shape {np.shape(bias)}; expected ({cog * groups},)")
 
-    # 1. dilate by the stride: x[i] lands at i*s, zeros between.
-    dilated = np.zeros((batch, cin, *[(i - 1) * s + 1 for i, s in zip(size, stride)]))
-    dilated[(slice(None), slice(None), *(slice(None, None, s) for s in stride))] = x.astype(np.float64)
-    # 2. pad by e at both ends, drop the first `begin` positions, and make each axis out + e long.
-    left = [max(0, e - b) for e, (b, _) in zip(reach, crops)]
-    drop = [max(0, b - e) for e, (b, _) in zip(reach, crops)]
+    def dilate_and_pad(values):
+        # 1. dilate by the stride: x[i] lands at i*s, zeros between.
+        dilated = np.zeros((*values.shape[:2], *[(i - 1) * s + 1 for i, s in zip(size, stride)]))
+        dilated[(slice(None), slice(None), *(slice(None, None, s) for s in stride))] = values
+        # 2. pad by e at both ends, drop the first `begin` positions, and make each axis out + e long.
+        left = [max(0, e - b) for e, (b, _) in zip(reach, crops)]
+        drop = [max(0, b - e) for e, (b, _) in zip(reach, crops)]
+        right = [max(0, n - (l + m - c)) for n, l, m, c in zip(length, left, dilated.shape[2:], drop)]
+        padded = np.pad(dilated, [(0, 0), (0, 0), *zip(left, right)])
+        return padded[(slice(None), slice(None), *(slice(c, c + n) for c, n in zip(drop, length)))]
+
     length = [o + e for o, e in zip(out_size, reach)]
-    right = [max(0, n - (l + m - c)) for n, l, m, c in zip(length, left, dilated.shape[2:], drop)]
-    padded = np.pad(dilated, [(0, 0), (0, 0), *zip(left, right)])
-    padded = padded[(slice(None), slice(None), *(slice(c, c + n) for c, n in zip(drop, length)))]
+    padded = dilate_and_pad(x.astype(np.float64))
+    # Where an input pixel landed: a tap meeting an inserted or padded zero forms no product (with an inf
+    # weight, inf * 0 would make a NaN the definition does not have).
+    occupied = dilate_and_pad(np.ones((1, 1, *size)))[0, 0] > 0
     # 3. correlate with the flipped kernel, dilated by d, channels contracted within each group.
     cig = cin // groups
     grouped = padded.reshape(batch, groups, cig, *length)
@@ -70,9 +76,10 @@ def conv_transpose(x, w, bias=None, *, stride, padding, output_padding, dilation
     out = np.zeros((batch, groups, cog, int(np.prod(out_size))))
     with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN, and a float16 result may overflow
         for tap in itertools.product(*(range(k) for k in kernel)):
-            window = grouped[(slice(None), slice(None), slice(None), *(slice(t * d, t * d + o) for t, d, o in zip(tap, dilation, out_size)))]
+            reached = tuple(slice(t * d, t * d + o) for t, d, o in zip(tap, dilation, out_size))
+            window = grouped[(slice(None), slice(None), slice(None), *reached)]
             weights = flipped[(slice(None), slice(None), slice(None), *tap)].transpose(0, 2, 1)  # (groups, cog, cig)
-            out += weights @ window.reshape(batch, groups, cig, -1)
+            out += np.where(occupied[reached].reshape(-1), weights @ window.reshape(batch, groups, cig, -1), 0.0)
         out = out.reshape(batch, groups * cog, *out_size)
         if bias is not None:
             out += np.asarray(bias, np.float64).reshape(-1, *(1,) * rank)

@@ -16,10 +16,11 @@ Correct ones, each independent of the golden:
   with padding 0, then the canonical crop [begin : begin + O] taken by slicing (zero past the full result),
   then the bias, then rounding to the case's dtype. Only finite values go through torch; products with an
   inf or NaN factor are added from the definition. It has a `vjp` (torch autograd) for grad=True.
+- `loop_reference`: the scatter form as a plain loop over input positions and kernel taps (numpy only over
+  batch and channels), float64, rounded.
 
 Wrong ones (MUTANTS): each is one plausible real bug, built on the lax route with one step changed; each
-docstring says which cases expose it. `MUTANT_DTYPES` lists the dtypes where each is wrong; `GAPS` lists
-wrong ones the default suite does not catch yet, with the kind of case that would.
+docstring says which cases expose it. `MUTANT_DTYPES` lists the dtypes where each is wrong.
 """
 
 from __future__ import annotations
@@ -138,12 +139,14 @@ def flip(w):
     return w[(slice(None), slice(None), *(slice(None, None, -1) for _ in w.shape[2:]))]
 
 
-def _lax(x, w, bias, *, stride, padding, output_padding, dilation, groups, dtype=np.float64, pads=None, kernel=None):
-    """The lax route in `dtype`, unrounded; `pads` / `kernel` override the padding pairs / prepared kernel."""
+def _lax(x, w, bias, *, stride, padding, output_padding, dilation, groups, dtype=np.float64, pads=None, kernel=None,
+         mask_zeros=True):
+    """The lax route in `dtype`, unrounded; `pads` / `kernel` override the padding pairs / prepared kernel;
+    `mask_zeros=False` lets the taps multiply the inserted and padded zeros too (inf * 0 = NaN)."""
     stride, padding, output_padding, dilation = _canonical(x, stride, padding, output_padding, dilation)
     pairs = pads if pads is not None else lax_pads(w.shape[2:], stride, padding, output_padding, dilation)
     xp = pad_or_crop(dilate(np.asarray(x).astype(dtype), stride, dtype), pairs)
-    occupied = pad_or_crop(dilate(np.ones((1, 1, *x.shape[2:])), stride), pairs)[0, 0] > 0
+    occupied = pad_or_crop(dilate(np.ones((1, 1, *x.shape[2:])), stride), pairs)[0, 0] > 0 if mask_zeros else None
     out = correlate(xp, flip(w) if kernel is None else kernel, dilation, groups, dtype, occupied)
     if bias is not None:
         out += np.asarray(bias).astype(dtype).reshape(-1, *([1] * (x.ndim - 2)))
@@ -250,7 +253,35 @@ def _torch_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output_padding
 
 torch_reference.vjp = _torch_vjp
 
-CORRECT = ("lax_reference", "torch_reference")
+
+@rounded
+def loop_reference(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """CORRECT: the scatter form as a plain loop over input positions and kernel taps, in float64, rounded:
+    full[n, g*Cog + co, i*s + t*d] += sum_ci x[n, g*Cig + ci, i] * w[g*Cig + ci, co, t], kept where
+    0 <= i*s + t*d - begin < O (zero elsewhere), plus the bias. Only existing products are formed, so
+    inf and NaN follow IEEE arithmetic term by term."""
+    stride, padding, output_padding, dilation = _canonical(x, stride, padding, output_padding, dilation)
+    batch, cin, *size = x.shape
+    _, cog, *kernel = w.shape
+    cig = cin // groups
+    out_size = [(i - 1) * s + d * (k - 1) + 1 - b - e + op
+                for i, k, s, d, (b, e), op in zip(size, kernel, stride, dilation, padding, output_padding)]
+    xg = x.astype(np.float64).reshape(batch, groups, cig, *size)
+    wg = w.astype(np.float64).reshape(groups, cig, cog, *kernel)
+    out = np.zeros((batch, groups, cog, *out_size))
+    for i in itertools.product(*(range(v) for v in size)):
+        for t in itertools.product(*(range(k) for k in kernel)):
+            o = tuple(ii * s + tt * d - b for ii, tt, s, d, (b, _) in zip(i, t, stride, dilation, padding))
+            if all(0 <= oo < n for oo, n in zip(o, out_size)):
+                # (n, g, ci) x (g, ci, co) -> (n, g, co): the input channels of each group
+                out[(..., *o)] += np.einsum("ngc,gcd->ngd", xg[(..., *i)], wg[(..., *t)])
+    out = out.reshape(batch, groups * cog, *out_size)
+    if bias is not None:
+        out += bias.astype(np.float64).reshape(-1, *([1] * len(kernel)))
+    return out
+
+
+CORRECT = ("lax_reference", "torch_reference", "loop_reference")
 
 
 # --- mutants ------------------------------------------------------------------------------------------
@@ -557,6 +588,44 @@ def zero_weights_skipped(x, w, bias=None, *, stride=1, padding=0, output_padding
 
 
 @rounded
+def zeros_of_the_padding_multiplied(x, w, bias=None, **params):
+    """WRONG for non-finite weights: correlates the zero-dilated, zero-padded input with the flipped kernel
+    and lets every tap multiply what it meets, inserted and padded zeros included, so an inf or NaN weight
+    makes NaN (inf * 0) at outputs it does not reach. What XLA's float32 and oneDNN's (TF float32, torch and
+    TF float16 / bfloat16) transposed convolutions do (README, Findings). Exposed by an inf or NaN in w."""
+    return _lax(x, w, bias, **params, mask_zeros=False)
+
+
+@rounded
+def zero_inputs_skipped(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """WRONG for non-finite weights: products with an exactly zero input are skipped (a sparse-activation
+    shortcut, e.g. after a ReLU), so a zero input meeting an inf weight gives no NaN (0*inf). Exposed by
+    an exact zero in x meeting an inf or NaN in w."""
+    s, pad, op, d = _canonical(x, stride, padding, output_padding, dilation)
+    pairs = lax_pads(w.shape[2:], s, pad, op, d)
+    xp = pad_or_crop(dilate(x.astype(np.float64), s), pairs)
+    occupied = pad_or_crop(dilate(np.ones((1, 1, *x.shape[2:])), s), pairs)[0, 0] > 0
+    batch, cin, *size = xp.shape
+    _, cog, *kernel = w.shape
+    cig = cin // groups
+    out_size = [p - dd * (k - 1) for p, k, dd in zip(size, kernel, d)]
+    xg = xp.reshape(batch, groups, cig, 1, *size)
+    wg = flip(w).astype(np.float64).reshape(groups, cig, cog, *kernel)
+    out = np.zeros((batch, groups, cog, *out_size))
+    spatial = (None,) * len(kernel)
+    for tap in itertools.product(*(range(k) for k in kernel)):
+        window = tuple(slice(t * dd, t * dd + o) for t, dd, o in zip(tap, d, out_size))
+        weights = wg[(..., *tap)][(None, ..., *spatial)]  # (1, G, Cig, Cog, 1...)
+        inputs = xg[(..., *window)]
+        products = np.where((inputs != 0) & occupied[window], inputs * weights, 0.0)
+        out += products.sum(axis=2)
+    out = out.reshape(batch, groups * cog, *out_size)
+    if bias is not None:
+        out += bias.astype(np.float64).reshape(-1, *([1] * len(kernel)))
+    return out
+
+
+@rounded
 def nonfinite_weights_zeroed(x, w, bias=None, **params):
     """WRONG for non-finite weights: inf and NaN in w and bias replaced by 0 when the weights are loaded.
     Exposed only by inf or NaN in w or bias."""
@@ -618,12 +687,9 @@ MUTANT_DTYPES = {
     "inputs_rounded_to_bfloat16": ("float32", "float16", "float64"),
     "inputs_rounded_to_float16": ("float32", "float64"),
     "float64_computed_in_float32": ("float64",),
+    "zero_weights_skipped": ALL,
+    "zero_inputs_skipped": ALL,
+    "nonfinite_weights_zeroed": ALL,
+    "zeros_of_the_padding_multiplied": ALL,
 }
 MUTANTS = tuple(MUTANT_DTYPES)
-
-# Wrong implementations that the default suite does not catch yet (the case kind each needs). The mutation
-# test runs them as strict xfails: once the suite has such cases they XPASS, and belong in MUTANT_DTYPES.
-GAPS = {
-    "zero_weights_skipped": "an exact zero in w meeting an inf or NaN in x (inf*0 = NaN expected)",
-    "nonfinite_weights_zeroed": "inf or NaN in w or in bias (values='nonfinite' puts them only in x)",
-}

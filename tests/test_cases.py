@@ -127,12 +127,15 @@ def test_arrays_are_exactly_representable_in_their_dtype():
 def test_arrays_have_mixed_signs_and_kernels_without_symmetry():
     for case in _in_dtypes(suites.get("smoke") + suites.get("random", size=100)):
         x, w, bias = case.arrays()
-        finite = x[np.isfinite(x)].astype(np.float64)
-        if finite.size >= 4:  # at most 3 are made non-finite
-            assert (finite > 0).any() and (finite < 0).any(), case.id
+        # Among the values drawn: `nonfinite` cases plant up to 3 non-finite values in x and a zero in w,
+        # `nonfinite_weights` ones 2 in w and a zero in x (drawn values are never exactly zero).
+        planted = {"nonfinite": (3, 1), "nonfinite_weights": (1, 2)}.get(case.values, (0, 0))
+        for array, count in zip((x, w), planted):
+            drawn = array.astype(np.float64)
+            drawn = drawn[np.isfinite(drawn) & (drawn != 0)]
+            if array.size - count >= 2:
+                assert (drawn > 0).any() and (drawn < 0).any(), case.id
         w64 = w.astype(np.float64)
-        if w.size >= 2:
-            assert (w64 > 0).any() and (w64 < 0).any(), case.id
         if bias is not None and bias.size >= 2:
             assert (bias.astype(np.float64) > 0).any() and (bias.astype(np.float64) < 0).any(), case.id
         for axis, k in enumerate(case.kernel_size):
