@@ -45,6 +45,15 @@ u_a is the unit roundoff of the accumulation. Policy (`Tolerance.accumulation`):
 inputs are assumed to accumulate in float32, as every CPU kernel we checked does; float32 in float32,
 float64 in float64. A target that accumulates float16 in float16 is flagged: pass
 `Tolerance(accumulation={"float16": "float16"})` to accept it instead.
+
+The bias. Above, the bias is one more term of the accumulation. Many targets instead round the
+convolution to the output dtype and add the bias afterwards, in the output dtype (TF's and Keras's layers:
+an op without a bias, then bias_add): y_t = fl_o(c_t + b) with c_t = fl_o(conv_a). Then
+|c_t - c| <= e_1 = (1 + u_o) e_a + u_o |c| + eta_o (c = y - b, the convolution without its bias), and
+|y_t - y| <= e_1 + u_o (|y| + e_1) + eta_o = (1 + u_o) e_1 + u_o |y| + eta_o: the bound above with e_a
+multiplied by (1 + u_o) once more, plus (1 + u_o) u_o |c| + eta_o. `Tolerance.bias_after_rounding`
+(default True) accepts that order too: both are correct ways to add a bias in the dtype; False insists on
+a single rounding. |c| is taken as |y_g - b| + gamma_n(u_64) S (the golden's own error).
 """
 
 from __future__ import annotations
@@ -101,6 +110,7 @@ class Tolerance:
     """
 
     accumulation: dict = field(default_factory=lambda: dict(DEFAULT_ACCUMULATION))
+    bias_after_rounding: bool = True  # accept a bias added after the convolution is rounded (module doc)
 
     def __post_init__(self):
         for source, target in dict(self.accumulation).items():
@@ -112,11 +122,12 @@ class Tolerance:
     def accumulation_dtype(self, dtype: str) -> str:
         return {**DEFAULT_ACCUMULATION, **self.accumulation}[dtype]
 
-    def bound(self, dtype: str, expected: np.ndarray, magnitude: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    def bound(self, dtype: str, expected: np.ndarray, magnitude: np.ndarray, terms: np.ndarray, bias=None) -> np.ndarray:
         """Per-element bound on |actual - expected| for a result computed in `dtype` (see the module doc).
 
         `expected`: the golden's float64 result; `magnitude`: S, the same computation on absolute values;
-        `terms`: n = K + 1 with a bias (K without), the number of terms summed per element.
+        `terms`: n = K + 1 with a bias (K without), the number of terms summed per element; `bias`: the
+        bias broadcast to the result (None without one), for `bias_after_rounding`.
         """
         accumulation = self.accumulation_dtype(dtype)
         u_acc, u_out, u_64 = UNIT_ROUNDOFF[accumulation], UNIT_ROUNDOFF[dtype], UNIT_ROUNDOFF["float64"]
@@ -125,7 +136,11 @@ class Tolerance:
         with np.errstate(invalid="ignore", over="ignore"):
             factor = (1 + u_out) * (gamma(terms, u_acc) + golden) * (1 + 2 * golden)
             underflow = 2 * terms * ((1 + u_out) * UNDERFLOW[accumulation] + UNDERFLOW["float64"]) + UNDERFLOW[dtype]
-            return factor * magnitude + u_out * np.abs(expected) + underflow
+            bound = factor * magnitude + u_out * np.abs(expected) + underflow
+            if bias is None or not self.bias_after_rounding:
+                return bound
+            convolution = np.abs(expected - bias) + golden * magnitude  # |y - b|, with the golden's error
+            return (1 + u_out) * bound + (1 + u_out) * u_out * convolution + UNDERFLOW[dtype]
 
     def accumulation_overflow(self, dtype: str, expected: np.ndarray, magnitude: np.ndarray, terms: np.ndarray):
         """(up, down): True where a partial sum of the accumulation may reach +inf, resp. -inf.

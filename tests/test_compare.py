@@ -67,17 +67,17 @@ def test_value_mismatch_reports_counts_places_and_first_mismatches():
     assert (comparison.border_mismatches, comparison.interior_mismatches) == (1, 1)
     assert comparison.max_abs_error == 0.5
     first, second = comparison.first_mismatches  # in index order
-    assert (first.index, first.actual, first.expected) == ((0, 0, 0, 0), 1.5, 1.0)
+    assert (first.index, first.actual, first.expected, first.border) == ((0, 0, 0, 0), 1.5, 1.0, True)
     assert first.bound == pytest.approx(2 * 2.0**-24, rel=1e-6)  # gamma_1 * 1 + u * 1
-    assert (second.index, second.actual, second.expected) == ((0, 0, 2, 2), 10.5, 10.0)
+    assert (second.index, second.actual, second.expected, second.border) == ((0, 0, 2, 2), 10.5, 10.0, False)
     assert second.bound == pytest.approx(50 * 2.0**-24, rel=1e-6)
     assert comparison.max_bound_ratio == pytest.approx(0.5 / (2 * 2.0**-24), rel=1e-6)
     message = comparison.message
     assert "2 of 16 elements (12.5%)" in message
     assert "1 in the border band, 1 in the interior" in message
     assert "max |actual - expected| = 0.5" in message
-    assert "at (0, 0, 0, 0): actual 1.5, expected 1.0" in message
-    assert "at (0, 0, 2, 2): actual 10.5, expected 10.0" in message
+    assert "at (0, 0, 0, 0) (border): actual 1.5, expected 1.0" in message
+    assert "at (0, 0, 2, 2) (interior): actual 10.5, expected 10.0" in message
 
 
 def test_only_the_first_five_mismatches_are_listed():

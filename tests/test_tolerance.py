@@ -263,3 +263,24 @@ def test_input_rounding_to_bfloat16_exceeds_the_float32_bound():
     rounded = [None if a is None else a.astype(ml_dtypes.bfloat16).astype(np.float32) for a in (x, w, bias)]
     comparison = C.compare(_float32_accumulated(case, *rounded), C.expect(x, w, bias, case.params(), "float32"))
     assert comparison.outcome == C.VALUE_MISMATCH
+
+
+def test_a_bias_added_after_rounding_is_accepted_unless_the_policy_says_one_rounding():
+    """x = w = 1 + 2**-10 (float16): the product is 1 + 2**-9 + 2**-20 (exact in float32); the bias
+    -(1 + 2**-9) leaves y = 2**-20, exact in float16. Rounding once gives 2**-20; rounding the product to
+    float16 first (1 + 2**-9, ties to even) and then adding the bias gives 0, an error of 2**-20, far
+    past the single-rounding bound (about 2**-22) and within u16 * |y - b| (about 2**-11)."""
+    x = np.array([[[1 + 2.0**-10]]], np.float16)
+    w = np.array([[[1 + 2.0**-10]]], np.float16)
+    bias = np.array([-(1 + 2.0**-9)], np.float16)
+    one_rounding, bias_after_rounding = np.array([[[2.0**-20]]], np.float16), np.zeros((1, 1, 1), np.float16)
+    assert float(bias_after_rounding[0, 0, 0]) == float(np.float16(np.float16(x[0, 0, 0] * w[0, 0, 0]) + bias[0]))
+    default = C.expect(x, w, bias, {}, "float16")
+    strict = C.expect(x, w, bias, {}, "float16", Tolerance(bias_after_rounding=False))
+    assert C.compare(one_rounding, default).outcome == C.PASS
+    assert C.compare(bias_after_rounding, default).outcome == C.PASS
+    assert C.compare(one_rounding, strict).outcome == C.PASS
+    assert C.compare(bias_after_rounding, strict).outcome == C.VALUE_MISMATCH
+    # without a bias nothing changes: the bound is the single-rounding one
+    assert np.array_equal(C.expect(x, w, None, {}, "float16").bound,
+                          C.expect(x, w, None, {}, "float16", Tolerance(bias_after_rounding=False)).bound)
