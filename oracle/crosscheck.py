@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from oracle import compare as C
 from oracle.report import Report, Result, environment
-from oracle.tolerance import Tolerance
+from oracle.tolerance import UNIT_ROUNDOFF, Tolerance
 
 if TYPE_CHECKING:
     from cases.model import Case
@@ -91,9 +91,26 @@ def _call(function, *args, **kwargs):
         return None, time.perf_counter() - start, C.CRASH, str(error)
     except TargetTimedOut as error:
         return None, time.perf_counter() - start, C.TIMEOUT, str(error)
-    except Exception as error:  # a target's failure is a finding, never the end of the run
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # a target's failure (SystemExit included) is a finding, never the end of the run
         return None, time.perf_counter() - start, C.RAISED, f"{type(error).__name__}: {error}"
     return result, time.perf_counter() - start, None, ""
+
+
+def _own_copies(*arrays):
+    """Copies of the arrays for the target (None stays None): a target that writes into its inputs must not
+    change what the golden is computed from."""
+    return [None if a is None else np.array(a, copy=True) for a in arrays]
+
+
+def _modified(given, originals) -> str:
+    """A note when the target changed the arrays it was given (a side effect worth knowing), else ''."""
+    names = [
+        name for name, a, b in zip(("x", "w", "grad_out", "bias"), given, originals)
+        if a is not None and a.tobytes() != b.tobytes()  # bitwise: NaN equals NaN, -0.0 differs from 0.0
+    ]
+    return f"note: the target modified its input(s) {', '.join(names)} in place" if names else ""
 
 
 class Golden:
@@ -139,10 +156,13 @@ def check_case(
     """
     x, w, bias = case.arrays() if arrays is None else arrays
     params = case.params()
+    given = _own_copies(x, w, bias)
     if hasattr(function, "call_case"):  # an adapter: it needs the case's mode, not only its parameters
-        actual, seconds, outcome, detail = _call(function.call_case, case, x, w, bias)
+        actual, seconds, outcome, detail = _call(function.call_case, case, *given)
     else:
-        actual, seconds, outcome, detail = _call(function, x, w, bias, **params)
+        actual, seconds, outcome, detail = _call(function, *given, **params)
+    note = _modified([given[0], given[1], None, given[2]], [x, w, None, bias])
+    detail = "\n".join(part for part in (detail, note) if part)
     if not case.valid:
         if outcome in (C.UNSUPPORTED, C.CRASH, C.TIMEOUT):
             return Result(case, name, outcome, detail=detail, target_seconds=seconds)
@@ -156,9 +176,12 @@ def check_case(
         return Result(case, name, outcome, detail=detail, target_seconds=seconds)
     start = time.perf_counter()
     expected = (golden or Golden(tolerance)).forward(case, x, w, bias)
+    golden_seconds = time.perf_counter() - start  # the golden's value, S and K: not the comparison
     comparison = C.compare(actual, expected)
-    golden_seconds = time.perf_counter() - start
-    return Result(case, name, comparison.outcome, comparison=comparison, target_seconds=seconds, golden_seconds=golden_seconds)
+    return Result(
+        case, name, comparison.outcome, comparison=comparison, detail=detail, target_seconds=seconds,
+        golden_seconds=golden_seconds,
+    )
 
 
 def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = None, *, golden: Golden | None = None) -> Result:
@@ -169,14 +192,17 @@ def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = Non
     x, w, bias = case.arrays()
     grad_out = case.cotangent()
     params = case.params()
+    given = _own_copies(x, w, grad_out, bias)
     if hasattr(function, "vjp_case"):
-        actual, seconds, outcome, detail = _call(function.vjp_case, case, x, w, grad_out, bias)
+        actual, seconds, outcome, detail = _call(function.vjp_case, case, *given)
     else:
-        actual, seconds, outcome, detail = _call(vjp, x, w, grad_out, bias, **params)
+        actual, seconds, outcome, detail = _call(vjp, *given, **params)
+    detail = "\n".join(part for part in (detail, _modified(given, [x, w, grad_out, bias])) if part)
     if outcome is not None:
         return Result(case, name, outcome, check="vjp", detail=detail, target_seconds=seconds)
     start = time.perf_counter()
     expectations = (golden or Golden(tolerance)).vjp(case, x, w, grad_out, bias)
+    golden_seconds = time.perf_counter() - start
     if not isinstance(actual, (tuple, list)) or len(actual) != 3:
         return Result(case, name, C.SHAPE_MISMATCH, check="vjp", detail="vjp must return (grad_x, grad_w, grad_bias)")
     worst = None
@@ -187,10 +213,10 @@ def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = Non
         if worst is None or (worst.ok and not comparison.ok):
             worst = comparison
             where = label
-    golden_seconds = time.perf_counter() - start
+    where = "" if worst.ok else f"in {where}"
     return Result(
-        case, name, worst.outcome, check="vjp", comparison=worst, detail="" if worst.ok else f"in {where}",
-        target_seconds=seconds, golden_seconds=golden_seconds,
+        case, name, worst.outcome, check="vjp", comparison=worst,
+        detail="\n".join(part for part in (where, detail) if part), target_seconds=seconds, golden_seconds=golden_seconds,
     )
 
 
@@ -265,6 +291,11 @@ def assert_conv_transpose_close(actual, x, w, bias=None, *, tolerance: Tolerance
     """
     __tracebackhide__ = True
     dtype = str(np.asarray(x).dtype)
+    if dtype not in UNIT_ROUNDOFF:
+        raise TypeError(
+            f"x: dtype {dtype}; the tolerance is derived for {', '.join(UNIT_ROUNDOFF)} results (a result has "
+            f"its input's dtype); for other inputs compare with oracle.conv_transpose(x, w, bias, ...) directly"
+        )
     expected = C.expect(x, w, bias, params, dtype, tolerance)
     comparison = C.compare(actual, expected)
     if not comparison.ok:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -36,12 +37,19 @@ class Result:
     def ok(self) -> bool:
         return self.outcome in NOT_DISCREPANCIES
 
-    def __getattr__(self, name):
-        # The comparison's metrics (max_abs_error, max_bound_ratio, mismatches, ...) read as the result's own.
-        comparison = self.__dict__.get("comparison")
-        if comparison is not None and name in Comparison.__dataclass_fields__:
-            return getattr(comparison, name)
-        raise AttributeError(name)
+    # The comparison's metrics, read as the result's own; None where nothing was compared (the target
+    # raised, was unsupported, crashed, or the case is invalid).
+    def _metric(self, name):
+        return None if self.comparison is None else getattr(self.comparison, name)
+
+    elements = property(lambda self: self._metric("elements"), doc="output elements compared")
+    mismatches = property(lambda self: self._metric("mismatches"), doc="elements outside the bound or wrongly non-finite")
+    mismatch_percent = property(lambda self: self._metric("mismatch_percent"), doc="mismatches as % of elements")
+    max_abs_error = property(lambda self: self._metric("max_abs_error"), doc="max |actual - expected| over finite elements")
+    max_bound_ratio = property(lambda self: self._metric("max_bound_ratio"), doc="max |actual - expected| / bound")
+    first_mismatches = property(lambda self: self._metric("first_mismatches"), doc="the first few Mismatch records")
+    border_mismatches = property(lambda self: self._metric("border_mismatches"), doc="mismatches in the border band")
+    interior_mismatches = property(lambda self: self._metric("interior_mismatches"), doc="mismatches in the interior")
 
     @property
     def message(self) -> str:
@@ -49,16 +57,23 @@ class Result:
         return "\n".join(part for part in (self.detail, text) if part)
 
     def reproducer(self) -> str:
-        """Python a user can paste to run this case again on the same target."""
+        """Python a user can paste to run this case again on the same target (an adapter is asked through
+        call_case / vjp_case, honouring the case's mode)."""
         call = (
-            "actual = target(x, w, bias, **case.params())\n"
+            "if hasattr(target, 'call_case'):  # an adapter\n"
+            "    actual = target.call_case(case, x, w, bias)\n"
+            "else:\n"
+            "    actual = target(x, w, bias, **case.params())\n"
             "oracle.assert_conv_transpose_close(actual, x, w, bias, **case.params())"
         )
         if self.check == "vjp":
             call = (
                 "from oracle.compare import compare, expect_vjp\n"
                 "grad_out = case.cotangent()\n"
-                "actual = target.vjp(x, w, grad_out, bias, **case.params())\n"
+                "if hasattr(target, 'vjp_case'):  # an adapter\n"
+                "    actual = target.vjp_case(case, x, w, grad_out, bias)\n"
+                "else:\n"
+                "    actual = target.vjp(x, w, grad_out, bias, **case.params())\n"
                 "expected = expect_vjp(x, w, grad_out, bias, case.params(), case.dtype)\n"
                 "for name, got, want in zip(('grad_x', 'grad_w', 'grad_bias'), actual, expected):\n"
                 "    result = None if want is None else compare(got, want)\n"
@@ -80,7 +95,9 @@ class Result:
             "check": self.check,
             "outcome": self.outcome,
             "detail": self.detail,
-            "metrics": None if self.comparison is None else asdict(self.comparison),
+            "metrics": None if self.comparison is None else {
+                **asdict(self.comparison), "mismatch_percent": self.comparison.mismatch_percent,
+            },
             "target_seconds": self.target_seconds,
             "golden_seconds": self.golden_seconds,
         }
@@ -145,29 +162,33 @@ class Report:
         return "\n".join(lines)
 
     def to_json(self, path=None) -> str:
-        text = json.dumps(
-            {
-                "suite": self.suite,
-                "dtypes": list(self.dtypes),
-                "seed": self.seed,
-                "targets": list(self.targets),
-                "environment": self.environment,
-                "ok": self.ok,
-                "counts": self.counts(),
-                "results": [result.to_dict() for result in self.results],
-            },
-            indent=1,
-            default=_json_default,
-        )
+        """The report as strict JSON (non-finite numbers as the strings "inf", "-inf", "nan"); written to
+        `path` too when given."""
+        report = {
+            "suite": self.suite,
+            "dtypes": list(self.dtypes),
+            "seed": self.seed,
+            "targets": list(self.targets),
+            "environment": self.environment,
+            "ok": self.ok,
+            "counts": self.counts(),
+            "results": [result.to_dict() for result in self.results],
+        }
+        text = json.dumps(_strict(report), indent=1, allow_nan=False)
         if path is not None:
             with open(path, "w") as handle:
                 handle.write(text)
         return text
 
 
-def _json_default(value):
-    if isinstance(value, float):
-        return repr(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+def _strict(value):
+    """`value` with numpy scalars and arrays as Python ones and non-finite floats as strings, for strict JSON."""
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(item) for item in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _strict(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value

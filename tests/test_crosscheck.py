@@ -168,6 +168,36 @@ def test_unsupported_is_not_a_discrepancy_and_keeps_its_reason():
     assert report.counts()[report.targets[0]][C.UNSUPPORTED] == 1
 
 
+def doubles_w_in_place(x, w, bias=None, **params):
+    """Writes into the w it was given, then returns the right answer for the modified w."""
+    w *= 2
+    return T.lax_reference(x, w, bias, **params)
+
+
+def exits(x, w, bias=None, **params):
+    raise SystemExit(3)
+
+
+def test_a_target_that_writes_into_its_inputs_cannot_change_the_expectation():
+    report = crosscheck(doubles_w_in_place, suite=CONFIGS)
+    assert [r.outcome for r in report.results] == [C.VALUE_MISMATCH] * len(CONFIGS)
+    assert all("modified its input(s) w in place" in r.detail for r in report.results)
+
+
+def test_a_target_raising_system_exit_is_raised_and_the_run_goes_on():
+    report = crosscheck(exits, suite=CONFIGS)
+    assert [r.outcome for r in report.results] == [C.RAISED] * len(CONFIGS)
+    assert "SystemExit: 3" in report.results[0].detail
+
+
+def test_results_without_a_comparison_have_no_metrics():
+    raised = crosscheck(exits, suite=CONFIGS[:1]).results[0]
+    assert raised.comparison is None
+    assert (raised.mismatches, raised.max_abs_error, raised.max_bound_ratio, raised.mismatch_percent) == (None,) * 4
+    passed = crosscheck(T.lax_reference, suite=CONFIGS[:1]).results[0]
+    assert passed.mismatches == 0 and passed.mismatch_percent == 0.0 and passed.elements > 0
+
+
 # --- the report -----------------------------------------------------------------------------------------
 
 
@@ -226,7 +256,19 @@ def test_to_json_holds_every_result_the_environment_and_the_seed(failing_report,
     assert Case.from_dict(data["results"][0]["case"]) == failing_report.results[0].case
     mismatch = next(r for r in data["results"] if r["outcome"] == C.VALUE_MISMATCH)
     assert mismatch["metrics"]["mismatches"] > 0
+    assert 0 < mismatch["metrics"]["mismatch_percent"] <= 100
     assert mismatch["metrics"]["first_mismatches"][0]["index"]
+
+
+def test_to_json_is_strict_json_with_non_finite_numbers_as_strings():
+    def reject(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    report = crosscheck(T.nan_output_zeroed, suite=[make_case(input_size=4, kernel_size=2, values="nonfinite", seed=5)])
+    data = json.loads(report.to_json(), parse_constant=reject)
+    metrics = data["results"][0]["metrics"]
+    assert data["results"][0]["outcome"] == C.NONFINITE_MISMATCH
+    assert "nan" in {str(m["expected"]) for m in metrics["first_mismatches"]}
 
 
 def test_reproducer_of_a_failing_case_runs_and_fails(importable_tests):
@@ -328,9 +370,15 @@ def test_assert_close_fails_like_numpy_testing():
     assert "x(1, 1, 2, 2) float32" in message and "w(1, 1, 3, 3)" in message and "stride=2" in message
     assert "1 of 16 elements (6.25%)" in message
     assert "max |actual - expected| = 1" in message
-    assert "at (0, 0, 2, 2): actual 11.0, expected 10.0" in message
+    assert "at (0, 0, 2, 2) (interior): actual 11.0, expected 10.0" in message
     with pytest.raises(AssertionError, match="dtype_mismatch"):
         oracle.assert_conv_transpose_close(y.astype(np.float64), x, w, **params)
+
+
+def test_assert_close_names_an_input_dtype_without_a_tolerance():
+    x = np.ones((1, 1, 3), np.int32)
+    with pytest.raises(TypeError, match="x: dtype int32"):
+        oracle.assert_conv_transpose_close(np.ones((1, 1, 4)), x, np.ones((1, 1, 2), np.int32))
 
 
 def test_assert_close_hides_itself_from_tracebacks():
