@@ -157,15 +157,27 @@ def settings(config) -> Settings:
 
 
 # --- report header ------------------------------------------------------------------------------------
-def versions() -> dict:
-    """{library: version} of numpy, ml_dtypes and the frameworks already imported (none is imported here)."""
+def versions(targets=()) -> dict:
+    """{library: version} of numpy, ml_dtypes, the frameworks behind the adapter `targets` (from the installed
+    packages' metadata) and any other framework already imported: none is imported here."""
     import ml_dtypes
     import numpy
 
+    from adapters import registry
+    from oracle.run import TargetSpec
+
     found = {"numpy": numpy.__version__, "ml_dtypes": ml_dtypes.__version__}
+    known, reported = registry.available(), set()
+    for target in targets:
+        if target.partition("@")[0] not in known:
+            continue  # a "module:function" target
+        spec = TargetSpec.parse(target)
+        key = spec.framework if spec.label == spec.framework else f"{spec.framework} (for {spec.label})"
+        found[key] = spec.version()
+        reported.add(spec.framework)
     for name in FRAMEWORKS:
         module = sys.modules.get(name)
-        if module is not None:
+        if module is not None and name not in reported:
             found[name] = str(getattr(module, "__version__", "unknown"))
     return found
 
@@ -177,7 +189,8 @@ def pytest_report_header(config):
     targets = ", ".join(chosen.targets) or "none (--convt-targets module:function,...)"
     return [
         f"convt-oracle: suite {chosen.suite}, dtypes {', '.join(chosen.dtypes)}, seed {chosen.seed}, targets {targets}",
-        "convt-oracle versions: " + ", ".join(f"{name} {version}" for name, version in versions().items()),
+        "convt-oracle versions: "
+        + ", ".join(f"{name} {version}" for name, version in versions(chosen.targets).items()),
     ]
 
 

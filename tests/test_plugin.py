@@ -7,6 +7,7 @@ depend on how the generated suites grow; the xdist run uses `smoke`, and the det
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -82,9 +83,13 @@ def test_options_in_their_group_and_header(run):
         "--convt-targets", "mymod:conv,torch", "--collect-only",
     )
     assert result.ret == 0
+    try:  # the adapter's framework version, read from the installed package (not imported)
+        torch_version = f", torch {importlib.metadata.version('torch')}"
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = ", torch not installed"
     result.stdout.fnmatch_lines([
         "convt-oracle: suite article, dtypes float64, bfloat16, seed 7, targets mymod:conv, torch",
-        f"convt-oracle versions: numpy {np.__version__}, ml_dtypes {ml_dtypes.__version__}*",
+        f"convt-oracle versions: numpy {np.__version__}, ml_dtypes {ml_dtypes.__version__}{torch_version}*",
     ])
     help_text = run.runpytest("--help").stdout.str()
     group = help_text[help_text.index("convt-oracle: transposed-convolution cases and targets"):]
