@@ -46,8 +46,13 @@ RUNNER = textwrap.dedent(
     cases = suite if isinstance(suite, str) else [Case.from_dict(data) for data in suite]
     tolerance = Tolerance(accumulation=accumulation) if accumulation else None
     report = oracle.crosscheck(target, suite=cases, dtypes=dtypes, tolerance=tolerance)
+    from adapters import registry
+    from tests.known_findings import padding_zeros_explain
+    adapter = registry.load(target)
     print(json.dumps([
-        {"case": r.case.to_dict(), "outcome": r.outcome, "message": r.message[:2000]} for r in report.results
+        {"case": r.case.to_dict(), "outcome": r.outcome, "message": r.message[:2000],
+         "padding_zeros": not r.ok and padding_zeros_explain(r, adapter, tolerance)}
+        for r in report.results
     ]))
     """
 )
@@ -70,7 +75,13 @@ def crosscheck_in_subprocess(name, suite, dtypes, *, accumulation=None, timeout=
     )
     assert completed.returncode == 0, f"the {name} run ended with {completed.returncode}:\n{completed.stderr[-3000:]}"
     rows = json.loads(completed.stdout.strip().splitlines()[-1])
-    return [(Case.from_dict(row["case"]), row["outcome"], row["message"]) for row in rows]
+    return [(Case.from_dict(row["case"]), row["outcome"], row["message"] + PADDING_ZEROS * row["padding_zeros"])
+            for row in rows]
+
+
+# The jax, torch and TF finding "an inf or NaN weight turns outputs it does not reach into NaN" (README),
+# as reproduced exactly by tests/known_findings.py's model of it.
+PADDING_ZEROS = "\n[explained: the inf/NaN weight met the zeros of the padding (tests/known_findings.py)]"
 
 
 # Every way Keras can be asked: 'same' / 'valid' with output_padding None (modes same, valid) and with
@@ -181,6 +192,7 @@ def test_smoke_suite(name):
         f"{outcome} {case.id}\n{message}" for case, outcome, message in rows
         if outcome not in ("pass", "unsupported")
         and not (name == "keras-tensorflow" and outcome == "raised" and tf_refuses_the_size(case))
+        and not message.endswith(PADDING_ZEROS)
     ]
     assert not unexplained, "\n\n".join(unexplained)
     assert sum(outcome == "pass" for _, outcome, _ in rows) >= len(rows) // 6  # half the suite has groups
@@ -200,6 +212,7 @@ def test_smoke_suite_low_precision_within_dtype_accumulation(name):
         and not (name == "keras-tensorflow" and outcome == "raised" and tf_refuses_the_size(case))
         and not (name == "keras-tensorflow" and case.dtype == "bfloat16" and outcome == "nonfinite_mismatch"
                  and case.values == "nonfinite")
+        and not message.endswith(PADDING_ZEROS)
     ]
     assert not unexplained, "\n\n".join(unexplained)
 

@@ -8,6 +8,7 @@ import oracle  # noqa: E402
 from adapters import registry  # noqa: E402
 from cases import suites  # noqa: E402
 from cases.model import make_case  # noqa: E402
+from known_findings import SEEN_ON_THIS_KIND_OF_CPU, cpu_flags, padding_zeros_explain  # noqa: E402
 
 MODES_AND_SHAPES = [
     make_case(input_size=(5, 7), kernel_size=(3, 2), in_channels=4, out_channels=6, groups=2, batch=2,
@@ -57,31 +58,31 @@ def test_the_registry_lists_torch_and_rejects_unknown_names():
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_low_precision_is_within_the_bound_of_accumulating_in_the_dtype(name, dtype):
     """torch's float16 (and bfloat16 with output_padding >= stride) sums the kernel taps in the input dtype (the
-    findings below), so it is checked against that bound here: nothing else may go wrong. The one exception is
-    oneDNN's bfloat16 NaN leak (non-finite inputs only)."""
+    findings below), so it is checked against that bound here: nothing else may go wrong. The exceptions are
+    oneDNN's findings with non-finite values: the bfloat16 NaN leak with an odd channel count, and an inf/NaN
+    weight meeting the zeros of the padding (explained by tests/known_findings.py's model)."""
     tolerance = oracle.Tolerance(accumulation={dtype: dtype})
     report = oracle.crosscheck(name, suite=suites.get("smoke") + MODES_AND_SHAPES, dtypes=(dtype,), tolerance=tolerance)
+    adapter = registry.load(name)
     unexplained = [
         r for r in report.discrepancies
-        if not (dtype == "bfloat16" and r.outcome == "nonfinite_mismatch" and r.case.values == "nonfinite")
+        if not onednn_bfloat16_odd_channels(r)
+        and not padding_zeros_explain(r, adapter, tolerance)  # oneDNN: an inf/NaN weight meets the zeros of the padding
     ]
     assert not unexplained, "\n".join(f"{r.outcome} {r.case_id}: {r.message}" for r in unexplained)
     assert sum(r.outcome == "pass" for r in report.results) >= len(report.results) // 3, report.summary()
 
+def onednn_bfloat16_odd_channels(result) -> bool:
+    """test_finding_torch_bfloat16_onednn_nan_leaks_into_the_previous_pixel: with an odd number of input
+    channels per group, an inf or NaN input or weight also meets a zero of the channel padding."""
+    case = result.case
+    return (
+        case.dtype == "bfloat16" and result.outcome == "nonfinite_mismatch"
+        and case.values in ("nonfinite", "nonfinite_weights") and (case.in_channels // case.groups) % 2 == 1
+    )
+
+
 # --- findings (strict xfails: they turn into failures, XPASS, once torch changes) ----------------------------------
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (/proc/cpuinfo); empty where that cannot be read. oneDNN, and therefore which
-    torch kernel runs for float16 and bfloat16, depends on them."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 CPU_HAS_FP16 = bool({"avx512_fp16", "amx_fp16"} & cpu_flags())  # torch then runs float16 in oneDNN
@@ -172,3 +173,28 @@ def test_finding_torch_weight_gradient_multiplies_inf_by_cropped_outputs():
     y.backward(torch.ones_like(y))
     assert x.grad.flatten().tolist() == [3.0, 2.0]
     assert w.grad.flatten().tolist() == [float("inf"), 1.0]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_finding_torch_onednn_inf_weight_meets_padding_zeros(dtype, request):
+    """x = [1], w = [inf, 1, 1], stride 2: the result is [x*w0, x*w1, x*w2] = [inf, 1, 1]. Where oneDNN's
+    deconvolution runs (bfloat16 with AVX512_BF16; float16 with AVX512_FP16 or AMX_FP16) torch gives
+    [inf, 1, nan]: the kernel correlates the stride-dilated, zero-padded input with the flipped kernel, and
+    inf times a padding zero is NaN. float32 and float64 (and float16 on other CPUs) are right.
+    tests/known_findings.py models the mechanism and explains such discrepancies of the torch adapters.
+
+        torch.nn.functional.conv_transpose1d(torch.ones((1, 1, 1), dtype=torch.bfloat16),
+                                             torch.tensor([[[float("inf"), 1, 1]]], dtype=torch.bfloat16), stride=2)
+    """
+    onednn = "avx512_bf16" in cpu_flags() if dtype == "bfloat16" else CPU_HAS_FP16
+    request.applymarker(pytest.mark.xfail(
+        strict=onednn and SEEN_ON_THIS_KIND_OF_CPU,
+        reason=f"FINDING torch 2.13.0 (oneDNN 3.12): {dtype} conv_transpose turns an inf weight into NaN at outputs "
+        "where the weight meets no input (inf * the zeros of the padding)"
+        + ("" if onednn and SEEN_ON_THIS_KIND_OF_CPU else "; not strict on this CPU (seen with AVX512_FP16 and _BF16)"),
+    ))
+    torch_dtype = getattr(torch, dtype)
+    x = torch.ones((1, 1, 1), dtype=torch_dtype)
+    w = torch.tensor([[[float("inf"), 1.0, 1.0]]], dtype=torch_dtype)
+    y = torch.nn.functional.conv_transpose1d(x, w, stride=2)
+    assert y.double().flatten().tolist() == [float("inf"), 1.0, 1.0]
