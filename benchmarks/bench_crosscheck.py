@@ -5,9 +5,10 @@
 
 Crosschecks of the whole suite in one dtype: the first in the process (it also generates the suite, which
 cases.suites then caches, and warms the caches) and the median of N more. From the Results: golden time =
-sum of `golden_seconds` (the golden's value, its error bound and the comparison), target time = sum of
-`target_seconds`, and crosscheck's own overhead = total - golden - target (suite generation, the cases'
-arrays, dispatch, Result objects, the Report). Budgets (issue 3, section 9): total <= 30 s, overhead <= 20 %
+sum of `golden_seconds` (the golden's value and the golden calls of its error bound, S and K, with the bound
+itself), target time = sum of `target_seconds`, and crosscheck's own overhead = total - golden - target
+(suite generation, the cases' arrays, copies of them for the target, the comparison, dispatch, Result
+objects, the Report). Budgets (issue 3, section 9): total <= 30 s, overhead <= 20 %
 of golden + target.
 
 On a shared machine wall time includes waiting for a core, unevenly across the timed sections;

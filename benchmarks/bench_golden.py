@@ -6,7 +6,9 @@ Per case: golden and torch wall time (median and min of N calls, after warm-up),
 FLOPs = 2 * N * Cin * Cout/groups * prod(kernel) * prod(input spatial)), also as % of numpy's float64 GEMM
 rate measured under the same thread settings, the golden/torch ratio of medians, and the golden's peak extra
 memory in one call (tracemalloc, which numpy reports its buffers to) against (kernel taps + 1) x output size.
-Each case first checks that golden and torch agree; if not, it exits 1 without benchmarking.
+Each case first checks that golden and torch agree; if not, it exits 1 without benchmarking. At the end it
+says which of the targets are met (golden <= 1.0x torch on every case, >= 50 % of GEMM on the largest, memory
+within budget on every case) and exits 2 if one is missed.
 """
 
 from __future__ import annotations
@@ -213,6 +215,23 @@ def markdown_table(results: list[Result], info: dict) -> str:
     return "\n".join(lines)
 
 
+def check_targets(results: list[Result], ceiling: float) -> list[tuple[str, bool]]:
+    """The issue's targets, each as (line, met): golden <= 1.0x torch's median time on every case, >= 50 %
+    of the GEMM ceiling on the largest case (by FLOPs), peak memory within (taps + 1) x output on every case."""
+    largest = max(results, key=lambda r: r.flops)
+    slowest = max(results, key=lambda r: r.ratio_golden_torch)
+    over = [r.case for r in results if not r.within_budget]
+    checks = [
+        (slowest.ratio_golden_torch <= 1.0,
+         f"golden/torch <= 1.0 on every case: worst {slowest.ratio_golden_torch:.2f} ({slowest.case})"),
+        (largest.pct_of_gemm >= 50,
+         f">= 50 % of GEMM on the largest case ({largest.case}): {largest.pct_of_gemm:.0f} % by the median, "
+         f"{100 * largest.flops / largest.golden_min_s / 1e9 / ceiling:.0f} % by the min"),
+        (not over, "peak memory within (taps + 1) x output on every case" + (f": OVER on {over}" if over else "")),
+    ]
+    return [(f"{'MET   ' if met else 'MISSED'} {text}", met) for met, text in checks]
+
+
 @torch.inference_mode()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -236,13 +255,18 @@ def main(argv=None) -> int:
         print_case(results[-1])
     print(f"\n({len(CASES)} cases in {time.perf_counter() - started:.1f} s, {args.repeat} repeats each)\n")
     print(markdown_table(results, info))
+    targets = check_targets(results, ceiling)
+    print()
+    for line, _ in targets:
+        print(line)
+    info["targets_met"] = all(met for _, met in targets)
 
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         payload = {"machine": info, "repeat": args.repeat, "results": [asdict(r) for r in results]}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"\nsaved {args.json}")
-    return 0
+    return 0 if info["targets_met"] else 2
 
 
 if __name__ == "__main__":

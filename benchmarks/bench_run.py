@@ -89,11 +89,13 @@ def bench_cases(suite: str, dtype: str, seed: int, max_cases: int | None):
 
 
 def warmup_cases(dtype: str):
-    """Tiny 1-d cases, not in any suite; the first one the adapter supports imports its framework and makes
-    its first call (a `same` case every adapter here runs, then an explicit one)."""
+    """Tiny cases, not in any suite; the first one the adapter supports imports its framework and makes
+    its first call (a 1-d `same` case, a 1-d explicit one, and a 2-d one for torch-channels-last, which
+    takes 2-d and 3-d cases only)."""
     return [
         make_case(input_size=(5,), kernel_size=(3,), stride=1, mode="same", dtype=dtype, seed=12345),
         make_case(input_size=(5,), kernel_size=(3,), stride=2, padding=1, dtype=dtype, seed=12346),
+        make_case(input_size=(4, 5), kernel_size=(3, 2), stride=2, padding=1, dtype=dtype, seed=12347),
     ]
 
 
