@@ -145,6 +145,10 @@ def serve(channel) -> None:
     for path in reversed(config["paths"]):
         if path not in sys.path:
             sys.path.insert(0, path)
+    if config.get("output"):  # the target's prints, its framework's log lines and warnings go to this file
+        log = os.open(config["output"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(log, 2)
+        os.close(log)
     os.dup2(2, 1)  # execnet points fd 1 at /dev/null; let the target's prints reach stderr instead
     if config["fault_log"]:
         # On a segfault or abort, Python's stacks go to this file; the parent reads it to say where.

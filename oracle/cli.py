@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 
 import numpy as np
 
@@ -134,12 +136,15 @@ def run_command(parser, args) -> int:
         f"grad {'on' if args.grad else 'off'}, targets {', '.join(t.label for t in targets)}",
         flush=True,
     )
+    logs = args.worker_logs or tempfile.mkdtemp(prefix="convt-oracle-workers-")
+    os.makedirs(logs, exist_ok=True)
     progress = ProgressPrinter([t.label for t in targets], total)
     try:
         report = run(targets, suite=args.suite, dtypes=dtypes, seed=args.seed, grad=args.grad,
-                     timeout=args.timeout, progress=progress)
+                     timeout=args.timeout, progress=progress, worker_logs=logs)
     finally:
         progress.close()
+    print(f"the workers' own output (framework log lines, warnings): {logs}")
     print()
     print(outcome_table(report))
     print()
@@ -174,6 +179,10 @@ def main(argv=None) -> int:
     running.add_argument("--seed", type=int, default=0, help="seed of the generated cases (default 0)")
     running.add_argument("--timeout", type=float, default=60, help="seconds a case may take before it is a timeout")
     running.add_argument("--json", metavar="PATH", help="write the full report (every result, metrics, environment)")
+    running.add_argument(
+        "--worker-logs", metavar="DIR",
+        help="where each worker's own output goes, one file per target (default: a new temporary directory)",
+    )
     commands.add_parser("adapters", help="the installed adapters, with framework versions and capabilities")
     args = parser.parse_args(argv)
     if args.command == "run":

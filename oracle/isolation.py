@@ -153,14 +153,15 @@ class _Worker:
     The group holds only the current worker, so terminating the group ends this worker alone.
     """
 
-    def __init__(self, group, python: str, reference: str, paths: list[str], fault_log: str, start_timeout: float):
+    def __init__(self, group, python: str, reference: str, paths: list[str], fault_log: str, start_timeout: float,
+                 output: str | None = None):
         import execnet
 
         self.group, self.fault_log, self.gateway = group, fault_log, None
         try:
             self.gateway = group.makegateway(f"popen//python={python}")
             self.channel = self.gateway.remote_exec(_worker)
-            self.channel.send({"paths": [ROOT, *paths], "target": reference, "fault_log": fault_log})
+            self.channel.send({"paths": [ROOT, *paths], "target": reference, "fault_log": fault_log, "output": output})
             reply = self.channel.receive(timeout=start_timeout)
         except execnet.TimeoutError:
             self.kill()
@@ -255,9 +256,12 @@ class IsolatedTarget:
     framework's import may take longer than one call). The worker starts here, so that a target
     that cannot be loaded fails at once (ValueError); after a crash or a timeout it restarts on the next
     call. Calls from several threads are serialized; use one IsolatedTarget per concurrent worker.
+    `output`: a file that receives the worker's stdout and stderr (a framework's log lines and warnings),
+    appended across restarts; None leaves them on this process's stderr.
     """
 
-    def __init__(self, target, *, timeout: float = 60, python: str | None = None, start_timeout: float | None = None):
+    def __init__(self, target, *, timeout: float = 60, python: str | None = None, start_timeout: float | None = None,
+                 output: str | None = None):
         import execnet
 
         self.reference, self.paths = target_reference(target)
@@ -267,6 +271,7 @@ class IsolatedTarget:
         self.start_timeout = max(60.0, timeout or 0) if start_timeout is None else start_timeout
         self.name = self.reference if python is None else f"{self.reference}@{self.python}"
         self.restarts = 0
+        self.output = output
         self._lock = threading.Lock()
         self._calls = 0
         handle, self._fault_log = tempfile.mkstemp(prefix="convt-worker-", suffix=".log")
@@ -302,7 +307,9 @@ class IsolatedTarget:
 
     def _start(self) -> None:
         self._worker = None
-        self._worker = _Worker(self._group, self._command, self.reference, self.paths, self._fault_log, self.start_timeout)
+        self._worker = _Worker(
+            self._group, self._command, self.reference, self.paths, self._fault_log, self.start_timeout, self.output
+        )
         self.info = dict(self._worker.info)  # pid, python, executable, numpy, methods of the current worker
 
     def _run(self, what: str, args: tuple, params: dict):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -52,6 +53,11 @@ class TargetSpec:
         return self.adapter if self.python is None else f"{self.adapter}@{self.python}"
 
     @property
+    def log_name(self) -> str:
+        """The label as a file name."""
+        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.label)
+
+    @property
     def framework(self) -> str:
         return registry.available()[self.adapter].load().framework
 
@@ -88,8 +94,12 @@ def run(
     grad: bool = False,
     timeout: float = 60,
     progress=None,
+    worker_logs: str | None = None,
 ) -> Report:
     """Run each target on the suite (in each dtype) in its own worker; targets run concurrently.
+
+    `worker_logs`: a directory where each worker's output (its framework's log lines and warnings) goes,
+    one file per target; None leaves it on stderr.
 
     `progress(target_label, done, total)` is called after each result. Interrupted (Ctrl-C), the run
     returns the results finished so far.
@@ -104,7 +114,8 @@ def run(
     def drive(spec: TargetSpec):
         collected = results[spec.label]
         try:
-            worker = IsolatedTarget(spec.adapter, python=spec.python, timeout=timeout)
+            output = None if worker_logs is None else os.path.join(worker_logs, f"{spec.log_name}.log")
+            worker = IsolatedTarget(spec.adapter, python=spec.python, timeout=timeout, output=output)
         except Exception as error:  # the framework does not even start: every case says so
             detail = f"the worker could not start: {type(error).__name__}: {error}"
             collected += [Result(case, spec.label, C.CRASH, detail=detail) for case in cases]
@@ -189,11 +200,11 @@ def outcome_table(report: Report) -> str:
 
 
 class ProgressPrinter:
-    """A rich progress bar per target on a terminal; otherwise a line per target every few seconds."""
+    """A rich progress bar per target on a terminal; otherwise a line per target at every quarter done."""
 
     def __init__(self, labels, total: int):
         self._bar = None
-        self._last = {}
+        self._last = {}  # label -> the last quarter reported
         if sys.stdout.isatty():
             try:
                 from rich.progress import Progress
@@ -208,10 +219,10 @@ class ProgressPrinter:
         if self._bar is not None:
             self._bar.update(self._tasks[label], completed=min(done, total))
             return
-        now = time.monotonic()
-        if now - self._last.get(label, 0) >= 5 or done >= total:
-            self._last[label] = now
-            print(f"  {label}: {done}/{total}", flush=True)
+        quarter = 4 * done // max(1, total)
+        if quarter > self._last.get(label, 0):
+            self._last[label] = quarter
+            print(f"  {label}: {done}/{total}", file=sys.stderr, flush=True)
 
     def close(self):
         if self._bar is not None:

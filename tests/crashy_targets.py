@@ -8,6 +8,7 @@ at its top, so that `double` runs in an interpreter that has numpy and nothing e
 import ctypes
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -32,6 +33,18 @@ def _correct_vjp(x, w, grad_out, bias=None, **params):
 
 
 correct.vjp = _correct_vjp
+
+
+def noisy(x, w, bias=None, **params):
+    """Correct, but prints to stdout and stderr, warns, and writes to file descriptor 2 as C code would."""
+    import os
+    import warnings
+
+    print("noisy: a line on stdout")
+    print("noisy: a line on stderr", file=sys.stderr)
+    warnings.warn("noisy: a warning")
+    os.write(2, b"noisy: a line from C\n")
+    return correct(x, w, bias, **params)
 
 
 def _triggered(x) -> bool:

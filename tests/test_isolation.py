@@ -101,6 +101,18 @@ def test_a_dying_worker_is_a_crash_of_that_case_and_the_rest_still_runs(target, 
     assert how in trigger_result(report).detail
 
 
+def test_a_worker_s_own_output_goes_to_its_log_file(tmp_path, capfd):
+    log = tmp_path / "worker.log"
+    case = SUITE[0].with_dtype("float32")
+    x, w, bias = case.arrays()
+    with IsolatedTarget(ct.noisy, timeout=20, output=str(log)) as isolated:
+        np.testing.assert_array_equal(isolated(x, w, bias, **case.params()), ct.correct(x, w, bias, **case.params()))
+    text = log.read_text()
+    for line in ("a line on stdout", "a line on stderr", "a warning", "a line from C"):
+        assert f"noisy: {line}" in text
+    assert "noisy" not in capfd.readouterr().err
+
+
 def test_a_hang_is_a_timeout_of_that_case_and_the_rest_still_runs():
     report = crosscheck(ct.hang_on_trigger, suite=SUITE, isolate=True, timeout=2)
     assert outcomes(report) == expected_outcomes("timeout")
