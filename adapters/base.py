@@ -31,9 +31,11 @@ class Adapter:
     dilation = True
     asymmetric_padding = True
     autodiff = False
+    device = "cpu"  # where the framework computes: "cpu", or a GPU in the device variants
 
     def __init__(self):
         self._framework = None
+        self._unavailable = None  # the cached answer of device_unavailable()
 
     # --- the framework ----------------------------------------------------------------------------------
     def load(self):
@@ -45,8 +47,19 @@ class Adapter:
     def version(self) -> str:
         return str(getattr(self.load(), "__version__", "unknown"))
 
+    def device_unavailable(self) -> str | None:
+        """Why this adapter's device cannot be used here (no GPU visible to the framework), or None. Every
+        case of an adapter whose device is unavailable is `unsupported`, with this reason."""
+        return None
+
+    def _device_reason(self) -> str | None:
+        if self._unavailable is None:
+            self._unavailable = self.device_unavailable() or ""
+        return self._unavailable or None
+
     def capabilities(self) -> dict:
         return {
+            "device": self.device,
             "spatial_ranks": list(self.spatial_ranks),
             "dtypes": list(self.dtypes),
             "modes": list(self.modes),
@@ -60,6 +73,9 @@ class Adapter:
     # --- what it can express ----------------------------------------------------------------------------
     def unsupported(self, case: Case) -> str | None:
         """The reason this adapter cannot run `case` natively, or None."""
+        device = self._device_reason()
+        if device:
+            return f"skipped: {device}"
         if case.spatial_rank not in self.spatial_ranks:
             return f"{self.name} has no {case.spatial_rank}-d transposed convolution"
         if case.dtype not in self.dtypes:
@@ -88,6 +104,9 @@ class Adapter:
         return self.run(case, x, w, bias)
 
     def vjp_case(self, case: Case, x, w, grad_out, bias):
+        device = self._device_reason()
+        if device:
+            raise Unsupported(f"skipped: {device}")
         if not self.autodiff:
             raise Unsupported(f"{self.name} has no autodiff")
         reason = self.unsupported(case)

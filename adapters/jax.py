@@ -94,14 +94,40 @@ class JaxAdapter(Adapter):
             )
         return (case.spatial_rank, tuple(case.stride), tuple(case.dilation), padding, case.groups)
 
+    def _placed(self, *arrays):
+        """The arrays on this adapter's device (jax computes where its inputs are)."""
+        if self.device == "cpu":
+            return arrays
+        import jax
+
+        device = jax.devices(self.device)[0]
+        return tuple(None if a is None else jax.device_put(a, device) for a in arrays)
+
     def run(self, case, x, w, bias):
         self.load()
+        x, w, bias = self._placed(x, w, bias)
         return np.asarray(_JITTED["forward"](x, w, bias, plan=self.plan(case)))
 
     def run_vjp(self, case, x, w, grad_out, bias):
         self.load()
+        x, w, bias, grad_out = self._placed(x, w, bias, grad_out)
         grads = _JITTED["vjp"](x, w, bias, grad_out, plan=self.plan(case))
         return tuple(None if g is None else np.asarray(g) for g in grads)
+
+
+class JaxGpuAdapter(JaxAdapter):
+    """jax on its first GPU; every case `unsupported`, with the reason, where jax sees none."""
+
+    name = "jax-gpu"
+    device = "gpu"
+
+    def device_unavailable(self):
+        jax = self.load()
+        try:
+            jax.devices("gpu")
+        except RuntimeError as error:
+            return f"jax {jax.__version__} sees no GPU: {str(error).splitlines()[0]}"
+        return None
 
 
 def _conv_transpose(x, w, bias, plan):

@@ -214,10 +214,21 @@ class TensorflowAdapter(Adapter):
         return y
 
     def run(self, case, x, w, bias):
-        y = self._forward(case, self._tensor(channels_last(x)), self._tensor(tf_filter(w)), self._tensor(bias))
+        tf = self.load()
+        with tf.device(self.tf_device):
+            y = self._forward(case, self._tensor(channels_last(x)), self._tensor(tf_filter(w)), self._tensor(bias))
         return channels_first(y.numpy())
 
+    @property
+    def tf_device(self) -> str:
+        return "/GPU:0" if self.device == "gpu" else "/CPU:0"
+
     def run_vjp(self, case, x, w, grad_out, bias):
+        tf = self.load()
+        with tf.device(self.tf_device):
+            return self._vjp(case, x, w, grad_out, bias)
+
+    def _vjp(self, case, x, w, grad_out, bias):
         tf = self.load()
         inputs = [self._tensor(channels_last(x)), self._tensor(tf_filter(w))]
         if bias is not None:
@@ -229,6 +240,19 @@ class TensorflowAdapter(Adapter):
         grad_x = channels_first(grads[0].numpy())
         grad_w = golden_weight(grads[1].numpy())
         return grad_x, grad_w, None if bias is None else grads[2].numpy()
+
+
+class TensorflowGpuAdapter(TensorflowAdapter):
+    """TensorFlow on its first GPU; every case `unsupported`, with the reason, where TF sees none."""
+
+    name = "tensorflow-gpu"
+    device = "gpu"
+
+    def device_unavailable(self):
+        tf = self.load()
+        if tf.config.list_physical_devices("GPU"):
+            return None
+        return f"TensorFlow {tf.__version__} sees no GPU: tf.config.list_physical_devices('GPU') is empty"
 
 
 def canonical_padding(case) -> list:

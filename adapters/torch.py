@@ -45,11 +45,13 @@ class TorchAdapter(Adapter):
             tensor = torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
         else:
             tensor = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device != "cpu":
+            tensor = tensor.to(self.device)
         return tensor.requires_grad_(requires_grad)
 
     def _array(self, tensor):
         torch = self.load()
-        tensor = tensor.detach()
+        tensor = tensor.detach().cpu()
         if tensor.dtype == torch.bfloat16:
             return tensor.contiguous().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
         return tensor.contiguous().numpy()
@@ -65,7 +67,7 @@ class TorchAdapter(Adapter):
             module_class = getattr(torch.nn, f"ConvTranspose{rank}d")
             module = module_class(
                 case.in_channels, case.out_channels, case.kernel_size, stride=case.stride, padding=padding,
-                dilation=case.dilation, groups=case.groups, bias=bias is not None, dtype=x.dtype,
+                dilation=case.dilation, groups=case.groups, bias=bias is not None, dtype=x.dtype, device=x.device,
             )
             tensors = {"weight": w} if bias is None else {"weight": w, "bias": bias}
             size = list(case.output_shape[2:])
@@ -97,3 +99,17 @@ class TorchChannelsLastAdapter(TorchAdapter):
     def memory_format(self, rank):
         torch = self.load()
         return torch.channels_last if rank == 2 else torch.channels_last_3d
+
+
+class TorchCudaAdapter(TorchAdapter):
+    """torch on the first CUDA (or ROCm) device; every case `unsupported`, with the reason, where torch sees none."""
+
+    name = "torch-cuda"
+    device = "cuda"
+
+    def device_unavailable(self):
+        torch = self.load()
+        if torch.cuda.is_available():
+            return None
+        build = "a CPU-only build" if torch.version.cuda is None and torch.version.hip is None else "a GPU build"
+        return f"torch {torch.__version__} ({build}) sees no CUDA device: torch.cuda.is_available() is False"

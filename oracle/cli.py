@@ -120,12 +120,12 @@ def run_command(parser, args) -> int:
     if args.suite not in suites.SUITES:
         parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
     dtypes = _dtypes(parser, args.dtypes, "--dtypes")
+    left_out = {}
     try:
-        targets = (
-            [TargetSpec.parse(t.strip()) for t in args.targets.split(",") if t.strip()]
-            if args.targets
-            else installed_targets()
-        )
+        if args.targets:
+            targets = [TargetSpec.parse(t.strip()) for t in args.targets.split(",") if t.strip()]
+        else:
+            targets, left_out = installed_targets()
     except ValueError as error:
         parser.error(str(error))
     if not targets:
@@ -138,6 +138,8 @@ def run_command(parser, args) -> int:
     )
     logs = args.worker_logs or tempfile.mkdtemp(prefix="convt-oracle-workers-")
     os.makedirs(logs, exist_ok=True)
+    for name, why in left_out.items():
+        print(f"  not run: {name} ({why})")
     progress = ProgressPrinter([t.label for t in targets], total)
     try:
         report = run(targets, suite=args.suite, dtypes=dtypes, seed=args.seed, grad=args.grad,
@@ -147,6 +149,10 @@ def run_command(parser, args) -> int:
     print(f"the workers' own output (framework log lines, warnings): {logs}")
     print()
     print(outcome_table(report))
+    for label in report.targets:  # a device variant whose device is not there: one line, not a result per case
+        details = {r.detail for r in report.results if r.target == label}
+        if len(details) == 1 and next(iter(details)).startswith("skipped: "):
+            print(f"  {label}: {next(iter(details))}")
     print()
     print(report.summary(limit=5).split("\n", 1)[1] if report.discrepancies else "OK: no discrepancy")
     if args.json:

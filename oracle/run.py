@@ -10,6 +10,7 @@ A target is an adapter name, optionally with another interpreter: `torch@/path/t
 
 from __future__ import annotations
 
+import glob
 import importlib.metadata
 import importlib.util
 import json
@@ -75,14 +76,27 @@ class TargetSpec:
         return done.stdout.strip() or f"unknown ({done.stderr.strip().splitlines()[-1:]})"
 
 
-def installed_targets() -> list[TargetSpec]:
-    """Every registered adapter whose framework is importable here (found without importing it)."""
-    found = []
+def gpu_device_files() -> list[str]:
+    """The GPU device files of this machine (NVIDIA's /dev/nvidia<N>, AMD's /dev/kfd): a GPU any framework
+    could see. Looked up without importing a framework."""
+    return sorted(glob.glob("/dev/nvidia[0-9]*") + glob.glob("/dev/kfd"))
+
+
+def installed_targets() -> tuple[list[TargetSpec], dict[str, str]]:
+    """(every registered adapter whose framework is importable here, {adapter: why it is left out}),
+    found without importing a framework. Device variants (a GPU) are left out on a machine without a GPU
+    device file; asked for by name (--targets), they run and say what their framework sees."""
+    found, left_out = [], {}
+    gpu = gpu_device_files()
     for name, point in sorted(registry.available().items()):
-        framework = point.load().framework
-        if importlib.util.find_spec(framework) is not None:
+        adapter_class = point.load()
+        if importlib.util.find_spec(adapter_class.framework) is None:
+            left_out[name] = f"{adapter_class.framework} is not installed"
+        elif adapter_class.device != "cpu" and not gpu:
+            left_out[name] = "no GPU device file on this machine (/dev/nvidia*, /dev/kfd)"
+        else:
             found.append(TargetSpec(name))
-    return found
+    return found, left_out
 
 
 def run(

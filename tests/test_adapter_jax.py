@@ -190,3 +190,24 @@ def test_finding_jax_inf_weight_meets_padding_zeros(dtype):
     w = np.array([[[np.inf, 1, 1]]], dtypes[dtype])
     y = lax.conv_transpose(x, w, (1,), "VALID", dimension_numbers=("NCH", "OIH", "NCH"), transpose_kernel=True)
     assert np.asarray(y, np.float64).ravel().tolist() == [np.inf, np.inf, np.inf, 2.0, 1.0]
+
+
+# --- device selection: CPU always, a GPU where jax sees one -----------------------------------------------------
+
+
+def test_the_gpu_variant_says_why_it_is_skipped_without_a_gpu():
+    adapter = registry.load("jax-gpu")
+    reason = adapter.device_unavailable()
+    if reason is None:  # a GPU: nothing to explain
+        return
+    report = oracle.crosscheck(adapter, suite=JAX_CASES[:3], grad=True)
+    assert {r.outcome for r in report.results} == {"unsupported"}
+    assert all(r.detail == f"skipped: {reason}" and "sees no GPU" in r.detail for r in report.results)
+
+
+def test_the_gpu_variant_agrees_with_the_golden():
+    reason = registry.load("jax-gpu").device_unavailable()
+    if reason:
+        pytest.skip(reason)
+    report = oracle.crosscheck("jax-gpu", suite=JAX_CASES, dtypes=("float32",), grad=True)
+    assert all(r.outcome == "pass" for r in report.results), report.summary()

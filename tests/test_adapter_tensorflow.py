@@ -411,3 +411,24 @@ def test_finding_tf_inf_weight_meets_padding_zeros(dtype):
     f = tf.cast(tf.constant([[[np.inf]], [[1.0]], [[1.0]]]), dtype)
     y = tf.nn.conv1d_transpose(x, f, [1, 3, 1], strides=2, padding="VALID")
     assert tf.cast(y, tf.float64).numpy().ravel().tolist() == [np.inf, 1.0, 1.0]
+
+
+# --- device selection: CPU always, a GPU where TensorFlow sees one -----------------------------------------------
+
+
+def test_the_gpu_variant_says_why_it_is_skipped_without_a_gpu():
+    adapter = registry.load("tensorflow-gpu")
+    reason = adapter.device_unavailable()
+    if reason is None:  # a GPU: nothing to explain
+        return
+    report = oracle.crosscheck(adapter, suite=NATIVE[:3], grad=True)
+    assert {r.outcome for r in report.results} == {"unsupported"}
+    assert all(r.detail == f"skipped: {reason}" and "sees no GPU" in r.detail for r in report.results)
+
+
+def test_the_gpu_variant_agrees_with_the_golden():
+    reason = registry.load("tensorflow-gpu").device_unavailable()
+    if reason:
+        pytest.skip(reason)
+    report = oracle.crosscheck("tensorflow-gpu", suite=NATIVE, dtypes=("float32",), grad=True)
+    assert report.ok, report.summary()

@@ -198,3 +198,35 @@ def test_finding_torch_onednn_inf_weight_meets_padding_zeros(dtype, request):
     w = torch.tensor([[[float("inf"), 1.0, 1.0]]], dtype=torch_dtype)
     y = torch.nn.functional.conv_transpose1d(x, w, stride=2)
     assert y.double().flatten().tolist() == [float("inf"), 1.0, 1.0]
+
+
+# --- device selection: CPU always, a GPU where torch sees one -------------------------------------------------
+
+
+def test_the_cuda_variant_says_why_it_is_skipped_without_a_gpu():
+    adapter = registry.load("torch-cuda")
+    if torch.cuda.is_available():
+        assert adapter.device_unavailable() is None
+        return
+    report = oracle.crosscheck(adapter, suite=MODES_AND_SHAPES, grad=True)
+    assert {r.outcome for r in report.results} == {"unsupported"}
+    assert all("skipped: torch" in r.detail and "sees no CUDA device" in r.detail for r in report.results)
+
+
+def test_the_cuda_variant_agrees_with_the_golden():
+    reason = registry.load("torch-cuda").device_unavailable()
+    if reason:
+        pytest.skip(reason)
+    report = oracle.crosscheck("torch-cuda", suite=MODES_AND_SHAPES + suites.get("article"), dtypes=("float32",), grad=True)
+    assert report.ok, report.summary()
+    assert sum(r.outcome == "pass" for r in report.results) >= 5, report.summary()
+
+
+def test_device_variants_are_left_out_of_the_default_run_without_a_gpu_device_file():
+    from oracle.run import gpu_device_files, installed_targets
+
+    targets, left_out = installed_targets()
+    names = {t.adapter for t in targets}
+    assert {"torch", "torch-channels-last"} <= names
+    if not gpu_device_files():
+        assert "torch-cuda" not in names and "no GPU device file" in left_out["torch-cuda"]
