@@ -29,7 +29,7 @@ from adapters.tensorflow import kernel_refusal  # noqa: E402
 from cases.model import Case, make_case  # noqa: E402
 from oracle import arithmetic as A  # noqa: E402
 from oracle.tolerance import Tolerance  # noqa: E402
-from known_findings import cpu_dependent_finding  # noqa: E402
+from known_findings import cpu_dependent_finding, cpu_flags  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.framework("tensorflow")
@@ -432,3 +432,48 @@ def test_the_gpu_variant_agrees_with_the_golden():
         pytest.skip(reason)
     report = oracle.crosscheck("tensorflow-gpu", suite=NATIVE, dtypes=("float32",), grad=True)
     assert report.ok, report.summary()
+
+
+# --- findings whose kernel depends on the CPU ------------------------------------------------------------------
+
+_FLAGS = cpu_flags()
+
+
+@pytest.mark.xfail(
+    "avx512_fp16" not in _FLAGS,
+    strict=True,
+    reason="FINDING tensorflow-cpu 2.21 (Eigen, CPUs without AVX512_FP16: seen on an AMD EPYC): float16 "
+    "conv2d_transpose sums the taps in float16",
+)
+def test_finding_tf_float16_sums_the_taps_in_float16():
+    """Output 8 is x[8]*w[0] + ... + x[0]*w[8] = -2048 + 7 + 2048 = 7, exact in float16; summed in float16 in
+    reverse tap order, 2048 + 1 rounds back to 2048 and the result is 0 (float32 gives 7). On a CPU with
+    AVX512_FP16 (the Xeon these tests were last run on) TF gives 7, and this is an ordinary test there.
+
+        x = tf.constant(np.array([2048, 1, 1, 1, 1, 1, 1, 1, -2048], np.float16).reshape(1, 1, 9, 1))
+        tf.nn.conv2d_transpose(x, tf.ones((1, 9, 1, 1), tf.float16), [1, 1, 17, 1], 1, "VALID")[0, 0, 8, 0]
+    """
+    x = tf.constant(np.array([2048, 1, 1, 1, 1, 1, 1, 1, -2048], np.float16).reshape(1, 1, 9, 1))
+    f = tf.ones((1, 9, 1, 1), tf.float16)
+    assert float(tf.nn.conv2d_transpose(x, f, [1, 1, 17, 1], strides=1, padding="VALID")[0, 0, 8, 0]) == 7.0
+
+
+@pytest.mark.xfail(
+    strict="avx512_bf16" in _FLAGS,
+    reason="FINDING tensorflow-cpu 2.21: bfloat16 conv2d_transpose with explicit padding pairs rounds each "
+    "product to bfloat16 before summing ('VALID' / 'SAME', oneDNN, are right)",
+)
+def test_finding_tf_bfloat16_explicit_padding_rounds_each_product():
+    """Output 1 is x0*w1 + x1*w0 = -1.6328125 * -1.8984375 + -1.96875 * 1.0078125 = 1.11566162109375, which
+    rounds to 1.1171875 in bfloat16 ('VALID' gives it). With explicit pairs TF gives 1.109375 =
+    bf16(3.0998) + bf16(-1.9841): each product rounded first.
+
+        x = tf.constant([[[[-1.6328125], [-1.96875]]]], tf.bfloat16)
+        f = tf.constant([[[[1.0078125]], [[-1.8984375]]]], tf.bfloat16)
+        tf.nn.conv2d_transpose(x, f, [1, 1, 3, 1], 1, [[0, 0], [0, 0], [0, 0], [0, 0]])[0, 0, 1, 0]
+    """
+    x = tf.constant([[[[-1.6328125], [-1.96875]]]], tf.bfloat16)
+    f = tf.constant([[[[1.0078125]], [[-1.8984375]]]], tf.bfloat16)
+    assert float(tf.nn.conv2d_transpose(x, f, [1, 1, 3, 1], 1, "VALID")[0, 0, 1, 0]) == 1.1171875
+    explicit = tf.nn.conv2d_transpose(x, f, [1, 1, 3, 1], 1, [[0, 0], [0, 0], [0, 0], [0, 0]])
+    assert float(explicit[0, 0, 1, 0]) == 1.1171875
