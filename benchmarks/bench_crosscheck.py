@@ -38,22 +38,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the defa
 import ml_dtypes  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.machine import cpu_name  # noqa: E402
+
 import oracle  # noqa: E402
 from cases import suites  # noqa: E402
 
 WALL_BUDGET = 30.0  # seconds, one dtype
 CLOCK = time.perf_counter
 OVERHEAD_BUDGET = 0.20  # of golden + target
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def run_once(target, suite: str, dtype: str, seed: int) -> dict:

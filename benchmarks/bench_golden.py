@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 import oracle  # noqa: E402
+from benchmarks.machine import cpu_name  # noqa: E402
 
 AGREEMENT_RTOL = 1e-10  # max |golden - torch| allowed, relative to max(1, max |torch|); both are float64
 
@@ -164,16 +165,9 @@ def run_case(case: Case, repeat: int, ceiling: float, rng: np.random.Generator) 
     )
 
 
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return names[0] if names else platform.processor() or "unknown"
-
-
 def machine_info() -> dict:
     info = {
-        "cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
+        "cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
         "numpy": np.__version__, "torch": torch.__version__,
         "env": {v: os.environ.get(v, "(unset)") for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
         "torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),

@@ -59,6 +59,8 @@ sys.path.insert(0, str(ROOT))  # run from a checkout
 
 import numpy as np  # noqa: E402
 
+from benchmarks.machine import cpu_name  # noqa: E402
+
 from cases import suites  # noqa: E402
 from cases.model import make_case  # noqa: E402
 
@@ -66,16 +68,6 @@ DEFAULT_TARGETS = ("torch", "tensorflow", "jax", "onnxruntime", "onnx_reference"
 RATIO_BUDGET = 1.3
 BENCH_SUITE = "_bench_run"  # the suite registered for --max-cases: the first N cases of the expanded suite
 CLOCK_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def bench_cases(suite: str, dtype: str, seed: int, max_cases: int | None):

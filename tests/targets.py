@@ -559,48 +559,9 @@ def kernel_spatially_transposed(x, w, bias=None, *, stride=1, padding=0, output_
     return _lax(x, read, bias, **p)
 
 
-@rounded
-def zero_weights_skipped(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """WRONG for non-finite inputs: products with an exactly zero weight are skipped (a sparsity shortcut),
-    so an input inf meeting a zero weight gives no NaN (inf*0). Exposed only by an exact zero in w meeting
-    an inf or NaN in x."""
-    s, pad, op, d = _canonical(x, stride, padding, output_padding, dilation)
-    pairs = lax_pads(w.shape[2:], s, pad, op, d)
-    xp = pad_or_crop(dilate(x.astype(np.float64), s), pairs)
-    occupied = pad_or_crop(dilate(np.ones((1, 1, *x.shape[2:])), s), pairs)[0, 0] > 0
-    batch, cin, *size = xp.shape
-    _, cog, *kernel = w.shape
-    cig = cin // groups
-    out_size = [p - dd * (k - 1) for p, k, dd in zip(size, kernel, d)]
-    xg = xp.reshape(batch, groups, cig, 1, *size)
-    wg = flip(w).astype(np.float64).reshape(groups, cig, cog, *kernel)
-    out = np.zeros((batch, groups, cog, *out_size))
-    spatial = (None,) * len(kernel)
-    for tap in itertools.product(*(range(k) for k in kernel)):
-        window = tuple(slice(t * dd, t * dd + o) for t, dd, o in zip(tap, d, out_size))
-        weights = wg[(..., *tap)][(None, ..., *spatial)]  # (1, G, Cig, Cog, 1...)
-        products = np.where((weights != 0) & occupied[window], xg[(..., *window)] * weights, 0.0)
-        out += products.sum(axis=2)
-    out = out.reshape(batch, groups * cog, *out_size)
-    if bias is not None:
-        out += bias.astype(np.float64).reshape(-1, *([1] * len(kernel)))
-    return out
-
-
-@rounded
-def zeros_of_the_padding_multiplied(x, w, bias=None, **params):
-    """WRONG for non-finite weights: correlates the zero-dilated, zero-padded input with the flipped kernel
-    and lets every tap multiply what it meets, inserted and padded zeros included, so an inf or NaN weight
-    makes NaN (inf * 0) at outputs it does not reach. What XLA's float32 and oneDNN's (TF float32, torch and
-    TF float16 / bfloat16) transposed convolutions do (README, Findings). Exposed by an inf or NaN in w."""
-    return _lax(x, w, bias, **params, mask_zeros=False)
-
-
-@rounded
-def zero_inputs_skipped(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """WRONG for non-finite weights: products with an exactly zero input are skipped (a sparse-activation
-    shortcut, e.g. after a ReLU), so a zero input meeting an inf weight gives no NaN (0*inf). Exposed by
-    an exact zero in x meeting an inf or NaN in w."""
+def _skipping_zero_products(x, w, bias, skip, *, stride, padding, output_padding, dilation, groups):
+    """The lax route with products left out where `skip(inputs, weights)` says (a sparsity shortcut):
+    in float64, unrounded."""
     s, pad, op, d = _canonical(x, stride, padding, output_padding, dilation)
     pairs = lax_pads(w.shape[2:], s, pad, op, d)
     xp = pad_or_crop(dilate(x.astype(np.float64), s), pairs)
@@ -617,12 +578,42 @@ def zero_inputs_skipped(x, w, bias=None, *, stride=1, padding=0, output_padding=
         window = tuple(slice(t * dd, t * dd + o) for t, dd, o in zip(tap, d, out_size))
         weights = wg[(..., *tap)][(None, ..., *spatial)]  # (1, G, Cig, Cog, 1...)
         inputs = xg[(..., *window)]
-        products = np.where((inputs != 0) & occupied[window], inputs * weights, 0.0)
+        products = np.where(~skip(inputs, weights) & occupied[window], inputs * weights, 0.0)
         out += products.sum(axis=2)
     out = out.reshape(batch, groups * cog, *out_size)
     if bias is not None:
         out += bias.astype(np.float64).reshape(-1, *([1] * len(kernel)))
     return out
+
+
+@rounded
+def zero_weights_skipped(x, w, bias=None, **params):
+    """WRONG for non-finite inputs: products with an exactly zero weight are skipped (a sparsity shortcut),
+    so an input inf meeting a zero weight gives no NaN (inf*0). Exposed only by an exact zero in w meeting
+    an inf or NaN in x."""
+    return _skipping_zero_products(x, w, bias, lambda inputs, weights: weights == 0, **_params_of(params))
+
+
+@rounded
+def zeros_of_the_padding_multiplied(x, w, bias=None, **params):
+    """WRONG for non-finite weights: correlates the zero-dilated, zero-padded input with the flipped kernel
+    and lets every tap multiply what it meets, inserted and padded zeros included, so an inf or NaN weight
+    makes NaN (inf * 0) at outputs it does not reach. What XLA's float32 and oneDNN's (TF float32, torch and
+    TF float16 / bfloat16) transposed convolutions do (README, Findings). Exposed by an inf or NaN in w."""
+    return _lax(x, w, bias, **params, mask_zeros=False)
+
+
+@rounded
+def zero_inputs_skipped(x, w, bias=None, **params):
+    """WRONG for non-finite weights: products with an exactly zero input are skipped (a sparse-activation
+    shortcut, e.g. after a ReLU), so a zero input meeting an inf weight gives no NaN (0*inf). Exposed by
+    an exact zero in x meeting an inf or NaN in w."""
+    return _skipping_zero_products(x, w, bias, lambda inputs, weights: inputs == 0, **_params_of(params))
+
+
+def _params_of(params):
+    defaults = dict(stride=1, padding=0, output_padding=0, dilation=1, groups=1)
+    return {**defaults, **params}
 
 
 @rounded

@@ -17,6 +17,7 @@ from adapters import registry  # noqa: E402
 from adapters.jax import JaxAdapter  # noqa: E402
 from cases import suites  # noqa: E402
 from cases.model import make_case  # noqa: E402
+from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
 from known_findings import cpu_dependent_finding, padding_zeros_explain  # noqa: E402
 
 # The jax code paths: lax.conv_transpose with 'SAME', 'VALID' and explicit pairs (also for output_shape),
@@ -196,18 +197,9 @@ def test_finding_jax_inf_weight_meets_padding_zeros(dtype):
 
 
 def test_the_gpu_variant_says_why_it_is_skipped_without_a_gpu():
-    adapter = registry.load("jax-gpu")
-    reason = adapter.device_unavailable()
-    if reason is None:  # a GPU: nothing to explain
-        return
-    report = oracle.crosscheck(adapter, suite=JAX_CASES[:3], grad=True)
-    assert {r.outcome for r in report.results} == {"unsupported"}
-    assert all(r.detail == f"skipped: {reason}" and "sees no GPU" in r.detail for r in report.results)
+    check_skipped_without_its_device("jax-gpu", JAX_CASES[:3], "sees no GPU")
 
 
 def test_the_gpu_variant_agrees_with_the_golden():
-    reason = registry.load("jax-gpu").device_unavailable()
-    if reason:
-        pytest.skip(reason)
-    report = oracle.crosscheck("jax-gpu", suite=JAX_CASES, dtypes=("float32",), grad=True)
+    report = crosscheck_on_its_device("jax-gpu", JAX_CASES, grad=True)
     assert all(r.outcome == "pass" for r in report.results), report.summary()

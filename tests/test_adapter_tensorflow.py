@@ -29,6 +29,7 @@ from adapters.tensorflow import kernel_refusal  # noqa: E402
 from cases.model import Case, make_case  # noqa: E402
 from oracle import arithmetic as A  # noqa: E402
 from oracle.tolerance import Tolerance  # noqa: E402
+from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
 from known_findings import cpu_dependent_finding, cpu_flags  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -417,20 +418,11 @@ def test_finding_tf_inf_weight_meets_padding_zeros(dtype):
 
 
 def test_the_gpu_variant_says_why_it_is_skipped_without_a_gpu():
-    adapter = registry.load("tensorflow-gpu")
-    reason = adapter.device_unavailable()
-    if reason is None:  # a GPU: nothing to explain
-        return
-    report = oracle.crosscheck(adapter, suite=NATIVE[:3], grad=True)
-    assert {r.outcome for r in report.results} == {"unsupported"}
-    assert all(r.detail == f"skipped: {reason}" and "sees no GPU" in r.detail for r in report.results)
+    check_skipped_without_its_device("tensorflow-gpu", NATIVE[:3], "sees no GPU")
 
 
 def test_the_gpu_variant_agrees_with_the_golden():
-    reason = registry.load("tensorflow-gpu").device_unavailable()
-    if reason:
-        pytest.skip(reason)
-    report = oracle.crosscheck("tensorflow-gpu", suite=NATIVE, dtypes=("float32",), grad=True)
+    report = crosscheck_on_its_device("tensorflow-gpu", NATIVE, grad=True)
     assert report.ok, report.summary()
 
 

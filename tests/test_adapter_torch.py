@@ -8,6 +8,7 @@ import oracle  # noqa: E402
 from adapters import registry  # noqa: E402
 from cases import suites  # noqa: E402
 from cases.model import make_case  # noqa: E402
+from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
 from known_findings import SEEN_ON_THIS_KIND_OF_CPU, cpu_flags, padding_zeros_explain  # noqa: E402
 
 MODES_AND_SHAPES = [
@@ -204,20 +205,12 @@ def test_finding_torch_onednn_inf_weight_meets_padding_zeros(dtype, request):
 
 
 def test_the_cuda_variant_says_why_it_is_skipped_without_a_gpu():
-    adapter = registry.load("torch-cuda")
-    if torch.cuda.is_available():
-        assert adapter.device_unavailable() is None
-        return
-    report = oracle.crosscheck(adapter, suite=MODES_AND_SHAPES, grad=True)
-    assert {r.outcome for r in report.results} == {"unsupported"}
-    assert all("skipped: torch" in r.detail and "sees no CUDA device" in r.detail for r in report.results)
+    assert (registry.load("torch-cuda").device_unavailable() is None) == torch.cuda.is_available()
+    check_skipped_without_its_device("torch-cuda", MODES_AND_SHAPES, "sees no CUDA device")
 
 
 def test_the_cuda_variant_agrees_with_the_golden():
-    reason = registry.load("torch-cuda").device_unavailable()
-    if reason:
-        pytest.skip(reason)
-    report = oracle.crosscheck("torch-cuda", suite=MODES_AND_SHAPES + suites.get("article"), dtypes=("float32",), grad=True)
+    report = crosscheck_on_its_device("torch-cuda", MODES_AND_SHAPES + suites.get("article"), grad=True)
     assert report.ok, report.summary()
     assert sum(r.outcome == "pass" for r in report.results) >= 5, report.summary()
 
