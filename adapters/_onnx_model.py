@@ -185,6 +185,7 @@ class OnnxAdapter(Adapter):
     """
 
     autodiff = False  # ONNX has no autodiff here: vjp is unsupported
+    output_padding_limit = "output_padding < stride (onnxruntime and onnx.reference refuse more)"
 
     def __init__(self):
         super().__init__()

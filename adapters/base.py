@@ -31,6 +31,7 @@ class Adapter:
     dilation = True
     asymmetric_padding = True
     autodiff = False
+    output_padding_limit = "none"  # the framework's rule on output_padding, as `convt-oracle adapters` shows it
     device = "cpu"  # where the framework computes: "cpu", or a GPU in the device variants
 
     def __init__(self):
@@ -68,6 +69,7 @@ class Adapter:
             "dilation": self.dilation,
             "asymmetric_padding": self.asymmetric_padding,
             "autodiff": self.autodiff,
+            "output_padding": self.output_padding_limit,
         }
 
     # --- what it can express ----------------------------------------------------------------------------

@@ -19,12 +19,9 @@ jax's rules (the translation, in one place):
   (per group the transpose, groups stacked along O) and `feature_group_count=g`. A grouped case is run
   through that native call, with the pairs of its canonical padding in every mode ('SAME' / 'VALID'
   strings mean the forward padding of the dilated input there, not the transposed conv's);
-- bias: lax has none; it is added with jnp inside the jitted function (broadcast over N and spatial axes).
-  In float16 / bfloat16 the convolution is then asked for its float32 result (`preferred_element_type`),
-  the bias added in float32 and the sum rounded once to the input dtype, as a fused kernel does: adding
-  the bias to an already rounded float16 result rounds twice, an error of the adapter, not of jax (it
-  exceeds the derived bound where the bias cancels the convolution). Without a bias the default call runs;
-  its float16 / bfloat16 result equals the float32 one rounded once (checked on the adapter's cases);
+- bias: lax has none; it is added with jnp inside the jitted function (broadcast over N and spatial axes),
+  in the input dtype, as Keras's layers do (the derived bound accepts that second rounding,
+  oracle.tolerance); the convolution itself is jax's default call in every dtype;
 - dtypes: float16, bfloat16, float32, and float64 with `jax_enable_x64`, which `load()` turns on (a
   process-wide jax setting);
 - compiled once per (shapes, dtype, parameters) and process: the parameters (`JaxAdapter.plan`) are a
@@ -48,6 +45,7 @@ class JaxAdapter(Adapter):
     name = "jax"
     framework = "jax"
     autodiff = True
+    output_padding_limit = "none: any canonical padding is a pair of lax.conv_transpose"
     traces = 0  # traces of the jitted functions in this process: each one is a compilation
 
     def load(self):
@@ -95,9 +93,8 @@ class JaxAdapter(Adapter):
         return (case.spatial_rank, tuple(case.stride), tuple(case.dilation), padding, case.groups)
 
     def _placed(self, *arrays):
-        """The arrays on this adapter's device (jax computes where its inputs are)."""
-        if self.device == "cpu":
-            return arrays
+        """The arrays on this adapter's device: jax computes where its inputs are (numpy arrays would go to
+        jax's default device, a GPU where there is one)."""
         import jax
 
         device = jax.devices(self.device)[0]
@@ -139,12 +136,9 @@ def _conv_transpose(x, w, bias, plan):
     rank, stride, dilation, padding, groups = plan
     spatial = _SPATIAL[rank]
     numbers = ("NC" + spatial, "OI" + spatial, "NC" + spatial)
-    narrow = x.dtype in (jnp.float16, jnp.bfloat16)
-    accumulator = jnp.float32 if bias is not None and narrow else None
     if groups == 1:
         y = lax.conv_transpose(
             x, w, stride, padding, rhs_dilation=dilation, dimension_numbers=numbers, transpose_kernel=True,
-            preferred_element_type=accumulator,
         )
     else:  # conv_transpose's own formula (module docstring) with feature_group_count
         cin, cog, *kernel = w.shape
@@ -153,10 +147,10 @@ def _conv_transpose(x, w, bias, plan):
         flipped = jnp.flip(transposed, axis=tuple(range(2, 2 + rank)))
         y = lax.conv_general_dilated(
             x, flipped, (1,) * rank, padding, lhs_dilation=stride, rhs_dilation=dilation,
-            dimension_numbers=numbers, feature_group_count=groups, preferred_element_type=accumulator,
+            dimension_numbers=numbers, feature_group_count=groups,
         )
     if bias is not None:
-        y = (y + bias.astype(y.dtype).reshape((1, -1) + (1,) * rank)).astype(x.dtype)
+        y = y + bias.reshape((1, -1) + (1,) * rank)
     return y
 
 

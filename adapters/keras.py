@@ -24,7 +24,7 @@ Keras's rules (the translation, in one place):
   canonical padding is the case's; none -> unsupported, with what each gives;
 - the bias is added with keras.ops.add (broadcast over the channels-last axis), as Keras's layers do; this
   is the only composition around the op;
-- no vjp (autodiff=False).
+- gradients: the same call through the backend's autodiff (jax.vjp, torch.autograd, tf.GradientTape).
 
 The backend is chosen by os.environ["KERAS_BACKEND"] when keras is first imported in a process and cannot
 change afterwards: each adapter runs in its own process (a worker), and refuses to run (RuntimeError) if
@@ -41,7 +41,7 @@ import ml_dtypes
 import numpy as np
 
 from adapters.base import Adapter
-from adapters.tensorflow import canonical_padding, channels_first, channels_last, refusal_reason, tf_filter
+from adapters.tensorflow import canonical_padding, channels_first, channels_last, golden_weight, refusal_reason, tf_filter
 from oracle import arithmetic
 
 
@@ -70,6 +70,8 @@ class KerasAdapter(Adapter):
     framework = "keras"
     backend = ""
     groups = False
+    autodiff = True  # through the backend's own: jax.vjp, torch.autograd, tf.GradientTape
+    output_padding_limit = "output_padding < stride, with padding 'same' or 'valid' (Keras's rule)"
 
     # --- the framework ----------------------------------------------------------------------------------
     def load(self):
@@ -154,24 +156,43 @@ class KerasAdapter(Adapter):
             array = array.astype(ml_dtypes.bfloat16)  # exact: a backend may hand bfloat16 out as float32
         return array
 
-    def run(self, case, x, w, bias):
+    def _forward(self, case, x, w, bias=None):
+        """keras.ops.conv_transpose (plus keras.ops.add for the bias) on backend tensors in Keras's layouts."""
         keras = self.load()
         padding, output_padding = self.plan(case)
+        y = keras.ops.conv_transpose(
+            x, w, strides=case.stride, padding=padding, output_padding=output_padding,
+            data_format="channels_last", dilation_rate=case.dilation,
+        )
+        if bias is not None:
+            y = keras.ops.add(y, bias)  # Keras's layers add the bias the same way
+        return y
+
+    def run(self, case, x, w, bias):
         with warnings.catch_warnings():
             # numpy 2 about the backend's __array__(copy=...): not about the result
             warnings.filterwarnings("ignore", message=".*__array__ implementation doesn't accept a copy keyword")
-            y = keras.ops.conv_transpose(
-                self.to_backend(channels_last(x)),
-                self.to_backend(tf_filter(w)),
-                strides=case.stride,
-                padding=padding,
-                output_padding=output_padding,
-                data_format="channels_last",
-                dilation_rate=case.dilation,
-            )
+            inputs = [self.to_backend(channels_last(x)), self.to_backend(tf_filter(w))]
             if bias is not None:
-                y = keras.ops.add(y, self.to_backend(bias))  # Keras's layers add the bias the same way
-            return channels_first(self.to_numpy(y, case.dtype))
+                inputs.append(self.to_backend(bias))
+            return channels_first(self.to_numpy(self._forward(case, *inputs), case.dtype))
+
+    def run_vjp(self, case, x, w, grad_out, bias):
+        """(grad_x, grad_w, grad_bias) of the same Keras call, through the backend's autodiff (`pullback`)."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*__array__ implementation doesn't accept a copy keyword")
+            inputs = [self.to_backend(channels_last(x)), self.to_backend(tf_filter(w))]
+            if bias is not None:
+                inputs.append(self.to_backend(bias))
+            grads = self.pullback(lambda *args: self._forward(case, *args), inputs,
+                                  self.to_backend(channels_last(grad_out)))
+            grad_x = channels_first(self.to_numpy(grads[0], case.dtype))
+            grad_w = golden_weight(self.to_numpy(grads[1], case.dtype))
+            return grad_x, grad_w, None if bias is None else self.to_numpy(grads[2], case.dtype)
+
+    def pullback(self, function, inputs, cotangent) -> list:
+        """The gradients of <function(*inputs), cotangent> with respect to the inputs (per backend)."""
+        raise NotImplementedError
 
 
 class KerasJaxAdapter(KerasAdapter):
@@ -183,10 +204,21 @@ class KerasJaxAdapter(KerasAdapter):
 
         jax.config.update("jax_enable_x64", True)  # float64 stays float64 (jax's default is to downcast)
 
+    def pullback(self, function, inputs, cotangent):
+        import jax
+
+        _, backward = jax.vjp(function, *inputs)
+        return list(backward(cotangent))
+
 
 class KerasTorchAdapter(KerasAdapter):
     name = "keras-torch"
     backend = "torch"
+
+    def pullback(self, function, inputs, cotangent):
+        leaves = [tensor.detach().requires_grad_(True) for tensor in inputs]
+        function(*leaves).backward(cotangent)
+        return [leaf.grad for leaf in leaves]
 
 
 class KerasTensorflowAdapter(KerasAdapter):
@@ -195,6 +227,14 @@ class KerasTensorflowAdapter(KerasAdapter):
 
     def configure(self):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+    def pullback(self, function, inputs, cotangent):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = function(*inputs)
+        return tape.gradient(y, inputs, output_gradients=cotangent)
 
     def limits(self, case):
         # keras calls tf.nn.conv_transpose with a padding string: TF's CPU kernel limits apply

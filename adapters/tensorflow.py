@@ -10,13 +10,18 @@ TF's rules (the translation, in one place):
   convolution maps back to the input size (oracle.arithmetic.accepted_output_sizes); the canonical
   padding of a call is oracle.arithmetic.output_shape_padding(i, k, s, d, padding, O);
 - `padding` is 'SAME', 'VALID' (every rank), or explicit forward (begin, end) pairs per axis
-  (conv2d_transpose only);
+  (conv2d_transpose only). tf.nn.conv1d_transpose is expand_dims + Conv2DBackpropInput + squeeze and
+  passes its padding string through; a 1-d case that needs explicit pairs is asked the same way, through
+  tf.nn.conv2d_transpose on a unit height axis (the op and kernel conv1d_transpose itself runs). 3-d has no
+  explicit pairs (Conv3DBackpropInputV2 takes 'SAME' / 'VALID' only);
 - modes: `same` -> 'SAME', `valid` -> 'VALID', `output_shape` -> 'SAME' or 'VALID' when one gives the
   case's canonical padding, else explicit pairs; `explicit` -> explicit pairs: the case's own (begin, end),
   else the same crop with the least end (a padding's result is full[begin : begin + O], so (b, e, op) and
-  (b, e - op, 0) are one computation). Each call is checked with the arithmetic before it is made; a case
-  no call reproduces is unsupported, with the reason (output_padding past stride - 1 beyond the end crop,
-  explicit pairs in 1-d or 3-d);
+  (b, e - op, 0) are one computation); where pairs are out of reach (3-d; groups or dilation, which TF's
+  CPU kernels refuse with pairs) 'SAME' or 'VALID' with the case's output_shape when one gives the same
+  crop. Each call is checked with the arithmetic before it is made; a case no call reproduces is
+  unsupported, with the reason (output_padding past stride - 1 beyond the end crop, a 3-d crop no
+  padding string gives, TF's kernels' own refusals);
 - TF's op takes no bias: it is added with `tf.nn.bias_add`, as TF's and Keras's layers do. This is the
   only composition around the op (no crop, pad or slice);
 - dilation > 1 and groups > 1 run only in TF's oneDNN CPU kernels (float32 everywhere oneDNN is on;
@@ -119,6 +124,11 @@ class TensorflowAdapter(Adapter):
     name = "tensorflow"
     framework = "tensorflow"
     autodiff = True
+    output_padding_limit = (
+        "an output_shape TF's rule accepts (its forward convolution gives the input size): output_padding "
+        "beyond stride - 1 past the end crop is not expressible; explicit pairs in 1-d and 2-d only; "
+        "dilation and groups only where TF's CPU kernels take them (oneDNN, float32)"
+    )
 
     def load(self):
         if self._framework is None:
@@ -146,35 +156,58 @@ class TensorflowAdapter(Adapter):
                 return str(error)
 
         tried = []
+
+        def by_string(strings):
+            for string in strings:
+                got = canonical([string] * rank)
+                if got == wanted:
+                    return string
+                tried.append(f"{string!r} gives {_describe(got)}")
+            return None
+
         strings = {"same": ["SAME"], "valid": ["VALID"], "output_shape": ["SAME", "VALID"], "explicit": []}
-        for string in strings[case.mode]:
-            got = canonical([string] * rank)
-            if got == wanted:
-                return string, sizes
-            tried.append(f"{string!r} gives {_describe(got)}")
+        string = by_string(strings[case.mode])
+        if string is not None:
+            return string, sizes
         if case.mode in ("same", "valid"):
             return None, f"TF's {'; '.join(tried)}, not the case's {_describe(wanted)}"
-        if rank != 2:
-            either = f"; {'; '.join(tried)}" if tried else ""
+        # Explicit pairs exist for Conv2DBackpropInput (1-d and 2-d). The case's own (begin, end) pairs, then
+        # the same crop written with the least end (an end crop that output_padding gives back is no crop):
+        # TF accepts pairs whose forward conv maps O back to i.
+        refused = rank == 3 or refusal_reason(2, case, explicit=True) is not None
+        if not refused:
+            own = [tuple(pair) for pair in case.padding]
+            least = [(p.begin, p.end) for p in wanted]
+            for pairs in [own] + ([least] if least != own else []):
+                got = canonical(pairs)
+                if got == wanted:
+                    return pairs, sizes
+                tried.append(f"explicit pairs {pairs}: {_describe(got)}")
+        # Where explicit pairs are out of reach (3-d has none; TF's CPU kernels refuse them with groups or
+        # dilation), an explicit case whose crop a padding string and output_shape give is asked that way.
+        if case.mode == "explicit":
+            string = by_string(["SAME", "VALID"])
+            if string is not None:
+                return string, sizes
+        if rank == 3:
             return None, (
-                f"tf.nn.conv{rank}d_transpose takes padding 'SAME' or 'VALID' only (explicit pairs exist in "
-                f"conv2d_transpose only){either}; the case's padding is {_describe(wanted)}"
+                f"tf.nn.conv3d_transpose takes padding 'SAME' or 'VALID' only (explicit pairs exist for "
+                f"Conv2DBackpropInput only, which 1-d and 2-d use); {'; '.join(tried)}; the case's padding is "
+                f"{_describe(wanted)}"
             )
-        # The case's own (begin, end) pairs, then the same crop written with the least end (an end crop that
-        # output_padding gives back is no crop): TF accepts pairs whose forward conv maps O back to i.
-        own = [tuple(pair) for pair in case.padding]
-        least = [(p.begin, p.end) for p in wanted]
-        for pairs in [own] + ([least] if least != own else []):
-            got = canonical(pairs)
-            if got == wanted:
-                return pairs, sizes
-            tried.append(f"explicit pairs {pairs}: {_describe(got)}")
+        if refused:
+            return [tuple(pair) for pair in case.padding], sizes  # limits() then gives TF's own refusal
         return None, f"not expressible in TF: {'; '.join(tried)}; the case's padding is {_describe(wanted)}"
 
     def _plan_invalid(self, case):
         """An invalid case has no result to reproduce: TF is asked with the sizes the canonical formula gives
         (possibly < 1), so that TF itself accepts or rejects the configuration."""
         rank = case.spatial_rank
+        if case.groups < 1 or case.in_channels % case.groups:
+            return None, (
+                "TF has no groups argument (groups are implicit in the filter's shape), so an invalid group "
+                f"count ({case.groups} for {case.in_channels} input channels) cannot be asked of it"
+            )
         sizes = tuple(
             arithmetic.output_size(i, k, s, d, b, e, op)
             for i, k, s, d, (b, e), op in zip(
@@ -183,7 +216,7 @@ class TensorflowAdapter(Adapter):
         )
         if case.mode in ("same", "valid"):
             return case.mode.upper(), sizes
-        if rank == 2:
+        if rank in (1, 2):
             return [tuple(pair) for pair in case.padding], sizes
         return None, f"tf.nn.conv{rank}d_transpose takes padding 'SAME' or 'VALID' only; invalid case: {case.reason}"
 
@@ -191,7 +224,9 @@ class TensorflowAdapter(Adapter):
         padding, detail = self.plan(case)
         if padding is None:
             return detail
-        return refusal_reason(case.spatial_rank, case, explicit=not isinstance(padding, str))
+        explicit = not isinstance(padding, str)
+        rank = 2 if explicit else case.spatial_rank  # explicit 1-d pairs run conv2d_transpose's kernel
+        return refusal_reason(rank, case, explicit=explicit)
 
     # --- the call ---------------------------------------------------------------------------------------
     def _tensor(self, array):
@@ -203,12 +238,23 @@ class TensorflowAdapter(Adapter):
         tf = self.load()
         rank = case.spatial_rank
         padding, sizes = self.plan(case)
-        if not isinstance(padding, str):
-            padding = [[0, 0], *[list(pair) for pair in padding], [0, 0]]
-        y = tf_transpose_op(tf, rank)(
-            x, w, [case.batch, *sizes, case.out_channels], list(case.stride), padding=padding,
-            dilations=list(case.dilation),
-        )
+        if isinstance(padding, str):
+            y = tf_transpose_op(tf, rank)(
+                x, w, [case.batch, *sizes, case.out_channels], list(case.stride), padding=padding,
+                dilations=list(case.dilation),
+            )
+        elif rank == 1:  # as tf.nn.conv1d_transpose does it, with explicit pairs: a unit height axis
+            y = tf.nn.conv2d_transpose(
+                tf.expand_dims(x, 1), tf.expand_dims(w, 0), [case.batch, 1, *sizes, case.out_channels],
+                [1, *case.stride], padding=[[0, 0], [0, 0], list(padding[0]), [0, 0]],
+                dilations=[1, *case.dilation],
+            )
+            y = tf.squeeze(y, 1)  # the unit height axis, as conv1d_transpose drops it
+        else:
+            y = tf.nn.conv2d_transpose(
+                x, w, [case.batch, *sizes, case.out_channels], list(case.stride),
+                padding=[[0, 0], *[list(pair) for pair in padding], [0, 0]], dilations=list(case.dilation),
+            )
         if bias is not None:
             y = tf.nn.bias_add(y, bias)  # what TF's and Keras's layers do; the op itself takes no bias
         return y

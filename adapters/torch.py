@@ -2,7 +2,9 @@
 
 torch's rules (the translation, in one place):
 - layouts are the golden's: x (N, Cin, *spatial), w (Cin, Cout // groups, *k), bias (Cout,);
-- `padding` p crops p at both ends: canonical (p, p); an asymmetric crop is not expressible;
+- `padding` p crops p at both ends and `output_padding` appends at the end: canonical (b, e, op) is
+  padding b, output_padding b - e + op (oracle.arithmetic.torch_padding): a crop with end > begin + op is
+  not expressible;
 - output size (i-1)*s - 2p + d*(k-1) + 1 + output_padding, with output_padding < max(stride, dilation);
 - mode `output_shape`: the module's forward(x, output_size=O) derives output_padding = O - smallest size
   (oracle.arithmetic.torch_output_padding), accepted in [0, stride-1];
@@ -22,16 +24,34 @@ from oracle import arithmetic
 class TorchAdapter(Adapter):
     name = "torch"
     framework = "torch"
-    asymmetric_padding = False
     autodiff = True
+    output_padding_limit = "output_padding < max(stride, dilation) (< stride with output_size); an end crop at most begin + output_padding"
     memory_format = None  # the channels_last variant sets torch.channels_last / channels_last_3d
 
+    @staticmethod
+    def torch_padding(case):
+        """(padding, output_padding) per axis of the torch call (oracle.arithmetic.torch_padding)."""
+        pairs = [
+            arithmetic.torch_padding(arithmetic.AxisPadding(b, e, op))
+            for (b, e), op in zip(case.padding, case.output_padding)
+        ]
+        return tuple(p for p, _ in pairs), tuple(op for _, op in pairs)
+
     def limits(self, case):
-        for op, s, d in zip(case.output_padding, case.stride, case.dilation):
+        padding, output_padding = self.torch_padding(case)
+        for (b, e), op_case, op, s, d in zip(case.padding, case.output_padding, output_padding, case.stride, case.dilation):
+            if op < 0:
+                return (
+                    f"torch crops `padding` at both ends and appends output_padding >= 0: the crop ({b}, {e}) with "
+                    f"output_padding {op_case} would need output_padding {op}"
+                )
             if op >= arithmetic.torch_output_padding_limit(s, d):
-                return f"torch requires output_padding < max(stride, dilation); got {op} with stride {s}, dilation {d}"
+                return (
+                    f"torch requires output_padding < max(stride, dilation); the case needs {op} (padding {b}, crop "
+                    f"({b}, {e}), output_padding {op_case}) with stride {s}, dilation {d}"
+                )
         if case.mode == "output_shape" and any(
-            op >= arithmetic.torch_output_size_padding_limit(s) for op, s in zip(case.output_padding, case.stride)
+            op >= arithmetic.torch_output_size_padding_limit(s) for op, s in zip(output_padding, case.stride)
         ):
             return "torch's output_size accepts output_padding < stride only"
         return None
@@ -60,7 +80,7 @@ class TorchAdapter(Adapter):
     def _forward(self, case, x, w, bias):
         torch = self.load()
         rank = case.spatial_rank
-        padding = tuple(b for b, _ in case.padding)
+        padding, output_padding = self.torch_padding(case)
         if self.memory_format is not None:
             x = x.contiguous(memory_format=self.memory_format(rank))
         if case.mode == "output_shape":
@@ -74,7 +94,7 @@ class TorchAdapter(Adapter):
             return torch.func.functional_call(module, tensors, (x,), {"output_size": size})
         function = getattr(torch.nn.functional, f"conv_transpose{rank}d")
         return function(
-            x, w, bias, stride=case.stride, padding=padding, output_padding=case.output_padding,
+            x, w, bias, stride=case.stride, padding=padding, output_padding=output_padding,
             groups=case.groups, dilation=case.dilation,
         )
 

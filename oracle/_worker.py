@@ -155,6 +155,8 @@ def serve(channel) -> None:
         faulthandler.enable(open(config["fault_log"], "w"), all_threads=True)
     try:
         target = resolve(config["target"])
+        if callable(getattr(target, "load", None)):  # an adapter: import its framework now, not in a case's time
+            target.load()
     except Exception as error:
         channel.send(("failed", type(error).__name__, str(error)))
         return

@@ -149,6 +149,13 @@ def torch_output_padding_limit(s: int, d: int) -> int:
     return max(s, d)
 
 
+def torch_padding(pad: AxisPadding) -> tuple[int, int]:
+    """torch's (padding, output_padding) for a canonical padding: torch crops `padding` at both ends and
+    appends `output_padding`, so full[b : b + F - b - e + op] is padding b, output_padding b - e + op. A
+    negative output_padding (end > begin + output_padding) has no torch spelling."""
+    return pad.begin, pad.begin - pad.end + pad.output_padding
+
+
 def torch_output_size_padding_limit(s: int) -> int:
     """torch's `output_size` accepts sizes that need output_padding < stride (tighter than the limit above)."""
     return s

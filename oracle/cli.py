@@ -120,10 +120,20 @@ def run_command(parser, args) -> int:
     if args.suite not in suites.SUITES:
         parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
     dtypes = _dtypes(parser, args.dtypes, "--dtypes")
+    if not args.timeout > 0:
+        parser.error(f"--timeout: got {args.timeout:g}; a case needs a positive number of seconds")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        parser.error(f"--json: the directory of {args.json!r} does not exist")
     left_out = {}
     try:
-        if args.targets:
-            targets = [TargetSpec.parse(t.strip()) for t in args.targets.split(",") if t.strip()]
+        if args.targets is not None:
+            names = [t.strip() for t in args.targets.split(",") if t.strip()]
+            if not names:
+                parser.error(f"--targets: got {args.targets!r}; give adapter names, comma-separated")
+            targets = [TargetSpec.parse(name) for name in names]
+            repeated = sorted({t.label for t in targets if [u.label for u in targets].count(t.label) > 1})
+            if repeated:
+                parser.error(f"--targets: {', '.join(repeated)} given twice")
         else:
             targets, left_out = installed_targets()
     except ValueError as error:
@@ -158,6 +168,9 @@ def run_command(parser, args) -> int:
     if args.json:
         report.to_json(args.json)
         print(f"report written to {args.json}")
+    if not report.environment.get("complete", True):
+        print("the run did not finish: some cases have no result (interrupted)", file=sys.stderr)
+        return 130
     return 0 if report.ok else 1
 
 

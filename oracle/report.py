@@ -111,10 +111,29 @@ def environment(extra: dict | None = None) -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": _cpu(),
         "numpy": numpy.__version__,
         "ml_dtypes": ml_dtypes.__version__,
         **(extra or {}),
     }
+
+
+def _cpu() -> str:
+    """The CPU model and the feature flags that decide which kernels frameworks run (several findings
+    depend on them), from /proc/cpuinfo where there is one."""
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = sorted(set(value.split()) & {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16"})
+                    break
+    except OSError:
+        pass
+    return f"{model} ({', '.join(flags) or 'no AVX2/AVX-512 flags found'})"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -47,6 +49,8 @@ class TargetSpec:
         known = registry.available()
         if adapter not in known:
             raise ValueError(f"--targets: unknown adapter {adapter!r}; known adapters: {', '.join(sorted(known))}")
+        if python and shutil.which(shlex.split(python)[0]) is None:
+            raise ValueError(f"--targets: {text!r}: no interpreter {python!r} (give the path of a python executable)")
         return cls(adapter, python or None)
 
     @property
@@ -90,8 +94,10 @@ def installed_targets() -> tuple[list[TargetSpec], dict[str, str]]:
     gpu = gpu_device_files()
     for name, point in sorted(registry.available().items()):
         adapter_class = point.load()
-        if importlib.util.find_spec(adapter_class.framework) is None:
-            left_out[name] = f"{adapter_class.framework} is not installed"
+        needed = [adapter_class.framework, getattr(adapter_class, "backend", "")]  # Keras: and its backend
+        missing = [module for module in needed if module and importlib.util.find_spec(module) is None]
+        if missing:
+            left_out[name] = f"{', '.join(missing)} not installed"
         elif adapter_class.device != "cpu" and not gpu:
             left_out[name] = "no GPU device file on this machine (/dev/nvidia*, /dev/kfd)"
         else:
@@ -162,6 +168,10 @@ def run(
                     collected.append(result)
                 if progress is not None:
                     progress(spec.label, index + 1, len(cases))
+        except Exception as error:  # the run's own failure: the cases left say so, none is dropped silently
+            detail = f"the run could not go on with this target: {type(error).__name__}: {error}"
+            done = {(r.case, r.check) for r in collected}
+            collected += [Result(c, spec.label, C.CRASH, detail=detail) for c in cases if (c, "forward") not in done]
         finally:
             answers.close()
             worker.close()
@@ -177,13 +187,15 @@ def run(
         stop.set()
         print("\ninterrupted: reporting the results finished so far", file=sys.stderr)
     versions = {spec.label: spec.version() for spec in targets}
+    ran = {label: {r.case for r in collected if r.check == "forward"} for label, collected in results.items()}
+    complete = not stop.is_set() and all(len(ran[spec.label]) == len(cases) for spec in targets)
     return Report(
         results=tuple(result for spec in targets for result in results[spec.label]),
         suite=suite,
         dtypes=tuple(dtypes),
         seed=seed,
         targets=tuple(spec.label for spec in targets),
-        environment=environment({"frameworks": versions, "grad": grad}),
+        environment=environment({"frameworks": versions, "grad": grad, "complete": complete}),
     )
 
 
@@ -203,13 +215,19 @@ class _Answered:
 
 
 def outcome_table(report: Report) -> str:
-    """Targets x outcomes, the outcomes that occur, as aligned text."""
-    counts = report.counts()
+    """Targets (and, with vjp results, target x check) x outcomes, the outcomes that occur, as aligned text."""
+    checks = sorted({r.check for r in report.results}, key=["forward", "vjp"].index)
+    counts = {}
+    for target in report.targets:
+        for check in checks:
+            label = target if checks == ["forward"] else f"{target} {check}"
+            found = [r.outcome for r in report.results if r.target == target and r.check == check]
+            counts[label] = {outcome: found.count(outcome) for outcome in C.OUTCOMES}
     shown = [outcome for outcome in C.OUTCOMES if any(row[outcome] for row in counts.values())]
-    width = max([len("target")] + [len(target) for target in counts])
+    width = max([len("target")] + [len(label) for label in counts])
     lines = ["  ".join(["target".ljust(width)] + [outcome.rjust(max(len(outcome), 5)) for outcome in shown])]
-    for target, row in counts.items():
-        lines.append("  ".join([target.ljust(width)] + [str(row[o]).rjust(max(len(o), 5)) for o in shown]))
+    for label, row in counts.items():
+        lines.append("  ".join([label.ljust(width)] + [str(row[o]).rjust(max(len(o), 5)) for o in shown]))
     return "\n".join(lines)
 
 

@@ -42,15 +42,15 @@ RUNNER = textwrap.dedent(
     from cases import suites
     from cases.model import Case
     from oracle.tolerance import Tolerance
-    target, suite, dtypes, accumulation = json.loads(sys.stdin.read())
+    target, suite, dtypes, accumulation, grad = json.loads(sys.stdin.read())
     cases = suite if isinstance(suite, str) else [Case.from_dict(data) for data in suite]
     tolerance = Tolerance(accumulation=accumulation) if accumulation else None
-    report = oracle.crosscheck(target, suite=cases, dtypes=dtypes, tolerance=tolerance)
+    report = oracle.crosscheck(target, suite=cases, dtypes=dtypes, tolerance=tolerance, grad=grad)
     from adapters import registry
     from tests.known_findings import padding_zeros_explain
     adapter = registry.load(target)
     print(json.dumps([
-        {"case": r.case.to_dict(), "outcome": r.outcome, "message": r.message[:2000],
+        {"case": r.case.to_dict(), "check": r.check, "outcome": r.outcome, "message": r.message[:2000],
          "padding_zeros": not r.ok and padding_zeros_explain(r, adapter, tolerance)}
         for r in report.results
     ]))
@@ -58,8 +58,9 @@ RUNNER = textwrap.dedent(
 )
 
 
-def crosscheck_in_subprocess(name, suite, dtypes, *, accumulation=None, timeout=900):
-    """oracle.crosscheck(name, ...) in a fresh process: [(Case, outcome, message)]."""
+def crosscheck_in_subprocess(name, suite, dtypes, *, accumulation=None, grad=False, timeout=900):
+    """oracle.crosscheck(name, ...) in a fresh process: [(Case, outcome, message)], forward results only
+    unless `grad` (then also the vjp results, their message starting with "vjp: ")."""
     require(name)
     if suite == "smoke":
         from cases import suites
@@ -67,7 +68,7 @@ def crosscheck_in_subprocess(name, suite, dtypes, *, accumulation=None, timeout=
         if "smoke" not in suites.SUITES:
             pytest.skip("cases.suites has no 'smoke' suite yet")
     payload = json.dumps([name, suite if isinstance(suite, str) else [c.to_dict() for c in suite], list(dtypes),
-                          accumulation])
+                          accumulation, grad])
     environment = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
     completed = subprocess.run(
         [sys.executable, "-c", RUNNER], input=payload, capture_output=True, text=True, cwd=ROOT, timeout=timeout,
@@ -75,8 +76,11 @@ def crosscheck_in_subprocess(name, suite, dtypes, *, accumulation=None, timeout=
     )
     assert completed.returncode == 0, f"the {name} run ended with {completed.returncode}:\n{completed.stderr[-3000:]}"
     rows = json.loads(completed.stdout.strip().splitlines()[-1])
-    return [(Case.from_dict(row["case"]), row["outcome"], row["message"] + PADDING_ZEROS * row["padding_zeros"])
-            for row in rows]
+    return [
+        (Case.from_dict(row["case"]), row["outcome"],
+         ("vjp: " if row["check"] == "vjp" else "") + row["message"] + PADDING_ZEROS * row["padding_zeros"])
+        for row in rows
+    ]
 
 
 # The jax, torch and TF finding "an inf or NaN weight turns outputs it does not reach into NaN" (README),
@@ -298,3 +302,13 @@ def test_finding_keras_tensorflow_same_output_padding_0_even_kernel():
         results[backend] = completed.stdout
     assert "inferred [1, 4, 1]" in results["jax"] and "result [1, 4, 1]" in results["jax"]
     assert "result [1, 4, 1]" in results["tensorflow"], results["tensorflow"]
+
+
+@pytest.mark.parametrize("name", list(BACKENDS))
+def test_the_vjp_through_the_backend_s_autodiff_agrees_with_the_golden(name):
+    """jax.vjp, torch.autograd, tf.GradientTape around the same keras.ops.conv_transpose call."""
+    rows = crosscheck_in_subprocess(name, CASES, ["float32", "float64"], grad=True)
+    problems = [f"{outcome} {case.id}\n{message}" for case, outcome, message in rows if outcome not in ("pass", "unsupported")]
+    assert not problems, "\n\n".join(problems)
+    vjp_passes = [case for case, outcome, message in rows if message.startswith("vjp: ") and outcome == "pass"]
+    assert len(vjp_passes) >= len(CASES), f"{len(vjp_passes)} vjp passes for {len(CASES)} cases in 2 dtypes"

@@ -83,6 +83,10 @@ NATIVE = [
     make_case(input_size=(4, 3), kernel_size=(3, 3), stride=2, padding=((1, 1), (0, 0)), output_padding=(2, 0),
               in_channels=2, out_channels=2, seed=15,
               name="explicit: output_padding 2 = stride gives back the end crop: pairs (1, 0) with op 1"),
+    make_case(input_size=(5,), kernel_size=(3,), stride=2, padding=((1, 0),), in_channels=3, out_channels=2,
+              batch=2, bias=True, seed=16, name="1-d explicit pairs: conv2d_transpose on a unit height axis"),
+    make_case(input_size=(4,), kernel_size=(4,), stride=3, padding=1, output_padding=1, in_channels=2,
+              out_channels=3, seed=17, name="1-d explicit: p=1, output_padding=1"),
 ]
 # TF's oneDNN kernels only (float32; bfloat16 where the CPU has it): dilation and groups.
 ONEDNN = [
@@ -98,8 +102,12 @@ ONEDNN = [
                       out_channels=4, seed=24),
 ]
 UNSUPPORTED = {  # case -> a piece of the reason
-    "1-d explicit": (make_case(input_size=(5,), kernel_size=(3,), stride=2, padding=1, seed=30),
-                     "explicit pairs exist in conv2d_transpose only"),
+    "explicit pairs with dilation (TF's own refusal)": (
+        make_case(input_size=(6,), kernel_size=(3,), stride=2, dilation=2, padding=((2, 1),), in_channels=2,
+                  out_channels=3, bias=True, seed=25),
+        "refuses dilation > 1 in float32 here: Current CPU implementations do not yet support dilation rates"),
+    "3-d explicit": (make_case(input_size=(3, 3, 2), kernel_size=(3, 2, 2), stride=2, padding=((1, 0), (0, 0), (1, 1)),
+                               seed=30), "tf.nn.conv3d_transpose takes padding 'SAME' or 'VALID' only"),
     "3-d output_shape, neither SAME nor VALID": (
         make_case(mode="output_shape", input_size=(3, 2, 2), kernel_size=(3, 2, 2), padding=((1, 1), (0, 0), (0, 0)),
                   seed=31), "takes padding 'SAME' or 'VALID' only"),
@@ -469,3 +477,20 @@ def test_finding_tf_bfloat16_explicit_padding_rounds_each_product():
     assert float(tf.nn.conv2d_transpose(x, f, [1, 1, 3, 1], 1, "VALID")[0, 0, 1, 0]) == 1.1171875
     explicit = tf.nn.conv2d_transpose(x, f, [1, 1, 3, 1], 1, [[0, 0], [0, 0], [0, 0], [0, 0]])
     assert float(explicit[0, 0, 1, 0]) == 1.1171875
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="FINDING tensorflow-cpu 2.21: conv2d_transpose accepts an output_shape of size 0 (a crop of the whole "
+    "result) and returns an empty array; torch and onnxruntime raise",
+)
+def test_finding_tf_accepts_an_output_size_of_zero():
+    """x = [1, 1], w = [1, 1]: the full result has 3 elements; cropping (2, 1) leaves none. TF's own rule
+    (the forward convolution of the output size gives the input size: (0 + 2 + 1 - 2) + 1 = 2) lets it
+    through, and the result is an empty array, where the configuration is invalid.
+
+        tf.nn.conv2d_transpose(tf.ones((1, 1, 2, 1)), tf.ones((1, 2, 1, 1)), [1, 1, 0, 1], 1, [[0, 0], [0, 0], [2, 1], [0, 0]])
+    """
+    with pytest.raises(Exception):
+        tf.nn.conv2d_transpose(tf.ones((1, 1, 2, 1)), tf.ones((1, 2, 1, 1)), [1, 1, 0, 1], 1,
+                               [[0, 0], [0, 0], [2, 1], [0, 0]])

@@ -364,6 +364,13 @@ def test_torch_output_padding(i, k, s, d, p):
             A.torch_output_padding(i, k, s, d, p, size)
 
 
+def test_torch_padding_keeps_the_window():
+    # torch's window is full[p : p + F - 2p + op]; the canonical one full[b : b + F - b - e + op]
+    for b, e, op in itertools.product(range(4), range(4), range(3)):
+        p, torch_op = A.torch_padding(AxisPadding(b, e, op))
+        assert p == b and (20 - 2 * p + torch_op) == (20 - b - e + op)
+
+
 def test_torch_output_padding_limit():
     assert A.torch_output_padding_limit(2, 1) == 2
     assert A.torch_output_padding_limit(1, 3) == 3
