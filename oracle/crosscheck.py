@@ -98,9 +98,12 @@ def _call(function, *args, **kwargs):
     return result, time.perf_counter() - start, None, ""
 
 
-def _own_copies(*arrays):
-    """Copies of the arrays for the target (None stays None): a target that writes into its inputs must not
-    change what the golden is computed from."""
+def _own_copies(function, *arrays):
+    """The arrays the target is called with: copies (None stays None), so that a target that writes into its
+    inputs cannot change what the golden is computed from; the arrays themselves for a target that only
+    ever sees serialized copies (`receives_copies`: a worker process)."""
+    if getattr(function, "receives_copies", False):
+        return list(arrays)
     return [None if a is None else np.array(a, copy=True) for a in arrays]
 
 
@@ -108,7 +111,7 @@ def _modified(given, originals) -> str:
     """A note when the target changed the arrays it was given (a side effect worth knowing), else ''."""
     names = [
         name for name, a, b in zip(("x", "w", "grad_out", "bias"), given, originals)
-        if a is not None and a.tobytes() != b.tobytes()  # bitwise: NaN equals NaN, -0.0 differs from 0.0
+        if a is not None and a is not b and a.tobytes() != b.tobytes()  # bitwise: NaN equals NaN, -0.0 is not 0.0
     ]
     return f"note: the target modified its input(s) {', '.join(names)} in place" if names else ""
 
@@ -156,7 +159,7 @@ def check_case(
     """
     x, w, bias = case.arrays() if arrays is None else arrays
     params = case.params()
-    given = _own_copies(x, w, bias)
+    given = _own_copies(function, x, w, bias)
     if hasattr(function, "call_case"):  # an adapter: it needs the case's mode, not only its parameters
         actual, seconds, outcome, detail = _call(function.call_case, case, *given)
     else:
@@ -192,7 +195,7 @@ def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = Non
     x, w, bias = case.arrays()
     grad_out = case.cotangent()
     params = case.params()
-    given = _own_copies(x, w, grad_out, bias)
+    given = _own_copies(function, x, w, grad_out, bias)
     if hasattr(function, "vjp_case"):
         actual, seconds, outcome, detail = _call(function.vjp_case, case, *given)
     else:

@@ -260,6 +260,8 @@ class IsolatedTarget:
     appended across restarts; None leaves them on this process's stderr.
     """
 
+    receives_copies = True  # arrays reach the worker serialized: crosscheck need not copy them first
+
     def __init__(self, target, *, timeout: float = 60, python: str | None = None, start_timeout: float | None = None,
                  output: str | None = None):
         import execnet

@@ -203,6 +203,8 @@ class _Answered:
     """Stands for the worker in check_case / check_vjp: its one call returns (or raises) the answer the
     worker already gave, (value, exception or None, seconds) from IsolatedTarget.stream."""
 
+    receives_copies = True  # the worker already answered from serialized copies
+
     def __init__(self, answer):
         self._value, self._error, _ = answer
 
