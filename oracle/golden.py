@@ -10,7 +10,8 @@ it satisfy i*s + t*d - begin = q*s + r, so a phase receives exactly the taps t w
 divisible by s, each from input position i = q - shift(t). The code vectorizes that identity, one phase
 at a time (the loops run over phases and kernel taps only):
 
-1. `shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]` for the phase's taps j (zero outside x);
+1. `shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]` for the phase's taps j (zero outside x):
+   each a plain block of one zero-padded copy of x, laid out once per geometry (`_phase_plan`);
 2. `phase[n, g, co, q] = sum_{j, ci} w[g*Cig + ci, co, t_j] * shifted[n, g, j, ci, q]`: one matrix product;
 3. `out[..., r::s] = phase`; positions that no tap reaches (output_padding past the full result, or a
    stride longer than the kernel) are zero. Then the bias is added.
@@ -25,10 +26,10 @@ The adjoint `conv` reads, for every kernel tap, the strided window of y that the
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -164,10 +165,34 @@ def _scatter(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size
     at a time (`_scatter_by_phase`: copies of x, Cig channels each), or, when the convolution reduces the
     channels (Cig > Cog), contract then scatter (`_scatter_by_tap`: products with Cog channels each).
     """
+    reaching = _inputs_reaching_output(params, x64.shape[2:], w64.shape[2:], output_size)
+    if reaching is None:  # every input position lands in the cropped-off part
+        return np.zeros((x64.shape[0], w64.shape[1] * params.groups, *output_size))
+    region, params = reaching
+    x64 = x64[(..., *region)]
     cig, cog = x64.shape[1] // params.groups, w64.shape[1]
     if cig > cog:
         return _scatter_by_tap(x64, w64, params, output_size)
     return _scatter_by_phase(x64, w64, params, output_size)
+
+
+def _inputs_reaching_output(params: P.ConvParams, input_size, kernel_size, output_size):
+    """The input positions some tap maps into the output, as (slices of x, the parameters for x[slices]),
+    or None when there are none. Input i reaches output o = i*s + t*d - begin for some tap t when
+    0 <= o < O, i.e. ceil((begin - (k-1)*d) / s) <= i <= (O - 1 + begin) // s. A large crop leaves out
+    most of x, and the routes below then neither compute nor store products that would be cropped.
+    """
+    region, padding = [], []
+    for i, k, s, d, (b, e), op, o in zip(
+        input_size, kernel_size, params.stride, params.dilation, params.padding, params.output_padding, output_size
+    ):
+        first, stop = max(0, -((d * (k - 1) - b) // s)), min(i, (o - 1 + b) // s + 1)
+        if first >= stop:
+            return None
+        region.append(slice(first, stop))
+        begin = b - first * s  # negative: zeros before the first output of x[first:]
+        padding.append((begin, e - (i - stop) * s))  # the same output size from stop - first inputs
+    return tuple(region), dataclasses.replace(params, padding=tuple(padding))
 
 
 def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
@@ -210,7 +235,7 @@ def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, outp
     return out.reshape(batch, groups * cog, *output_size)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _Phase:
     """The output positions o = q*s + r of one stride phase r and the kernel taps that reach them."""
 
@@ -220,7 +245,7 @@ class _Phase:
     windows: tuple[tuple[slice, ...], ...]  # per tap, the block of padded x that lands on the phase
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class _PhasePlan:
     """Where every phase reads x: x[x_region] sits at padded[placement] in a zero array of padded_size, so
     that tap t's contribution to its phase is the plain block padded[window(t)] (no bounds to clip)."""
@@ -236,8 +261,10 @@ def _phase_plan(params: P.ConvParams, input_size, kernel_size, output_size) -> _
     """The phases of this geometry, and the zero-padded x their taps read (one plan per geometry, cached).
 
     Tap t reaches phase r at q = i + shift(t), so it reads x[q - shift] for q in [0, phase size): input
-    positions from -shift to size - 1 - shift, which may lie outside x (zeros there). The padded x covers
-    the span every tap reads, starting at `first` = the lowest such position.
+    positions from -shift to size - 1 - shift, zeros where they lie outside x. A tap whose window misses
+    x on some axis adds nothing and is left out (large crops or dilations). The padded x covers the span
+    the remaining taps read, starting at `first` = the lowest position read: per axis at most the taps'
+    windows side by side, and no more than x plus a phase size on either side.
     """
     phases = []
     for phase, phase_taps in _taps_by_phase(params, kernel_size).items():
@@ -245,10 +272,15 @@ def _phase_plan(params: P.ConvParams, input_size, kernel_size, output_size) -> _
         positions = tuple(slice(r, None, s) for r, s in zip(phase, params.stride))
         if 0 in size:  # a stride longer than the output: this phase has no positions
             continue
-        phases.append((positions, size, phase_taps))
+        reaching = [
+            (tap, shift) for tap, shift in phase_taps
+            if all(-sh < i and n - sh > 0 for sh, i, n in zip(shift, input_size, size))
+        ]
+        phases.append((positions, size, reaching))
     reads = [(size, shift) for _, size, phase_taps in phases for _, shift in phase_taps]
-    first = [min([0] + [-shift[a] for _, shift in reads]) for a in range(len(input_size))]
-    last = [max([0] + [size[a] - 1 - shift[a] for size, shift in reads]) for a in range(len(input_size))]
+    reads = reads or [((1,) * len(input_size), (0,) * len(input_size))]  # no tap reads x: a token span
+    first = [min(-shift[a] for _, shift in reads) for a in range(len(input_size))]
+    last = [max(size[a] - 1 - shift[a] for size, shift in reads) for a in range(len(input_size))]
     x_region, placement = [], []
     for i, lo, hi in zip(input_size, first, last):
         begin, end = max(lo, 0), min(hi + 1, i)
