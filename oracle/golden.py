@@ -196,12 +196,11 @@ def _inputs_reaching_output(params: P.ConvParams, input_size, kernel_size, outpu
 
 
 def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
-    """The scatter form read literally, tap by tap: products[n, g, co, i] = sum_ci w[g*Cig + ci, co, t] *
-    x[n, g*Cig + ci, i] (one matrix product for a chunk of taps), added into the output positions
-    o = i*s + t*d - begin. Tap t writes stride phase r = (t*d - begin) mod s at q = i + shift(t), so each
-    phase is summed in a buffer of its own (contiguous additions) and written into the output once. The
-    products hold Cog channels per tap: at most half the taps at a time, and no more than (taps - 1) x the
-    output's size (one tap at least)."""
+    """The scatter form read literally, one stride phase at a time: for a chunk of the phase's taps,
+    products[n, g, j, co, i] = sum_ci w[g*Cig + ci, co, t_j] * x[n, g*Cig + ci, i] (one matrix product),
+    each added into the phase's positions q = i + shift(t_j) (contiguous additions in a buffer of the
+    phase's own), which are then written into the output once. The products hold Cog channels per tap: at
+    most half the taps at a time, and no more than (taps - 1) x the output's size (one tap at least)."""
     batch, cin, *input_size = x64.shape
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
     cig, taps, positions = cin // groups, math.prod(kernel_size), math.prod(input_size)
@@ -210,28 +209,23 @@ def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, outp
     kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 3, 2, 1)
     unit_stride = all(s == 1 for s in params.stride)  # one phase: the output itself
     out = np.zeros((batch, groups, cog, *output_size)) if unit_stride else np.empty((batch, groups, cog, *output_size))
-    phase_of_tap = {}  # tap -> (phase, shift)
-    sums = {}  # phase -> its outputs, (batch, groups, cog, *phase size)
+    chunk = max(1, min(-(-taps // 2), (taps - 1) * math.prod(output_size) // positions))
     for phase, phase_taps in _taps_by_phase(params, kernel_size).items():
         size = _phase_size(output_size, params.stride, phase)
-        sums[phase] = out if unit_stride else np.zeros((batch, groups, cog, *size))
-        phase_of_tap.update((tap, (phase, shift)) for tap, shift in phase_taps)
-    chunk = max(1, min(-(-taps // 2), (taps - 1) * math.prod(output_size) // positions))
-    for start in range(0, taps, chunk):
-        part = range(start, min(taps, start + chunk))
-        part_kernel = kernel[:, start : start + len(part)].reshape(groups, len(part) * cog, cig)
-        products = np.matmul(part_kernel, x_columns).reshape(batch, groups, len(part), cog, *input_size)
-        for j, tap in enumerate(part):
-            phase, shift = phase_of_tap[tap]
-            target = sums[phase]
-            # target[..., q] += products[..., j, :, q - shift] where both exist
-            kept = [(max(0, sh), min(size, i + sh)) for size, i, sh in zip(target.shape[3:], input_size, shift)]
-            if all(a < b for a, b in kept):
-                target[(..., *(slice(a, b) for a, b in kept))] += products[
-                    (slice(None), slice(None), j, slice(None), *(slice(a - sh, b - sh) for (a, b), sh in zip(kept, shift)))
-                ]
-    for phase, phase_sum in sums.items() if not unit_stride else ():
-        out[(..., *(slice(r, None, s) for r, s in zip(phase, params.stride)))] = phase_sum
+        phase_sum = out if unit_stride else np.zeros((batch, groups, cog, *size))
+        for start in range(0, len(phase_taps), chunk):
+            part = phase_taps[start : start + chunk]
+            part_kernel = kernel[:, [tap for tap, _ in part]].reshape(groups, len(part) * cog, cig)
+            products = np.matmul(part_kernel, x_columns).reshape(batch, groups, len(part), cog, *input_size)
+            for j, (_, shift) in enumerate(part):
+                # phase_sum[..., q] += products[..., j, :, q - shift] where both exist
+                kept = [(max(0, sh), min(n, i + sh)) for n, i, sh in zip(size, input_size, shift)]
+                if all(a < b for a, b in kept):
+                    phase_sum[(..., *(slice(a, b) for a, b in kept))] += products[
+                        (slice(None), slice(None), j, slice(None), *(slice(a - sh, b - sh) for (a, b), sh in zip(kept, shift)))
+                    ]
+        if not unit_stride:
+            out[(..., *(slice(r, None, s) for r, s in zip(phase, params.stride)))] = phase_sum
     return out.reshape(batch, groups * cog, *output_size)
 
 
