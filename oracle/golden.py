@@ -203,35 +203,37 @@ def _inputs_reaching_output(params: P.ConvParams, input_size, kernel_size, outpu
 
 def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
     """The scatter form read literally, one stride phase at a time: for a chunk of the phase's taps,
-    products[n, g, j, co, i] = sum_ci w[g*Cig + ci, co, t_j] * x[n, g*Cig + ci, i] (one matrix product),
-    each added into the phase's positions q = i + shift(t_j) (contiguous additions in a buffer of the
-    phase's own), which are then written into the output once. The products hold Cog channels per tap: at
-    most half the taps at a time, and no more than (taps - 1) x the output's size (one tap at least)."""
+    products[n, g, i, j, co] = sum_ci w[g*Cig + ci, co, t_j] * x[n, g*Cig + ci, i] (one matrix product,
+    channels last as in the phase route), each added into the phase's positions q = i + shift(t_j) in a
+    buffer of the phase's own, which is then written into the output once. The products hold Cog
+    channels per tap: at most half the taps at a time, and no more than (taps - 1) x the output's size
+    (one tap at least)."""
     batch, cin, *input_size = x64.shape
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
     cig, taps, positions = cin // groups, math.prod(kernel_size), math.prod(input_size)
     x_columns = x64.reshape(batch, groups, cig, positions)
     # kernel[g, t, co, ci] = w[g*Cig + ci, co, t]
     kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 3, 2, 1)
-    unit_stride = all(s == 1 for s in params.stride)  # one phase: the output itself
-    out = np.zeros((batch, groups, cog, *output_size)) if unit_stride else np.empty((batch, groups, cog, *output_size))
+    out = np.empty((batch, groups, cog, *output_size))
     chunk = max(1, min(-(-taps // 2), (taps - 1) * math.prod(output_size) // positions))
+    products_buffer = np.empty(batch * groups * positions * chunk * cog)
     for phase, phase_taps in _taps_by_phase(params, kernel_size).items():
         size = _phase_size(output_size, params.stride, phase)
-        phase_sum = out if unit_stride else np.zeros((batch, groups, cog, *size))
+        phase_sum = np.zeros((batch, groups, *size, cog))
         for start in range(0, len(phase_taps), chunk):
             part = phase_taps[start : start + chunk]
             part_kernel = kernel[:, [tap for tap, _ in part]].reshape(groups, len(part) * cog, cig)
-            products = np.matmul(part_kernel, x_columns).reshape(batch, groups, len(part), cog, *input_size)
+            products = _view(products_buffer, (batch, groups, positions, len(part) * cog))
+            np.matmul(part_kernel, x_columns, out=products.swapaxes(-1, -2))
+            products = products.reshape(batch, groups, *input_size, len(part), cog)
             for j, (_, shift) in enumerate(part):
-                # phase_sum[..., q] += products[..., j, :, q - shift] where both exist
+                # phase_sum[..., q, :] += products[..., q - shift, j, :] where both exist
                 kept = [(max(0, sh), min(n, i + sh)) for n, i, sh in zip(size, input_size, shift)]
                 if all(a < b for a, b in kept):
-                    phase_sum[(..., *(slice(a, b) for a, b in kept))] += products[
-                        (slice(None), slice(None), j, slice(None), *(slice(a - sh, b - sh) for (a, b), sh in zip(kept, shift)))
+                    phase_sum[(slice(None), slice(None), *(slice(a, b) for a, b in kept))] += products[
+                        (slice(None), slice(None), *(slice(a - sh, b - sh) for (a, b), sh in zip(kept, shift)), j)
                     ]
-        if not unit_stride:
-            out[(..., *(slice(r, None, s) for r, s in zip(phase, params.stride)))] = phase_sum
+        out[(..., *(slice(r, None, s) for r, s in zip(phase, params.stride)))] = np.moveaxis(phase_sum, -1, 2)
     return out.reshape(batch, groups * cog, *output_size)
 
 
