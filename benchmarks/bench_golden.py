@@ -23,7 +23,6 @@ import platform
 import statistics
 import sys
 import time
-import tracemalloc
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 import oracle  # noqa: E402
 from benchmarks.machine import cpu_name  # noqa: E402
+from benchmarks.memory import peak_extra_memory  # noqa: E402
 
 AGREEMENT_RTOL = 1e-10  # max |golden - torch| allowed, relative to max(1, max |torch|); both are float64
 ROUNDS = 10  # blocks per timed function, taking turns
@@ -118,18 +118,6 @@ def time_calls(fns, repeat: int, rounds: int = ROUNDS) -> list[tuple[float, floa
                 fn()
                 fn_times.append(time.perf_counter() - start)
     return [(statistics.median(t), min(t)) for t in times]
-
-
-def peak_extra_memory(fn) -> int:
-    """Peak bytes traced by tracemalloc during one call of fn, above what was traced just before it."""
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
 
 
 def square_gemm(n: int):

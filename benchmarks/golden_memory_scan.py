@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 import oracle  # noqa: E402
+from benchmarks.memory import peak_extra_memory  # noqa: E402
 
 MIN_OUTPUT_BYTES = 200_000
 
@@ -42,17 +42,6 @@ def random_geometry(rng: np.random.Generator) -> tuple[tuple, tuple, dict]:
     return (4, cig * groups, *input_size), (cig * groups, cog, *kernel), params
 
 
-def peak_extra_bytes(fn) -> int:
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        fn()
-        return tracemalloc.get_traced_memory()[1] - before
-    finally:
-        tracemalloc.stop()
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", type=int, default=2000, help="geometries drawn (default 2000)")
@@ -72,7 +61,7 @@ def main(argv=None) -> int:
             continue
         x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
         oracle.conv_transpose(x, w, **params)  # warm the plan cache, as in bench_golden.py
-        peak = peak_extra_bytes(lambda: oracle.conv_transpose(x, w, **params))
+        peak = peak_extra_memory(lambda: oracle.conv_transpose(x, w, **params))
         budget = math.prod(w_shape[2:]) + 1
         rows.append((peak / output_bytes / budget, peak / output_bytes, budget, x_shape, w_shape, params))
     rows.sort(key=lambda row: -row[0])
