@@ -183,10 +183,11 @@ def _scatter(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size
 
 
 def _inputs_reaching_output(params: P.ConvParams, input_size, kernel_size, output_size):
-    """The input positions some tap maps into the output, as (slices of x, the parameters for x[slices]),
-    or None when there are none. Input i reaches output o = i*s + t*d - begin for some tap t when
-    0 <= o < O, i.e. ceil((begin - (k-1)*d) / s) <= i <= (O - 1 + begin) // s. A large crop leaves out
-    most of x, and the routes below then neither compute nor store products that would be cropped.
+    """The span of input positions that taps map into the output, as (slices of x, the parameters for
+    x[slices]), or None when it is empty. Input i lands at o = i*s + t*d - begin, inside the output
+    (0 <= o < O) for some tap t only if ceil((begin - (k-1)*d) / s) <= i <= (O - 1 + begin) // s. A large
+    crop leaves out most of x, and the routes below then neither compute nor store products that would
+    be cropped.
     """
     region, padding = [], []
     for i, k, s, d, (b, e), op, o in zip(
