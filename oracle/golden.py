@@ -183,22 +183,24 @@ def _scatter(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size
 
 
 def _inputs_reaching_output(params: P.ConvParams, input_size, kernel_size, output_size):
-    """The span of input positions that taps map into the output, as (slices of x, the parameters for
-    x[slices]), or None when it is empty. Input i lands at o = i*s + t*d - begin, inside the output
-    (0 <= o < O) for some tap t only if ceil((begin - (k-1)*d) / s) <= i <= (O - 1 + begin) // s. A large
-    crop leaves out most of x, and the routes below then neither compute nor store products that would
-    be cropped.
+    """The span of input positions that some tap maps into the output (the union of the taps' windows,
+    `_tap_window`), as (slices of x, the parameters for x[slices]), or None when it is empty. A large crop
+    leaves out most of x, and the routes below then neither compute nor store products that would be
+    cropped.
     """
     region, padding = [], []
-    for i, k, s, d, (b, e), op, o in zip(
+    for i, k, s, d, (b, _), op, o in zip(
         input_size, kernel_size, params.stride, params.dilation, params.padding, params.output_padding, output_size
     ):
-        first, stop = max(0, -((d * (k - 1) - b) // s)), min(i, (o - 1 + b) // s + 1)
-        if first >= stop:
+        windows = [_tap_window(i, o, s, t * d - b)[0] for t in range(k)]
+        windows = [window for window in windows if window.stop > window.start]
+        if not windows:
             return None
+        first, stop = min(window.start for window in windows), max(window.stop for window in windows)
         region.append(slice(first, stop))
         begin = b - first * s  # negative: zeros before the first output of x[first:]
-        padding.append((begin, e - (i - stop) * s))  # the same output size from stop - first inputs
+        # the end crop that keeps the output size O for stop - first inputs
+        padding.append((begin, arithmetic.output_size(stop - first, k, s, d, begin, 0, op) - o))
     return tuple(region), dataclasses.replace(params, padding=tuple(padding))
 
 
