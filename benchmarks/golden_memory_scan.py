@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 import oracle  # noqa: E402
+from oracle import arithmetic  # noqa: E402
 from benchmarks.memory import peak_extra_memory  # noqa: E402
 
 MIN_OUTPUT_BYTES = 200_000
@@ -34,7 +35,7 @@ def random_geometry(rng: np.random.Generator) -> tuple[tuple, tuple, dict]:
     dilation = [int(rng.choice([1, 1, 2, 7])) for _ in range(rank)]
     padding = []
     for i, k, s, d in zip(input_size, kernel, stride, dilation):
-        full = (i - 1) * s + d * (k - 1) + 1
+        full = arithmetic.full_size(i, k, s, d)
         begin = int(rng.integers(0, full))
         padding.append((begin, int(rng.integers(0, full - begin))))
     params = dict(stride=stride, padding=padding, output_padding=[int(rng.integers(0, 3)) for _ in range(rank)],
