@@ -1,6 +1,6 @@
 """What the two ONNX adapters share: the ConvTranspose attributes of a case, the model, a session cache.
 
-ONNX's rules (the operator spec, opset 22; the arithmetic is oracle.arithmetic.onnx_padding):
+ONNX's rules (the operator spec, opset 22; the arithmetic is convt_oracle.arithmetic.onnx_padding):
 - layouts are the golden's: X (N, Cin, *spatial), W (Cin, Cout // group, *k), optional B (Cout,);
 - NOTSET: `pads` [begin..., end...] crop the full result, `output_padding` appends at the end;
 - auto_pad VALID: no pads; `output_padding` appends at the end;
@@ -36,9 +36,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from adapters.base import Adapter
-from oracle import arithmetic
-from oracle.crosscheck import Unsupported
+from convt_oracle.adapters.base import Adapter
+from convt_oracle import arithmetic
+from convt_oracle.errors import Unsupported
 
 OPSET = 22  # ConvTranspose-22 (bfloat16 added to the type list); onnxruntime 1.32 and onnx 1.23 run it
 SESSION_CACHE_SIZE = 256

@@ -5,7 +5,7 @@ differ from the defaults here, and implements `run` (and `run_vjp` where the fra
 The framework is imported in `load()`, never at module top, so a missing or broken install costs
 nothing until the adapter is used.
 
-A case the framework cannot express natively raises `oracle.Unsupported` with the reason: declared
+A case the framework cannot express natively raises `convt_oracle.Unsupported` with the reason: declared
 capabilities are checked by `unsupported()`, framework-specific limits by the subclass's `limits()`.
 An adapter never emulates: no crop, pad or slice around the framework's call.
 """
@@ -16,8 +16,8 @@ import importlib
 
 import numpy as np
 
-from cases.model import DTYPES, MODES, Case, make_case
-from oracle.crosscheck import Unsupported
+from convt_oracle.cases.model import DTYPES, MODES, Case, make_case
+from convt_oracle.errors import Unsupported
 
 
 class Adapter:

@@ -21,7 +21,7 @@ jax's rules (the translation, in one place):
   strings mean the forward padding of the dilated input there, not the transposed conv's);
 - bias: lax has none; it is added with jnp inside the jitted function (broadcast over N and spatial axes),
   in the input dtype, as Keras's layers do (the derived bound accepts that second rounding,
-  oracle.tolerance); the convolution itself is jax's default call in every dtype;
+  convt_oracle.tolerance); the convolution itself is jax's default call in every dtype;
 - dtypes: float16, bfloat16, float32, and float64 with `jax_enable_x64`, which `load()` turns on (a
   process-wide jax setting);
 - compiled once per (shapes, dtype, parameters) and process: the parameters (`JaxAdapter.plan`) are a
@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.base import Adapter
-from oracle import arithmetic
+from convt_oracle.adapters.base import Adapter
+from convt_oracle import arithmetic
 
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 _JITTED = {}  # "forward" / "vjp" -> the jitted function, built by the first load() of the process

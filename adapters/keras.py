@@ -6,13 +6,13 @@ Keras's rules (the translation, in one place):
 - `padding` is 'same' or 'valid' (one for every axis) and `output_padding` is None or one int per axis,
   documented as "lower than the stride". `keras_padding` below gives the canonical padding of each
   combination; None and 0 differ:
-  - 'valid', None: oracle.arithmetic.valid_padding (output (i-1)*s + max(ke, s));
-  - 'same', None: oracle.arithmetic.same_padding (output i*s, TF/jax 'SAME');
+  - 'valid', None: convt_oracle.arithmetic.valid_padding (output (i-1)*s + max(ke, s));
+  - 'same', None: convt_oracle.arithmetic.same_padding (output i*s, TF/jax 'SAME');
   - 'valid', op: no crop, op zeros appended: (0, 0, op);
   - 'same', op: Keras's own pair for lax.conv_transpose (keras/src/backend/common/backend_utils.py,
     `_convert_conv_transpose_padding_args_from_keras_to_jax`): pad_len = ke + ke % 2 - 2 + op,
     left = min(ceil(pad_len / 2), ke - 1), right = pad_len - left, read back with
-    oracle.arithmetic.from_jax_padding. The output size is (i-1)*s + ke % 2 + op, as in Keras's shape
+    convt_oracle.arithmetic.from_jax_padding. The output size is (i-1)*s + ke % 2 + op, as in Keras's shape
     rule (`compute_conv_transpose_output_shape`). The torch backend crops to the same window on purpose
     (`compute_conv_transpose_output_crops_for_torch`); the tensorflow backend asks tf.nn.conv_transpose for
     that size with 'SAME' and gets the same window whenever TF accepts the size (the arithmetic agrees
@@ -40,14 +40,14 @@ import warnings
 import ml_dtypes
 import numpy as np
 
-from adapters.base import Adapter
-from adapters.tensorflow import canonical_padding, channels_first, channels_last, golden_weight, refusal_reason, tf_filter
-from oracle import arithmetic
+from convt_oracle.adapters.base import Adapter
+from convt_oracle.adapters.tensorflow import canonical_padding, channels_first, channels_last, golden_weight, refusal_reason, tf_filter
+from convt_oracle import arithmetic
 
 
 def keras_padding(i: int, k: int, s: int, d: int, padding: str, output_padding: int | None) -> arithmetic.AxisPadding:
     """Canonical padding of one axis of keras.ops.conv_transpose(padding=..., output_padding=...), in the
-    least form of adapters.tensorflow.canonical_padding."""
+    least form of convt_oracle.adapters.tensorflow.canonical_padding."""
     if padding not in ("same", "valid"):
         raise ValueError(f"padding: got {padding!r}; Keras takes 'same' or 'valid'")
     if output_padding is None:

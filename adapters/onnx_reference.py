@@ -12,7 +12,7 @@ and modes as in adapters/_onnx_model.py; one evaluator per model signature.
 
 from __future__ import annotations
 
-from adapters._onnx_model import OnnxAdapter
+from convt_oracle.adapters._onnx_model import OnnxAdapter
 
 
 class OnnxReferenceAdapter(OnnxAdapter):

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from adapters._onnx_model import OnnxAdapter
+from convt_oracle.adapters._onnx_model import OnnxAdapter
 
 
 class OnnxRuntimeAdapter(OnnxAdapter):

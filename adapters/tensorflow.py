@@ -7,8 +7,8 @@ TF's rules (the translation, in one place):
 - TF always takes an explicit `output_shape`, and its result is the gradient of a forward convolution of
   an input of that shape: elements full[begin : begin + O] of the uncropped result (zeros past its end),
   with `begin` the forward convolution's padding at the start. The output size must be one the forward
-  convolution maps back to the input size (oracle.arithmetic.accepted_output_sizes); the canonical
-  padding of a call is oracle.arithmetic.output_shape_padding(i, k, s, d, padding, O);
+  convolution maps back to the input size (convt_oracle.arithmetic.accepted_output_sizes); the canonical
+  padding of a call is convt_oracle.arithmetic.output_shape_padding(i, k, s, d, padding, O);
 - `padding` is 'SAME', 'VALID' (every rank), or explicit forward (begin, end) pairs per axis
   (conv2d_transpose only). tf.nn.conv1d_transpose is expand_dims + Conv2DBackpropInput + squeeze and
   passes its padding string through; a 1-d case that needs explicit pairs is asked the same way, through
@@ -37,9 +37,9 @@ import os
 
 import numpy as np
 
-from adapters.base import Adapter
-from cases.model import numpy_dtype
-from oracle import arithmetic
+from convt_oracle.adapters.base import Adapter
+from convt_oracle.cases.model import numpy_dtype
+from convt_oracle import arithmetic
 
 
 def channels_last(array: np.ndarray) -> np.ndarray:

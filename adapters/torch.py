@@ -3,11 +3,11 @@
 torch's rules (the translation, in one place):
 - layouts are the golden's: x (N, Cin, *spatial), w (Cin, Cout // groups, *k), bias (Cout,);
 - `padding` p crops p at both ends and `output_padding` appends at the end: canonical (b, e, op) is
-  padding b, output_padding b - e + op (oracle.arithmetic.torch_padding): a crop with end > begin + op is
+  padding b, output_padding b - e + op (convt_oracle.arithmetic.torch_padding): a crop with end > begin + op is
   not expressible;
 - output size (i-1)*s - 2p + d*(k-1) + 1 + output_padding, with output_padding < max(stride, dilation);
 - mode `output_shape`: the module's forward(x, output_size=O) derives output_padding = O - smallest size
-  (oracle.arithmetic.torch_output_padding), accepted in [0, stride-1];
+  (convt_oracle.arithmetic.torch_output_padding), accepted in [0, stride-1];
 - torch has no 'same' / 'valid' strings for transposed convolution: a `same` / `valid` case is asked with
   its canonical symmetric padding and output_padding, which is how torch spells them.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 
-from adapters.base import Adapter
-from oracle import arithmetic
+from convt_oracle.adapters.base import Adapter
+from convt_oracle import arithmetic
 
 
 class TorchAdapter(Adapter):
@@ -30,7 +30,7 @@ class TorchAdapter(Adapter):
 
     @staticmethod
     def torch_padding(case):
-        """(padding, output_padding) per axis of the torch call (oracle.arithmetic.torch_padding)."""
+        """(padding, output_padding) per axis of the torch call (convt_oracle.arithmetic.torch_padding)."""
         pairs = [
             arithmetic.torch_padding(arithmetic.AxisPadding(b, e, op))
             for (b, e), op in zip(case.padding, case.output_padding)

@@ -1,10 +1,10 @@
-"""Benchmark `oracle.crosscheck` itself: the default suite against a correct NumPy target.
+"""Benchmark `convt_oracle.harness.crosscheck` itself: the default suite against a correct NumPy target.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_crosscheck.py [--suite default] [--dtype float32]
         [--target matrix_targets:conv_transpose] [--repeat N] [--clock wall|cpu] [--profile] [--json PATH]
 
 Crosschecks of the whole suite in one dtype: the first in the process (it also generates the suite, which
-cases.suites then caches, and warms the caches) and the median of N more. From the Results: golden time =
+convt_oracle.cases.suites then caches, and warms the caches) and the median of N more. From the Results: golden time =
 sum of `golden_seconds` (the golden's value and the golden calls of its error bound, S and K, with the bound
 itself), target time = sum of `target_seconds`, and crosscheck's own overhead = total - golden - target
 (suite generation, the cases' arrays, copies of them for the target, the comparison, dispatch, Result
@@ -40,8 +40,8 @@ import numpy as np  # noqa: E402
 
 from benchmarks.machine import cpu_name  # noqa: E402
 
-import oracle  # noqa: E402
-from cases import suites  # noqa: E402
+import convt_oracle  # noqa: E402
+from convt_oracle.cases import suites  # noqa: E402
 
 WALL_BUDGET = 30.0  # seconds, one dtype
 CLOCK = time.perf_counter
@@ -50,7 +50,7 @@ OVERHEAD_BUDGET = 0.20  # of golden + target
 
 def run_once(target, suite: str, dtype: str, seed: int) -> dict:
     start, cpu_start = CLOCK(), time.process_time()
-    report = oracle.crosscheck(target, suite=suite, dtypes=(dtype,), seed=seed)
+    report = convt_oracle.crosscheck(target, suite=suite, dtypes=(dtype,), seed=seed)
     wall, cpu = CLOCK() - start, time.process_time() - cpu_start
     golden = sum(r.golden_seconds for r in report.results)
     target_time = sum(r.target_seconds for r in report.results)
@@ -73,7 +73,7 @@ def profile_overhead(target, suite: str, dtype: str, seed: int, limit: int = 25)
     """cProfile of one crosscheck: the functions with the most own time outside the golden and the target."""
     profiler = cProfile.Profile()
     profiler.enable()
-    oracle.crosscheck(target, suite=suite, dtypes=(dtype,), seed=seed)
+    convt_oracle.crosscheck(target, suite=suite, dtypes=(dtype,), seed=seed)
     profiler.disable()
     stats = pstats.Stats(profiler)
     stats.sort_stats("cumulative")
@@ -106,13 +106,13 @@ def main(argv=None) -> int:
     if args.clock == "cpu":
         CLOCK = time.process_time
         # crosscheck times golden and target with time.perf_counter; point its clock at process time.
-        sys.modules["oracle.crosscheck"].time = types.SimpleNamespace(perf_counter=time.process_time)
+        sys.modules["convt_oracle.harness.crosscheck"].time = types.SimpleNamespace(perf_counter=time.process_time)
 
     target = args.target  # crosscheck loads it (importlib caches the module)
     np.seterr(all="ignore")  # the suite's inf/NaN and overflow cases would print RuntimeWarnings, which cost time
-    # The first run in the process pays the suite's generation (then cached by cases.suites), the target's
+    # The first run in the process pays the suite's generation (then cached by convt_oracle.cases.suites), the target's
     # import and first BLAS calls; the next runs are the steady cost.
-    generation = []  # how long the first run spends generating the suite (cases.suites.get)
+    generation = []  # how long the first run spends generating the suite (convt_oracle.cases.suites.get)
     get = suites.get
 
     def timed_get(*a, **k):
@@ -163,7 +163,7 @@ def main(argv=None) -> int:
     if args.repeat > 1:
         print(f"steady runs ({args.clock} s / overhead %): " + ", ".join(f"{r['wall']:.2f} / {100 * r['overhead_ratio']:.1f}" for r in runs))
     worst = max((first, run), key=lambda r: r["wall"])
-    print(f"suite generation in the first run: {first['generation']:.2f} s (cases.suites caches the suite afterwards)")
+    print(f"suite generation in the first run: {first['generation']:.2f} s (convt_oracle.cases.suites caches the suite afterwards)")
     wall_ok = worst["wall"] <= WALL_BUDGET
     print(f"total, worst run {worst['wall']:.2f} s: {'within' if wall_ok else 'OVER'} the {WALL_BUDGET:.0f} s budget")
     overhead_ok = True

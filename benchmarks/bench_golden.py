@@ -1,4 +1,4 @@
-"""Benchmark the float64 golden `oracle.conv_transpose` against torch's conv_transpose{1,2,3}d.
+"""Benchmark the float64 golden `convt_oracle.conv_transpose` against torch's conv_transpose{1,2,3}d.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--json PATH]   (= make bench)
 
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-import oracle  # noqa: E402
+import convt_oracle  # noqa: E402
 from benchmarks.machine import cpu_name  # noqa: E402
 from benchmarks.memory import peak_extra_memory  # noqa: E402
 
@@ -144,7 +144,7 @@ def run_case(case: Case, repeat: int, rng: np.random.Generator) -> Result:
     xt, wt = torch.from_numpy(x), torch.from_numpy(w)
     torch_op = TORCH_OPS[len(case.spatial)]
 
-    golden = partial(oracle.conv_transpose, x, w, **case.kwargs())
+    golden = partial(convt_oracle.conv_transpose, x, w, **case.kwargs())
     reference = partial(torch_op, xt, wt, **case.kwargs())
 
     got, want = golden(), reference().numpy()

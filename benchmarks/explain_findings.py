@@ -25,8 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout: the model lives in tests/
 
-import oracle  # noqa: E402
-from adapters import registry  # noqa: E402
+import convt_oracle  # noqa: E402
+from convt_oracle.adapters import registry  # noqa: E402
 from known_findings import padding_zeros_explain  # noqa: E402
 
 
@@ -43,9 +43,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     adapter = registry.load(args.target)
     for dtype in args.dtypes.split(","):
-        plain = oracle.crosscheck(adapter, suite=args.suite, dtypes=(dtype,), grad=args.grad)
-        tolerance = oracle.Tolerance(accumulation={dtype: dtype})
-        in_dtype = oracle.crosscheck(adapter, suite=args.suite, dtypes=(dtype,), grad=args.grad, tolerance=tolerance)
+        plain = convt_oracle.crosscheck(adapter, suite=args.suite, dtypes=(dtype,), grad=args.grad)
+        tolerance = convt_oracle.Tolerance(accumulation={dtype: dtype})
+        in_dtype = convt_oracle.crosscheck(adapter, suite=args.suite, dtypes=(dtype,), grad=args.grad, tolerance=tolerance)
         left = collections.Counter()
         for result in in_dtype.discrepancies:
             if padding_zeros_explain(result, adapter, tolerance):

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-import oracle  # noqa: E402
-from oracle import arithmetic  # noqa: E402
+import convt_oracle  # noqa: E402
+from convt_oracle import arithmetic  # noqa: E402
 from benchmarks.memory import peak_extra_memory  # noqa: E402
 
 MIN_OUTPUT_BYTES = 200_000
@@ -54,15 +54,15 @@ def main(argv=None) -> int:
     for _ in range(args.configs):
         x_shape, w_shape, params = random_geometry(rng)
         try:
-            out_shape = oracle.output_shape(x_shape, w_shape, **params)
+            out_shape = convt_oracle.output_shape(x_shape, w_shape, **params)
         except ValueError:  # an output size below 1
             continue
         output_bytes = 8 * math.prod(out_shape)
         if output_bytes < MIN_OUTPUT_BYTES:
             continue
         x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
-        oracle.conv_transpose(x, w, **params)  # warm the plan cache, as in bench_golden.py
-        peak = peak_extra_memory(lambda: oracle.conv_transpose(x, w, **params))
+        convt_oracle.conv_transpose(x, w, **params)  # warm the plan cache, as in bench_golden.py
+        peak = peak_extra_memory(lambda: convt_oracle.conv_transpose(x, w, **params))
         budget = math.prod(w_shape[2:]) + 1
         rows.append((peak / output_bytes / budget, peak / output_bytes, budget, x_shape, w_shape, params))
     rows.sort(key=lambda row: -row[0])

@@ -14,14 +14,14 @@ Each valid case is described by a few features (`FEATURES`, each with its values
 - `output_padding`: `0`; `within_full` (0 < output_padding <= end crop: the appended rows still come from
   the full result, torch's usual case); `past_full` (output_padding > end crop on some axis: rows past the
   full result, zeros plus bias);
-- `mode`: how a framework is asked for the case (cases.model.MODES);
+- `mode`: how a framework is asked for the case (convt_oracle.cases.model.MODES);
 - `reduction`: `long` when some output element sums at least `LONG_REDUCTION` products, else `short`;
-- `values`: the kind of values drawn (cases.model.VALUE_KINDS);
+- `values`: the kind of values drawn (convt_oracle.cases.model.VALUE_KINDS);
 - `dtype`: the dtype a case runs in.
 
 A per-axis feature takes its most special value over the axes (stride `>kernel` if any axis has it).
 Coverage is counted on the cases as they run: a configuration (dtype None) counts once in every dtype
-asked for, a dtype-specific case only in its own dtype (see cases.suites.expand). Invalid cases have no
+asked for, a dtype-specific case only in its own dtype (see convt_oracle.cases.suites.expand). Invalid cases have no
 features; they are counted apart.
 
 A pair of feature values is *possible* unless it is listed in `IMPOSSIBLE_PAIRS`, with the reason no
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cases.model import DTYPES, MODES, VALUE_KINDS, Case
-from oracle import arithmetic
+from convt_oracle.cases.model import DTYPES, MODES, VALUE_KINDS, Case
+from convt_oracle import arithmetic
 
 LONG_REDUCTION = 512
 

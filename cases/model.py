@@ -1,7 +1,7 @@
 """The case model: one transposed-convolution configuration, its arrays, and a stable readable id.
 
 A `Case` is frozen, hashable and JSON-serializable (`to_dict` / `from_dict`). Its padding is canonical
-(per axis (begin, end) crops of the full result, see oracle.arithmetic); `mode` says how a framework is to
+(per axis (begin, end) crops of the full result, see convt_oracle.arithmetic); `mode` says how a framework is to
 be asked for it: `explicit` pads, `same` / `valid` padding strings, or an `output_shape`. `case.arrays()`
 draws x, w and bias deterministically from the seed, exactly representable in the dtype.
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import ml_dtypes
 import numpy as np
 
-from oracle import arithmetic
-from oracle.golden import output_shape
+from convt_oracle import arithmetic
+from convt_oracle.golden import output_shape
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 MODES = ("explicit", "same", "valid", "output_shape")
@@ -264,7 +264,7 @@ def make_case(
     """Build a Case, deriving the canonical padding for `same` and `valid` and checking validity.
 
     `padding` (explicit and output_shape modes): an int, one int per axis, or one (begin, end) pair per
-    axis. In `same` and `valid` modes it is derived (oracle.arithmetic.same_padding / valid_padding) and
+    axis. In `same` and `valid` modes it is derived (convt_oracle.arithmetic.same_padding / valid_padding) and
     `output_padding` is taken from that derivation. Validity is the golden's: an invalid configuration
     becomes a case with `valid=False` and the golden's error message as its `reason`.
     """

@@ -2,20 +2,20 @@
 
 Needs Hypothesis (an optional dependency: `pip install convt-oracle[dev]`).
 
-    import oracle
+    import convt_oracle
     from hypothesis import given
-    from cases import strategies as cst
+    from convt_oracle.cases import strategies as cst
 
     @given(cst.cases(dtypes=("float32",)))
     def test_my_conv_transpose(case):
         x, w, bias = case.arrays()
         actual = my_conv_transpose(x, w, bias, **case.params())
-        oracle.assert_conv_transpose_close(actual, x, w, bias, **case.params())
+        convt_oracle.assert_conv_transpose_close(actual, x, w, bias, **case.params())
 
 Small and composable: `spatial_ranks`, `dtypes`, `modes`, `configurations` (valid Cases with dtype None,
-built with cases.model.make_case), `cases` (a configuration in a dtype, or an invalid one), `invalid_cases`
+built with convt_oracle.cases.model.make_case), `cases` (a configuration in a dtype, or an invalid one), `invalid_cases`
 and `case_arrays` (x, w, bias drawn by Hypothesis, small integers: exact in every dtype). Every size and
-padding comes from oracle.arithmetic. Everything shrinks toward the smallest case: rank 1, batch 1, one
+padding comes from convt_oracle.arithmetic. Everything shrinks toward the smallest case: rank 1, batch 1, one
 channel, groups 1, kernel 1, stride 1, dilation 1, no crop, explicit mode, zeros.
 """
 
@@ -27,8 +27,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from cases.model import DTYPES, MODES, VALUE_KINDS, Case, make_case, numpy_dtype
-from oracle import arithmetic
+from convt_oracle.cases.model import DTYPES, MODES, VALUE_KINDS, Case, make_case, numpy_dtype
+from convt_oracle import arithmetic
 
 # What a TF output_shape call can ask for: forward padding 'VALID', 'SAME' or explicit (begin, end) pairs.
 FORWARD_PADDINGS = ("VALID", "SAME", "explicit")
@@ -119,8 +119,8 @@ def configurations(
     `max_size` bounds every spatial input and kernel size; channel counts are per group. In explicit mode
     each axis gets a crop that leaves at least one element and an output_padding up to `max_output_padding`
     (default max(stride, dilation) - 1, torch's limit). `same` / `valid` derive the padding; `output_shape`
-    takes TF's rule (oracle.arithmetic.output_shape_padding) for a forward padding 'VALID', 'SAME' or
-    explicit and an accepted size. `values`: kinds to draw from (cases.model.VALUE_KINDS).
+    takes TF's rule (convt_oracle.arithmetic.output_shape_padding) for a forward padding 'VALID', 'SAME' or
+    explicit and an accepted size. `values`: kinds to draw from (convt_oracle.cases.model.VALUE_KINDS).
     """
     unknown = [kind for kind in values if kind not in VALUE_KINDS]
     if unknown or not values:

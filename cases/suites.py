@@ -6,7 +6,7 @@ specific to it (float16 overflow, say) and runs only when that dtype is asked fo
 Curated suites (fixed seeds, the `seed` argument is ignored): `article`, `arithmetic` (Dumoulin & Visin's
 relationships 8-14, plus dilation), `onnx` (the parameters of ONNX's named ConvTranspose node cases),
 `edge`, `invalid`. Generated: `random` (seeded, `size` cases), `smoke` (<= 60 cases chosen to touch every
-feature value and as many value pairs as fit, see cases.coverage) and `default` (the curated suites, plus
+feature value and as many value pairs as fit, see convt_oracle.cases.coverage) and `default` (the curated suites, plus
 generated cases, plus cases drawn for every possible pair of feature values still uncovered).
 
 Everything is deterministic for a seed: generation uses its own `random.Random(seed)`, never the global
@@ -23,10 +23,10 @@ import inspect
 import math
 import random as _random
 
-from cases import article as _article
-from cases import coverage as _coverage
-from cases.model import DTYPES, Case, make_case
-from oracle import arithmetic as _arithmetic
+from convt_oracle.cases import article as _article
+from convt_oracle.cases import coverage as _coverage
+from convt_oracle.cases.model import DTYPES, Case, make_case
+from convt_oracle import arithmetic as _arithmetic
 
 SUITES = {}
 
@@ -47,7 +47,7 @@ def get(name: str, *, seed: int = 0, size: int | None = None) -> list[Case]:
     return list(_built(name, seed, size))
 
 
-# The `default` suite at seed 0, as generated (`python -m cases.suites` rewrites it; tests/test_suites.py
+# The `default` suite at seed 0, as generated (`python -m convt_oracle.cases.suites` rewrites it; tests/test_suites.py
 # checks it equals the generator's output): loading it costs ~30 ms, generating it ~0.5 s.
 FROZEN_DEFAULT = Path(__file__).with_name("default-seed0.json")
 
@@ -379,7 +379,7 @@ SIZED = ("random", "default")
 
 # --- generated -------------------------------------------------------------------------------------------
 
-# How often each feature value is aimed at when nothing is asked for (cases.coverage.FEATURES): common
+# How often each feature value is aimed at when nothing is asked for (convt_oracle.cases.coverage.FEATURES): common
 # configurations often, rare corners sometimes. A draw aims at one value per feature; `padding` and
 # `output_padding` are honored in explicit mode, and the others (derived modes) land where they land.
 _WEIGHTS = {
@@ -532,7 +532,7 @@ def _explicit_padding(rng, aim, full, stride, dilation):
 
 def _output_shape_padding(rng, inputs, kernel, stride, dilation, ke):
     """Canonical padding of a TF output_shape call: 'SAME', 'VALID' or explicit forward pads, and a size
-    the forward convolution accepts (oracle.arithmetic.output_shape_padding)."""
+    the forward convolution accepts (convt_oracle.arithmetic.output_shape_padding)."""
     style = rng.choice(("SAME", "VALID", "explicit"))
     pads, ops = [], []
     for i, k, s, d, e in zip(inputs, kernel, stride, dilation, ke):
@@ -694,7 +694,7 @@ def _smoke_cases(seed: int) -> tuple[Case, ...]:
 
 @suite
 def smoke(seed: int = 0) -> list[Case]:
-    """<= 60 cases that touch every feature value (cases.coverage) and as many value pairs as fit."""
+    """<= 60 cases that touch every feature value (convt_oracle.cases.coverage) and as many value pairs as fit."""
     return list(_smoke_cases(seed))
 
 

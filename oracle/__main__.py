@@ -1,5 +1,7 @@
+"""`python -m convt_oracle`: the `convt-oracle` command."""
+
 import sys
 
-from oracle.cli import main
+from convt_oracle.harness.cli import main
 
 sys.exit(main())

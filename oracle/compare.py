@@ -1,8 +1,8 @@
 """Compare a target's result with the golden's: shape, then dtype, then non-finite positions, then values.
 
 `expect(...)` computes what a correct result looks like (the golden's value and a per-element bound from
-oracle.tolerance); `compare(actual, expected)` returns a frozen `Comparison`. Rendering is elsewhere
-(oracle.report); the message here is built only on failure.
+convt_oracle.tolerance); `compare(actual, expected)` returns a frozen `Comparison`. Rendering is elsewhere
+(convt_oracle.harness.report); the message here is built only on failure.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from oracle import arithmetic, golden
-from oracle import params as P
-from oracle.tolerance import OVERFLOW_THRESHOLD, Tolerance
+from convt_oracle import arithmetic, golden
+from convt_oracle import params as P
+from convt_oracle.tolerance import OVERFLOW_THRESHOLD, Tolerance
 
 PASS = "pass"
 VALUE_MISMATCH = "value_mismatch"
@@ -52,7 +52,7 @@ class Expected:
     # cut by an end of the input, i.e. full-result position f = o + crop_begin with f < d*(k-1) or
     # f > (i-1)*s (this includes output_padding past the full result). A bare int w means (w, w).
     border: tuple = ()
-    # (up, down): True where a partial sum of the accumulation may reach +inf, resp. -inf (oracle.tolerance);
+    # (up, down): True where a partial sum of the accumulation may reach +inf, resp. -inf (convt_oracle.tolerance);
     # +inf, -inf and (where both) NaN are accepted there. None when nowhere.
     accumulation_overflow: tuple | None = None
 

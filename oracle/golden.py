@@ -33,8 +33,8 @@ import math
 
 import numpy as np
 
-from oracle import arithmetic
-from oracle import params as P
+from convt_oracle import arithmetic
+from convt_oracle import params as P
 
 
 # Most elements of the gathered blocks of x held at once by the phase route (8 MiB): a phase with more

@@ -14,7 +14,7 @@ from numbers import Integral
 import ml_dtypes
 import numpy as np
 
-from oracle import arithmetic
+from convt_oracle import arithmetic
 
 MAX_SPATIAL_RANK = 3
 
@@ -109,7 +109,7 @@ def per_axis_pairs(name: str, value, rank: int) -> tuple[tuple[int, int], ...]:
     if isinstance(value, (str, bytes)):
         raise TypeError(
             f"{name}: got {value!r}; the golden takes explicit crops: {rule}. For a framework's "
-            f"'SAME' / 'VALID' / auto_pad, oracle.arithmetic translates it (same_padding, valid_padding, onnx_padding)"
+            f"'SAME' / 'VALID' / auto_pad, convt_oracle.arithmetic translates it (same_padding, valid_padding, onnx_padding)"
         )
     if _is_int(value):
         if value < 0:

@@ -33,12 +33,12 @@ Inputs are exactly representable in the case's dtype, so there is no input-round
 rounds its inputs to a narrower type, or accumulates in one, exceeds the bound on some cases.
 
 Overflow. A result that certainly lies beyond the output dtype's range must be the infinity of its sign
-(oracle.compare). The analysis above assumes no intermediate overflow in the accumulation; every partial
+(convt_oracle.compare). The analysis above assumes no intermediate overflow in the accumulation; every partial
 sum lies between -N (1 + gamma_n(u_a)) and P (1 + gamma_n(u_a)), where P and N are the sums of the positive
 and of the negated negative terms (P + N = S, P - N = y). Where P (1 + gamma) reaches the accumulation
 format's overflow threshold a correct target may produce +inf, where N does -inf, where both do NaN
 (bfloat16 results near 3e38 accumulated in float32, say). `accumulation_overflow` marks those elements and
-oracle.compare accepts those values there; a finite result must still lie within the bound (a finite
+convt_oracle.compare accepts those values there; a finite result must still lie within the bound (a finite
 result means nothing overflowed, so the analysis holds).
 
 u_a is the unit roundoff of the accumulation. Policy (`Tolerance.accumulation`): float16 and bfloat16

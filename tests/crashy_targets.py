@@ -17,7 +17,7 @@ TRIGGER_CHANNELS = 3
 
 
 def _golden():
-    from oracle import golden  # inside: the bare-numpy interpreter of the `double` test lacks ml_dtypes
+    from convt_oracle import golden  # inside: the bare-numpy interpreter of the `double` test lacks ml_dtypes
 
     return golden
 
@@ -90,7 +90,7 @@ def raise_on_trigger(x, w, bias=None, **params):
 
 def unsupported_on_trigger(x, w, bias=None, **params):
     if _triggered(x):
-        from oracle import Unsupported
+        from convt_oracle import Unsupported
 
         raise Unsupported("this backend takes at most two input channels")
     return correct(x, w, bias, **params)
@@ -143,7 +143,7 @@ class ModeAware:
 
     def call_case(self, case, x, w, bias):
         if case.mode == "same":
-            from oracle import Unsupported
+            from convt_oracle import Unsupported
 
             raise Unsupported(f"no SAME padding here (case {case.id})")
         return correct(x, w, bias, **case.params())

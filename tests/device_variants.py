@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-import oracle
-from adapters import registry
+import convt_oracle
+from convt_oracle.adapters import registry
 
 
 def check_skipped_without_its_device(name: str, cases, words: str) -> None:
@@ -16,7 +16,7 @@ def check_skipped_without_its_device(name: str, cases, words: str) -> None:
     if reason is None:  # the device is there: nothing to explain
         return
     assert words in reason, reason
-    report = oracle.crosscheck(adapter, suite=cases, grad=True)
+    report = convt_oracle.crosscheck(adapter, suite=cases, grad=True)
     assert {r.outcome for r in report.results} == {"unsupported"}
     assert all(r.detail == f"skipped: {reason}" for r in report.results)
 
@@ -26,4 +26,4 @@ def crosscheck_on_its_device(name: str, cases, **options):
     reason = registry.load(name).device_unavailable()
     if reason:
         pytest.skip(reason)
-    return oracle.crosscheck(name, suite=cases, **options)
+    return convt_oracle.crosscheck(name, suite=cases, **options)

@@ -14,7 +14,7 @@ import itertools
 
 import numpy as np
 
-from oracle import compare as C
+from convt_oracle import compare as C
 
 try:  # "tests.targets" from the repository root (python -m pytest); plain "targets" under `pytest`
     from tests import targets as T
@@ -87,7 +87,7 @@ def grad_x_with_padding_zeros(w, grad_out, params, input_size) -> np.ndarray:
 def padding_zeros_explain(result, target, tolerance=None) -> bool:
     """True when `result` (a discrepancy of adapter `target` on an inf/NaN-weight case) is explained by the
     padding-zeros mechanism: the target's answer passes the comparison once NaN is accepted where the
-    model makes one (under `tolerance`, an oracle.Tolerance); any other difference still fails. The target
+    model makes one (under `tolerance`, an convt_oracle.Tolerance); any other difference still fails. The target
     is called again, in this process."""
     case = result.case
     if result.outcome != C.NONFINITE_MISMATCH or case.values != "nonfinite_weights":

@@ -12,11 +12,11 @@ import pytest
 
 jax = pytest.importorskip("jax", reason="jax is not installed: the jax adapter cannot be checked")
 
-import oracle  # noqa: E402
-from adapters import registry  # noqa: E402
-from adapters.jax import JaxAdapter  # noqa: E402
-from cases import suites  # noqa: E402
-from cases.model import make_case  # noqa: E402
+import convt_oracle  # noqa: E402
+from convt_oracle.adapters import registry  # noqa: E402
+from convt_oracle.adapters.jax import JaxAdapter  # noqa: E402
+from convt_oracle.cases import suites  # noqa: E402
+from convt_oracle.cases.model import make_case  # noqa: E402
 from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
 from known_findings import cpu_dependent_finding, padding_zeros_explain  # noqa: E402
 
@@ -56,7 +56,7 @@ JAX_CASES = [
 
 def smoke():
     if "smoke" not in suites.SUITES:
-        pytest.skip("the smoke suite is not built yet (cases.suites); JAX_CASES cover the adapter meanwhile")
+        pytest.skip("the smoke suite is not built yet (convt_oracle.cases.suites); JAX_CASES cover the adapter meanwhile")
     return suites.get("smoke")
 
 
@@ -80,7 +80,7 @@ def assert_agrees(report):
 @pytest.mark.parametrize("dtype, grad", [("float32", True), ("float64", True), ("float16", False), ("bfloat16", False)])
 def test_jax_agrees_with_the_golden_on_smoke(dtype, grad):
     """Natively on every valid case (jax expresses every padding); the vjp in float32 and float64."""
-    report = oracle.crosscheck("jax", suite=smoke(), dtypes=(dtype,), grad=grad)
+    report = convt_oracle.crosscheck("jax", suite=smoke(), dtypes=(dtype,), grad=grad)
     assert_agrees(report)
     unsupported = [r for r in report.results if r.outcome == "unsupported" and r.case.valid]
     assert not unsupported, report.summary()
@@ -88,7 +88,7 @@ def test_jax_agrees_with_the_golden_on_smoke(dtype, grad):
 
 @pytest.mark.parametrize("dtype, grad", [("float32", True), ("float64", True), ("float16", False), ("bfloat16", False)])
 def test_jax_agrees_with_the_golden_on_its_own_cases(dtype, grad):
-    report = oracle.crosscheck("jax", suite=JAX_CASES, dtypes=(dtype,), grad=grad)
+    report = convt_oracle.crosscheck("jax", suite=JAX_CASES, dtypes=(dtype,), grad=grad)
     assert all(r.outcome == "pass" for r in report.results), report.summary()
 
 
@@ -137,7 +137,7 @@ def test_finding_jax_accepts_a_negative_output_size():
     """
     case = make_case(input_size=2, kernel_size=2, padding=((2, 2),), dtype="float32", seed=41)
     assert not case.valid
-    result = oracle.crosscheck("jax", suite=[case], dtypes=("float32",)).results[0]
+    result = convt_oracle.crosscheck("jax", suite=[case], dtypes=("float32",)).results[0]
     assert result.outcome == "pass", result.message  # pass = the invalid case was rejected
 
 
@@ -164,7 +164,7 @@ def test_golden_vjp_of_a_cropped_case_with_inf():
     x, w, _ = case.arrays()
     x[0, 0, 1] = np.inf
     grad_out = case.cotangent()
-    _, grad_w, _ = oracle.conv_transpose_vjp(x, w, grad_out, **case.params())
+    _, grad_w, _ = convt_oracle.conv_transpose_vjp(x, w, grad_out, **case.params())
     assert grad_w[0, 0, 1] == x[0, 0, 0] * grad_out[0, 0, 0]
 
 

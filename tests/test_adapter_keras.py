@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.keras import KerasTensorflowAdapter, keras_padding
-from cases.model import Case, make_case
-from oracle import arithmetic as A
+from convt_oracle.adapters.keras import KerasTensorflowAdapter, keras_padding
+from convt_oracle.cases.model import Case, make_case
+from convt_oracle import arithmetic as A
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = {"keras-jax": "jax", "keras-torch": "torch", "keras-tensorflow": "tensorflow"}
@@ -38,15 +38,15 @@ def require(name):
 RUNNER = textwrap.dedent(
     """
     import json, sys
-    import oracle
-    from cases import suites
-    from cases.model import Case
-    from oracle.tolerance import Tolerance
+    import convt_oracle
+    from convt_oracle.cases import suites
+    from convt_oracle.cases.model import Case
+    from convt_oracle.tolerance import Tolerance
     target, suite, dtypes, accumulation, grad = json.loads(sys.stdin.read())
     cases = suite if isinstance(suite, str) else [Case.from_dict(data) for data in suite]
     tolerance = Tolerance(accumulation=accumulation) if accumulation else None
-    report = oracle.crosscheck(target, suite=cases, dtypes=dtypes, tolerance=tolerance, grad=grad)
-    from adapters import registry
+    report = convt_oracle.crosscheck(target, suite=cases, dtypes=dtypes, tolerance=tolerance, grad=grad)
+    from convt_oracle.adapters import registry
     from tests.known_findings import padding_zeros_explain
     adapter = registry.load(target)
     print(json.dumps([
@@ -59,14 +59,14 @@ RUNNER = textwrap.dedent(
 
 
 def crosscheck_in_subprocess(name, suite, dtypes, *, accumulation=None, grad=False, timeout=900):
-    """oracle.crosscheck(name, ...) in a fresh process: [(Case, outcome, message)], forward results only
+    """convt_oracle.crosscheck(name, ...) in a fresh process: [(Case, outcome, message)], forward results only
     unless `grad` (then also the vjp results, their message starting with "vjp: ")."""
     require(name)
     if suite == "smoke":
-        from cases import suites
+        from convt_oracle.cases import suites
 
         if "smoke" not in suites.SUITES:
-            pytest.skip("cases.suites has no 'smoke' suite yet")
+            pytest.skip("convt_oracle.cases.suites has no 'smoke' suite yet")
     payload = json.dumps([name, suite if isinstance(suite, str) else [c.to_dict() for c in suite], list(dtypes),
                           accumulation, grad])
     environment = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
@@ -229,7 +229,7 @@ def test_an_adapter_refuses_a_process_where_keras_has_another_backend():
         import os
         os.environ["KERAS_BACKEND"] = "jax"
         import keras
-        from adapters import registry
+        from convt_oracle.adapters import registry
         try:
             registry.load("keras-torch").load()
         except RuntimeError as error:
@@ -245,7 +245,7 @@ def test_an_adapter_refuses_a_process_where_keras_has_another_backend():
 
 
 def test_keras_padding_is_tf_s_same_rule_wherever_tf_accepts_the_size():
-    """('same', op) in Keras's jax form (adapters.keras.keras_padding) equals TF's 'SAME' output_shape rule for
+    """('same', op) in Keras's jax form (convt_oracle.adapters.keras.keras_padding) equals TF's 'SAME' output_shape rule for
     Keras's output size whenever TF accepts that size, and the None forms are same_padding / valid_padding."""
     compared = 0
     for i in range(1, 7):

@@ -14,13 +14,13 @@ import pytest
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed: the ONNX adapters cannot be checked")
 
-import oracle  # noqa: E402
-from adapters import _onnx_model  # noqa: E402
-from adapters import registry  # noqa: E402
-from cases import suites  # noqa: E402
-from cases.model import make_case  # noqa: E402
-from oracle import arithmetic  # noqa: E402
-from oracle.crosscheck import Unsupported  # noqa: E402
+import convt_oracle  # noqa: E402
+from convt_oracle.adapters import _onnx_model  # noqa: E402
+from convt_oracle.adapters import registry  # noqa: E402
+from convt_oracle.cases import suites  # noqa: E402
+from convt_oracle.cases.model import make_case  # noqa: E402
+from convt_oracle import arithmetic  # noqa: E402
+from convt_oracle.errors import Unsupported  # noqa: E402
 
 
 def import_onnxruntime():
@@ -79,7 +79,7 @@ REASONS = ("ONNX runtimes refuse output_padding >= stride", "ONNX output_shape",
 
 def smoke():
     if "smoke" not in suites.SUITES:
-        pytest.skip("the smoke suite is not built yet (cases.suites); ONNX_CASES cover the adapters meanwhile")
+        pytest.skip("the smoke suite is not built yet (convt_oracle.cases.suites); ONNX_CASES cover the adapters meanwhile")
     return suites.get("smoke")
 
 
@@ -131,7 +131,7 @@ def test_output_shape_picks_notset_then_same_upper():
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_onnxruntime_agrees_with_the_golden_on_its_own_cases(dtype):
     import_onnxruntime()
-    report = oracle.crosscheck("onnxruntime", suite=ONNX_CASES, dtypes=(dtype,), grad=True)
+    report = convt_oracle.crosscheck("onnxruntime", suite=ONNX_CASES, dtypes=(dtype,), grad=True)
     assert report.ok, report.summary()
     forward = {r.case.name: r for r in report.results if r.check == "forward"}
     assert {name for name, r in forward.items() if r.outcome == "unsupported"} == UNSUPPORTED, report.summary()
@@ -143,7 +143,7 @@ def test_onnxruntime_agrees_with_the_golden_on_its_own_cases(dtype):
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_onnxruntime_agrees_with_the_golden_on_smoke(dtype):
     import_onnxruntime()
-    report = oracle.crosscheck("onnxruntime", suite=smoke(), dtypes=(dtype,))
+    report = convt_oracle.crosscheck("onnxruntime", suite=smoke(), dtypes=(dtype,))
     assert report.ok, report.summary()
     assert_unsupported_reasons_are_specific(report)
     native = [r for r in report.results if r.outcome == "pass"]
@@ -155,7 +155,7 @@ def test_onnxruntime_has_no_float64_or_bfloat16_kernel(dtype):
     """The adapter's claim, checked against the installed runtime: the session cannot be created."""
     ort = import_onnxruntime()
     case = ONNX_CASES[0].with_dtype(dtype)
-    result = oracle.crosscheck("onnxruntime", suite=[case], dtypes=(dtype,)).results[0]
+    result = convt_oracle.crosscheck("onnxruntime", suite=[case], dtypes=(dtype,)).results[0]
     assert result.outcome == "unsupported" and dtype in result.detail
     model = _onnx_model.build_model(case, _onnx_model.attributes(case))
     with pytest.raises(Exception, match="NOT_IMPLEMENTED"):
@@ -209,7 +209,7 @@ def known_reference_finding(case) -> str | None:
 
 
 def check_reference(suite, dtype, tolerance=None):
-    report = oracle.crosscheck("onnx_reference", suite=suite, dtypes=(dtype,), tolerance=tolerance)
+    report = convt_oracle.crosscheck("onnx_reference", suite=suite, dtypes=(dtype,), tolerance=tolerance)
     unexplained = [r for r in report.discrepancies if known_reference_finding(r.case) is None]
     assert not unexplained, "\n".join(f"{r.outcome} {r.case_id}: {r.message}" for r in unexplained)
     passed_anyway = [r.case_id for r in report.results if known_reference_finding(r.case) and r.outcome == "pass"]
@@ -233,12 +233,12 @@ FLOAT16_ACCUMULATION = {"float16": "float16"}
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16", "float16"])
 def test_onnx_reference_on_smoke_but_for_its_known_bugs(dtype):
-    tolerance = oracle.Tolerance(accumulation=FLOAT16_ACCUMULATION) if dtype == "float16" else None
+    tolerance = convt_oracle.Tolerance(accumulation=FLOAT16_ACCUMULATION) if dtype == "float16" else None
     check_reference(smoke(), dtype, tolerance)
 
 
 def test_onnx_reference_float16_within_float16_accumulation():
-    check_reference(ONNX_CASES, "float16", tolerance=oracle.Tolerance(accumulation=FLOAT16_ACCUMULATION))
+    check_reference(ONNX_CASES, "float16", tolerance=convt_oracle.Tolerance(accumulation=FLOAT16_ACCUMULATION))
 
 
 @pytest.mark.xfail(strict=True, reason="FINDING onnx 1.23.2: onnx.reference ConvTranspose accumulates float16 in float16")
@@ -247,7 +247,7 @@ def test_finding_onnx_reference_accumulates_float16_in_float16():
     runs numpy in the input dtype. A 2-d case with 2 input channels and a 3x3 kernel (18 products per
     element) already leaves the float32-accumulation bound."""
     case = make_case(input_size=(5, 5), kernel_size=3, stride=1, in_channels=2, out_channels=2, seed=3)
-    result = oracle.crosscheck("onnx_reference", suite=[case], dtypes=("float16",)).results[0]
+    result = convt_oracle.crosscheck("onnx_reference", suite=[case], dtypes=("float16",)).results[0]
     assert result.outcome == "pass", result.message
 
 

@@ -23,12 +23,12 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF's first import
 tf = pytest.importorskip("tensorflow", reason="tensorflow is not installed: the tensorflow adapter cannot be checked")
 
-import oracle  # noqa: E402
-from adapters import registry  # noqa: E402
-from adapters.tensorflow import kernel_refusal  # noqa: E402
-from cases.model import Case, make_case  # noqa: E402
-from oracle import arithmetic as A  # noqa: E402
-from oracle.tolerance import Tolerance  # noqa: E402
+import convt_oracle  # noqa: E402
+from convt_oracle.adapters import registry  # noqa: E402
+from convt_oracle.adapters.tensorflow import kernel_refusal  # noqa: E402
+from convt_oracle.cases.model import Case, make_case  # noqa: E402
+from convt_oracle import arithmetic as A  # noqa: E402
+from convt_oracle.tolerance import Tolerance  # noqa: E402
 from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
 from known_findings import cpu_dependent_finding, cpu_flags  # noqa: E402
 
@@ -125,7 +125,7 @@ UNSUPPORTED = {  # case -> a piece of the reason
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_tensorflow_adapter_agrees_with_the_golden_in_every_mode(dtype):
     cases = NATIVE + ONEDNN
-    report = oracle.crosscheck("tensorflow", suite=cases, dtypes=(dtype,), grad=True)
+    report = convt_oracle.crosscheck("tensorflow", suite=cases, dtypes=(dtype,), grad=True)
     assert report.ok, report.summary()
     forward = [r for r in report.results if r.check == "forward"]
     native = [r.case.id for r in forward if r.outcome == "pass"]
@@ -139,7 +139,7 @@ def test_tensorflow_adapter_agrees_with_the_golden_in_every_mode(dtype):
 
 
 def test_float64_dilation_and_groups_are_unsupported_with_tf_s_own_reason():
-    report = oracle.crosscheck("tensorflow", suite=ONEDNN, dtypes=("float64",))
+    report = convt_oracle.crosscheck("tensorflow", suite=ONEDNN, dtypes=("float64",))
     details = [r.detail for r in report.results]
     assert all(r.outcome == "unsupported" for r in report.results), report.summary()
     assert any("do not yet support dilation rates larger than 1" in d for d in details), details
@@ -149,7 +149,7 @@ def test_float64_dilation_and_groups_are_unsupported_with_tf_s_own_reason():
 @pytest.mark.parametrize("name", list(UNSUPPORTED))
 def test_cases_tf_cannot_express_are_unsupported_with_a_specific_reason(name):
     case, reason = UNSUPPORTED[name]
-    report = oracle.crosscheck("tensorflow", suite=[case], dtypes=("float32",) if case.dtype is None else (case.dtype,))
+    report = convt_oracle.crosscheck("tensorflow", suite=[case], dtypes=("float32",) if case.dtype is None else (case.dtype,))
     (result,) = report.results
     assert result.outcome == "unsupported", report.summary()
     assert reason in result.detail, result.detail
@@ -177,13 +177,13 @@ def test_the_registry_loads_tensorflow():
 RUNNER = textwrap.dedent(
     """
     import json, sys
-    import oracle
-    from cases import suites
-    from oracle.tolerance import Tolerance
+    import convt_oracle
+    from convt_oracle.cases import suites
+    from convt_oracle.tolerance import Tolerance
     target, dtypes, grad, accumulation = json.loads(sys.argv[1])
     tolerance = Tolerance(accumulation=accumulation) if accumulation else None
-    report = oracle.crosscheck(target, suite="smoke", dtypes=dtypes, grad=grad, tolerance=tolerance)
-    from adapters import registry
+    report = convt_oracle.crosscheck(target, suite="smoke", dtypes=dtypes, grad=grad, tolerance=tolerance)
+    from convt_oracle.adapters import registry
     from tests.known_findings import padding_zeros_explain
     adapter = registry.load(target)
     print(json.dumps([
@@ -197,11 +197,11 @@ RUNNER = textwrap.dedent(
 
 def run_smoke(target, dtypes, *, grad=False, accumulation=None, timeout=900):
     """The smoke suite on `target` in a fresh process: [(Case, check, outcome, message)]."""
-    pytest.importorskip("cases.suites")
-    from cases import suites
+    pytest.importorskip("convt_oracle.cases.suites")
+    from convt_oracle.cases import suites
 
     if "smoke" not in suites.SUITES:
-        pytest.skip("cases.suites has no 'smoke' suite yet")
+        pytest.skip("convt_oracle.cases.suites has no 'smoke' suite yet")
     completed = subprocess.run(
         [sys.executable, "-c", RUNNER, json.dumps([target, list(dtypes), grad, accumulation])],
         capture_output=True, text=True, cwd=ROOT, timeout=timeout,
@@ -226,7 +226,7 @@ def inf_weight_meets_padding_zeros(case, check, outcome, message):
 def golden_nonfinite_vjp_policy(case, check, outcome, message=""):
     """Known, not TF's: with inf/NaN in x, the gradient of a filter tap whose outputs are cropped is 0 or NaN
     depending on whether an implementation multiplies the cropped (zero) cotangent by x; the golden does it in
-    some configurations and not in others (reported; oracle.golden's to settle)."""
+    some configurations and not in others (reported; convt_oracle.golden's to settle)."""
     return check == "vjp" and outcome == "nonfinite_mismatch" and case.values == "nonfinite"
 
 
@@ -397,7 +397,7 @@ def test_the_reproducer_of_an_adapter_result_asks_in_the_case_s_mode():
     """A 1-d 'same' case: tf.nn.conv1d_transpose takes 'SAME' but no explicit pairs, so a reproducer that
     called the adapter with the canonical padding would get Unsupported; it must use call_case."""
     case = make_case(input_size=5, kernel_size=3, stride=2, mode="same", in_channels=2, out_channels=3, seed=4)
-    (result,) = oracle.crosscheck("tensorflow", suite=[case]).results
+    (result,) = convt_oracle.crosscheck("tensorflow", suite=[case]).results
     assert result.outcome == "pass", result.message
     exec(compile(result.reproducer(), "<reproducer>", "exec"), {})  # runs clean: asked with 'SAME'
 

@@ -4,10 +4,10 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="torch is not installed: the torch adapter cannot be checked")
 
-import oracle  # noqa: E402
-from adapters import registry  # noqa: E402
-from cases import suites  # noqa: E402
-from cases.model import make_case  # noqa: E402
+import convt_oracle  # noqa: E402
+from convt_oracle.adapters import registry  # noqa: E402
+from convt_oracle.cases import suites  # noqa: E402
+from convt_oracle.cases.model import make_case  # noqa: E402
 from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
 from known_findings import SEEN_ON_THIS_KIND_OF_CPU, cpu_flags, padding_zeros_explain  # noqa: E402
 
@@ -29,7 +29,7 @@ MODES_AND_SHAPES = [
 @pytest.mark.parametrize("name", ["torch", "torch-channels-last"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_torch_adapter_agrees_with_the_golden(name, dtype):
-    report = oracle.crosscheck(name, suite=MODES_AND_SHAPES + suites.get("article"), dtypes=(dtype,), grad=True)
+    report = convt_oracle.crosscheck(name, suite=MODES_AND_SHAPES + suites.get("article"), dtypes=(dtype,), grad=True)
     assert report.ok, report.summary()
     native = [r for r in report.results if r.outcome == "pass" and r.check == "forward"]
     assert len(native) >= 5, report.summary()
@@ -40,7 +40,7 @@ def test_an_end_crop_past_begin_plus_output_padding_and_large_output_padding_are
         make_case(input_size=(4,), kernel_size=(3,), padding=((0, 1),), seed=1),
         make_case(input_size=(4,), kernel_size=(3,), stride=2, output_padding=2, seed=1),
     ]
-    report = oracle.crosscheck("torch", suite=cases, dtypes=("float32",))
+    report = convt_oracle.crosscheck("torch", suite=cases, dtypes=("float32",))
     reasons = [r.detail for r in report.results]
     assert [r.outcome for r in report.results] == ["unsupported", "unsupported"]
     assert "would need output_padding -1" in reasons[0]
@@ -49,7 +49,7 @@ def test_an_end_crop_past_begin_plus_output_padding_and_large_output_padding_are
 
 def test_an_asymmetric_crop_is_padding_begin_and_output_padding_begin_minus_end():
     """torch crops `padding` at both ends and appends output_padding: the canonical crop (2, 1) with stride 2
-    is torch's padding=2, output_padding=1 (oracle.arithmetic.torch_padding), in both call paths."""
+    is torch's padding=2, output_padding=1 (convt_oracle.arithmetic.torch_padding), in both call paths."""
     cases = [
         make_case(input_size=(4, 3), kernel_size=(3, 2), stride=2, padding=((2, 1), (1, 1)), in_channels=2,
                   out_channels=3, bias=True, seed=2),
@@ -57,7 +57,7 @@ def test_an_asymmetric_crop_is_padding_begin_and_output_padding_begin_minus_end(
         make_case(input_size=(4,), kernel_size=(3,), stride=2, padding=((1, 0),), mode="output_shape", seed=4),
     ]
     assert registry.load("torch").torch_padding(cases[0].with_dtype("float32")) == ((2, 1), (1, 0))
-    report = oracle.crosscheck("torch", suite=cases, dtypes=("float32", "float64"), grad=True)
+    report = convt_oracle.crosscheck("torch", suite=cases, dtypes=("float32", "float64"), grad=True)
     assert report.ok and {r.outcome for r in report.results} == {"pass"}, report.summary()
 
 
@@ -76,8 +76,8 @@ def test_low_precision_is_within_the_bound_of_accumulating_in_the_dtype(name, dt
     findings below), so it is checked against that bound here: nothing else may go wrong. The exceptions are
     oneDNN's findings with non-finite values: the bfloat16 NaN leak with an odd channel count, and an inf/NaN
     weight meeting the zeros of the padding (explained by tests/known_findings.py's model)."""
-    tolerance = oracle.Tolerance(accumulation={dtype: dtype})
-    report = oracle.crosscheck(name, suite=suites.get("smoke") + MODES_AND_SHAPES, dtypes=(dtype,), tolerance=tolerance)
+    tolerance = convt_oracle.Tolerance(accumulation={dtype: dtype})
+    report = convt_oracle.crosscheck(name, suite=suites.get("smoke") + MODES_AND_SHAPES, dtypes=(dtype,), tolerance=tolerance)
     adapter = registry.load(name)
     unexplained = [
         r for r in report.discrepancies
@@ -230,7 +230,7 @@ def test_the_cuda_variant_agrees_with_the_golden():
 
 
 def test_device_variants_are_left_out_of_the_default_run_without_a_gpu_device_file():
-    from oracle.run import gpu_device_files, installed_targets
+    from convt_oracle.harness.run import gpu_device_files, installed_targets
 
     targets, left_out = installed_targets()
     names = {t.adapter for t in targets}

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from oracle import conv, conv_transpose, conv_transpose_vjp
+from convt_oracle import conv, conv_transpose, conv_transpose_vjp
 
 
 @st.composite

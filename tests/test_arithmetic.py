@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oracle import arithmetic as A
-from oracle.arithmetic import AxisPadding
+from convt_oracle import arithmetic as A
+from convt_oracle.arithmetic import AxisPadding
 
 # Fixed, reproducible example generation: the same examples on every run and every machine.
 DERANDOMIZED = settings(derandomize=True, max_examples=300, deadline=None, database=None)

@@ -8,8 +8,8 @@ convolve"). `_direct_route` implements both with plain loops, as a route indepen
 import numpy as np
 import pytest
 
-from cases import article
-from oracle import arithmetic, conv_transpose
+from convt_oracle.cases import article
+from convt_oracle import arithmetic, conv_transpose
 
 
 def _ct2d(x, w, **params):

@@ -14,9 +14,9 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-import oracle
-from cases import suites
-from cases.model import DTYPES, Case, make_case
+import convt_oracle
+from convt_oracle.cases import suites
+from convt_oracle.cases.model import DTYPES, Case, make_case
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,7 +148,7 @@ def test_arrays_are_the_same_in_another_process():
                      dtype="bfloat16", values="nonfinite", seed=11)
     code = (
         "import hashlib, numpy as np\n"
-        "from cases.model import Case\n"
+        "from convt_oracle.cases.model import Case\n"
         f"case = Case.from_dict({case.to_dict()!r})\n"
         "print(hashlib.sha256(b''.join(a.astype(np.float64).tobytes() for a in case.arrays())).hexdigest())\n"
     )
@@ -175,7 +175,7 @@ def test_large_values_overflow_float16_and_bfloat16_but_are_finite_inputs(dtype,
     for case in cases:
         x, w, bias = case.arrays()
         assert all(np.isfinite(a.astype(np.float64)).all() for a in (x, w) + ((bias,) if bias is not None else ()))
-        exact = oracle.conv_transpose(x, w, bias, **case.params())
+        exact = convt_oracle.conv_transpose(x, w, bias, **case.params())
         assert np.abs(exact).max() > largest, case.name
 
 
@@ -183,7 +183,7 @@ def test_large_values_in_float32_and_float64_are_large_but_finite():
     case = make_case(input_size=(4, 5), kernel_size=3, in_channels=4, out_channels=3, values="large", seed=3)
     for dtype in ("float32", "float64"):
         x, w, _ = case.with_dtype(dtype).arrays()
-        exact = oracle.conv_transpose(x, w, **case.params())
+        exact = convt_oracle.conv_transpose(x, w, **case.params())
         assert np.isfinite(exact).all() and np.abs(exact).max() > 65504.0
 
 
@@ -195,7 +195,7 @@ def test_invalid_cases_carry_the_goldens_own_reason():
         assert not case.valid and case.reason, case.name
         x_shape, w_shape = case.x_shape, case.w_shape
         with pytest.raises((ValueError, TypeError)) as raised:
-            oracle.conv_transpose(np.ones(x_shape), np.ones(w_shape), **case.params())
+            convt_oracle.conv_transpose(np.ones(x_shape), np.ones(w_shape), **case.params())
         assert str(raised.value) == case.reason, case.name
 
 

@@ -8,8 +8,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from oracle import compare as C
-from oracle.tolerance import Tolerance
+from convt_oracle import compare as C
+from convt_oracle.tolerance import Tolerance
 
 BF16 = ml_dtypes.bfloat16
 

@@ -3,7 +3,7 @@
 Each test runs a real framework op (TF, jax, torch, onnxruntime, onnx.reference) on a small random case
 with distinct in/out channel counts and non-square sizes, translates the op's padding convention into the
 canonical (begin, end, output_padding) of oracle/arithmetic.py, and compares with the golden
-oracle.conv_transpose. float64 where the framework supports it, float32 with a tolerance otherwise.
+convt_oracle.conv_transpose. float64 where the framework supports it, float32 with a tolerance otherwise.
 
 Frameworks are imported inside the tests with pytest.importorskip: a missing one is skipped, with the
 reason. Python caches the import, so each framework is imported once per process.
@@ -23,8 +23,8 @@ import os
 import numpy as np
 import pytest
 
-from oracle import arithmetic as A
-from oracle import conv_transpose
+from convt_oracle import arithmetic as A
+from convt_oracle import conv_transpose
 
 RTOL64, ATOL64 = 1e-12, 1e-12
 RTOL32, ATOL32 = 2e-5, 2e-5
@@ -255,7 +255,7 @@ def test_finding_tf_float32_accepts_output_shape_shorter_than_the_kernel(k, d):
 @pytest.mark.framework("tensorflow")
 def test_tf_article_example():
     """The source article's tf.nn.conv2d_transpose call gives its published result, and so does the golden."""
-    from cases import article
+    from convt_oracle.cases import article
 
     tf = import_tf()
     x = article.INPUT[None, None]

@@ -8,10 +8,11 @@ import traceback
 import numpy as np
 import pytest
 
-import oracle
-from cases.model import Case, make_case
-from oracle import compare as C
-from oracle.crosscheck import Unsupported, crosscheck, crosscheck_target
+import convt_oracle
+from convt_oracle.cases.model import Case, make_case
+from convt_oracle import compare as C
+from convt_oracle.errors import Unsupported
+from convt_oracle.harness.crosscheck import crosscheck, crosscheck_target
 
 try:  # "tests.targets" from the repository root (python -m pytest); plain "targets" under `pytest`
     from tests import targets as T
@@ -355,7 +356,7 @@ def _article():
 
 def test_assert_close_passes_on_the_right_answer():
     x, w, params, y = _article()
-    comparison = oracle.assert_conv_transpose_close(y, x, w, **params)
+    comparison = convt_oracle.assert_conv_transpose_close(y, x, w, **params)
     assert comparison.outcome == C.PASS
 
 
@@ -364,7 +365,7 @@ def test_assert_close_fails_like_numpy_testing():
     wrong = y.copy()
     wrong[0, 0, 2, 2] = 11
     with pytest.raises(AssertionError) as info:
-        oracle.assert_conv_transpose_close(wrong, x, w, **params)
+        convt_oracle.assert_conv_transpose_close(wrong, x, w, **params)
     message = str(info.value)
     assert "value_mismatch" in message
     assert "x(1, 1, 2, 2) float32" in message and "w(1, 1, 3, 3)" in message and "stride=2" in message
@@ -372,19 +373,19 @@ def test_assert_close_fails_like_numpy_testing():
     assert "max |actual - expected| = 1" in message
     assert "at (0, 0, 2, 2) (interior): actual 11.0, expected 10.0" in message
     with pytest.raises(AssertionError, match="dtype_mismatch"):
-        oracle.assert_conv_transpose_close(y.astype(np.float64), x, w, **params)
+        convt_oracle.assert_conv_transpose_close(y.astype(np.float64), x, w, **params)
 
 
 def test_assert_close_names_an_input_dtype_without_a_tolerance():
     x = np.ones((1, 1, 3), np.int32)
     with pytest.raises(TypeError, match="x: dtype int32"):
-        oracle.assert_conv_transpose_close(np.ones((1, 1, 4)), x, np.ones((1, 1, 2), np.int32))
+        convt_oracle.assert_conv_transpose_close(np.ones((1, 1, 4)), x, np.ones((1, 1, 2), np.int32))
 
 
 def test_assert_close_hides_itself_from_tracebacks():
     x, w, params, y = _article()
     with pytest.raises(AssertionError) as info:
-        oracle.assert_conv_transpose_close(y + 1, x, w, **params)
+        convt_oracle.assert_conv_transpose_close(y + 1, x, w, **params)
     frames = [frame for frame, _ in traceback.walk_tb(info.tb)]
     helper = [f for f in frames if f.f_code.co_name == "assert_conv_transpose_close"]
     assert helper and helper[0].f_locals.get("__tracebackhide__") is True

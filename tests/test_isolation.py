@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import crashy_targets as ct
-from cases.model import make_case
-from oracle import TargetCrashed, TargetTimedOut, Unsupported, crosscheck
-from oracle.isolation import IsolatedTarget, RemoteTargetError, target_reference
+from convt_oracle.cases.model import make_case
+from convt_oracle import TargetCrashed, TargetTimedOut, Unsupported, crosscheck
+from convt_oracle.harness.isolation import IsolatedTarget, RemoteTargetError, target_reference
 
 TRIGGER = make_case(input_size=5, kernel_size=3, in_channels=ct.TRIGGER_CHANNELS, out_channels=2, padding=1, bias=True)
 SUITE = [
@@ -180,25 +180,24 @@ def test_remote_exceptions_keep_their_type_name_and_traceback():
 
 
 def test_cases_cross_the_wire_intact():
-    """A case crosses as JSON text (oracle.isolation._encode_argument); it must come back equal, field by field."""
+    """A case crosses as JSON text (convt_oracle.harness.wire.encode_argument); it must come back equal, field by field."""
     import dataclasses
 
-    from cases import suites
-    from oracle import _worker
-    from oracle.isolation import _encode_argument
+    from convt_oracle.cases import suites
+    from convt_oracle.harness import wire
 
     cases = suites.expand(suites.get("edge") + suites.get("invalid") + SUITE, ("float32", "bfloat16"))
     cases.append(dataclasses.replace(SUITE[0], batch=np.int64(2), seed=np.int32(7), bias=np.bool_(True)))
     for case in cases:
-        back = _worker.decode(_encode_argument(case))
+        back = wire.decode(wire.encode_argument(case))
         assert back == case and back.name == case.name and back.id == case.id
 
 
 def test_remote_traceback_is_pythons_without_the_markers():
-    """_worker.traceback_text: traceback.format_exception's text (chained exceptions too), minus the ^^^ lines."""
+    """wire.traceback_text: traceback.format_exception's text (chained exceptions too), minus the ^^^ lines."""
     import traceback
 
-    from oracle._worker import traceback_text
+    from convt_oracle.harness.wire import traceback_text
 
     def inner():
         return {}["missing"]

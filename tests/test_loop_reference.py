@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from oracle import conv_transpose
+from convt_oracle import conv_transpose
 
 
 def _per_axis(value, rank):

@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 import pytest
 
-from oracle import conv, conv_transpose
+from convt_oracle import conv, conv_transpose
 
 
 def _canonical(value, rank, pairs=False):

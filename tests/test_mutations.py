@@ -13,8 +13,8 @@ import os
 
 import pytest
 
-from cases import suites
-from oracle.crosscheck import check_case, crosscheck
+from convt_oracle.cases import suites
+from convt_oracle.harness.crosscheck import check_case, crosscheck
 
 try:  # "tests.targets" from the repository root (python -m pytest); plain "targets" under `pytest`
     from tests import targets as T

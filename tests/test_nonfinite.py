@@ -10,7 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
-import oracle
+import convt_oracle
 
 SEED = 20261125
 
@@ -53,11 +53,11 @@ def test_nonfinite_values_propagate_like_ieee_sums(trial):
         special = rng.random(array.shape) < 0.25
         array[special] = rng.choice([np.inf, -np.inf, np.nan, 0.0], special.sum())
     params = dict(stride=stride, padding=((begin, end),), output_padding=output_padding, dilation=dilation, groups=groups)
-    out = oracle.conv_transpose(x, w, **params)
+    out = convt_oracle.conv_transpose(x, w, **params)
     y = rng.standard_normal(out.shape)
     y[rng.random(y.shape) < 0.1] = np.inf
     want_out, want_gx, want_gw = loop_reference(x, w, y, stride, begin, end, output_padding, dilation, groups)
-    grad_x, grad_w, _ = oracle.conv_transpose_vjp(x, w, y, **params)
+    grad_x, grad_w, _ = convt_oracle.conv_transpose_vjp(x, w, y, **params)
     assert_same(out, want_out, f"conv_transpose, seed [{SEED}, {trial}]")
     assert_same(grad_x, want_gx, f"grad_x, seed [{SEED}, {trial}]")
     assert_same(grad_w, want_gw, f"grad_w, seed [{SEED}, {trial}]")

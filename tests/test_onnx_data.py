@@ -7,7 +7,7 @@
   expected outputs, the source of the node/test_convtranspose* folders), read in memory.
 
 Each ConvTranspose node's attributes are translated to canonical padding per axis with
-oracle.arithmetic.onnx_padding, then oracle.conv_transpose is compared with the stored output.
+convt_oracle.arithmetic.onnx_padding, then convt_oracle.conv_transpose is compared with the stored output.
 """
 
 import glob
@@ -19,7 +19,7 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="onnx is not installed: no ONNX test data to compare with")
 from onnx import numpy_helper  # noqa: E402
 
-from oracle import arithmetic, conv_transpose  # noqa: E402
+from convt_oracle import arithmetic, conv_transpose  # noqa: E402
 from test_loop_reference import loop_conv_transpose  # noqa: E402  (an independent reference, in tests/)
 
 DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")

@@ -18,8 +18,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from cases import suites
-from oracle import pytest_plugin
+from convt_oracle.cases import suites
+from convt_oracle.harness import pytest_plugin
 
 pytest_plugins = ["pytester"]
 
@@ -34,16 +34,16 @@ def test_case(convt_case):
 """
 # A wrong target: the kernel is not flipped (a correlation, not a transposed convolution).
 WRONG_TARGET = """
-import oracle
+import convt_oracle
 
 def conv_transpose(x, w, bias=None, **params):
-    return oracle.conv_transpose(x, w[(..., *(slice(None, None, -1),) * (w.ndim - 2))], bias, **params).astype(x.dtype)
+    return convt_oracle.conv_transpose(x, w[(..., *(slice(None, None, -1),) * (w.ndim - 2))], bias, **params).astype(x.dtype)
 """
 UNSUPPORTED_TARGET = """
-import oracle
+import convt_oracle
 
 def conv_transpose(x, w, bias=None, **params):
-    raise oracle.Unsupported("no transposed convolution in " + str(x.dtype) + " here")
+    raise convt_oracle.Unsupported("no transposed convolution in " + str(x.dtype) + " here")
 """
 
 
@@ -73,7 +73,7 @@ def run(pytester, monkeypatch):
 
 def test_registered_through_pytest11():
     points = {point.name: point.value for point in entry_points(group="pytest11")}
-    assert points.get("convt_oracle") == "oracle.pytest_plugin"
+    assert points.get("convt_oracle") == "convt_oracle.harness.pytest_plugin"
 
 
 def test_options_in_their_group_and_header(run):
@@ -221,7 +221,7 @@ def test_failure_carries_the_message_and_a_reproducer_that_runs(run):
         f"convt-oracle: value_mismatch: wrongtarget:conv_transpose on {case_id}",
         "  values outside the derived bound: *",
         "reproduce with:",
-        "    import oracle",
+        "    import convt_oracle",
     ])
     output = result.outlines
     start = max(i for i, line in enumerate(output) if line == "reproduce with:") + 1
@@ -267,8 +267,8 @@ def test_xdist_catches_a_suite_that_is_not_deterministic(run):
     """The control: a suite drawn from os.urandom makes xdist refuse, so the test above has teeth."""
     run.makeconftest("""
 import os
-from cases import suites
-from cases.model import make_case
+from convt_oracle.cases import suites
+from convt_oracle.cases.model import make_case
 
 @suites.suite
 def unseeded(seed=0):

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
-import oracle
-from cases import coverage as cov
-from cases import strategies as cst
-from cases.model import DTYPES, MODES, Case, make_case, numpy_dtype
-from oracle import arithmetic
+import convt_oracle
+from convt_oracle.cases import coverage as cov
+from convt_oracle.cases import strategies as cst
+from convt_oracle.cases.model import DTYPES, MODES, Case, make_case, numpy_dtype
+from convt_oracle import arithmetic
 
 # Fixed, reproducible example generation: the same examples on every run and every machine.
 DERANDOMIZED = settings(derandomize=True, max_examples=60, deadline=None, database=None)
@@ -29,7 +29,7 @@ def test_generated_cases_are_valid_and_the_golden_agrees_on_their_shape(data):
     assert x.shape == case.x_shape and w.shape == case.w_shape
     assert (bias is None) == (not case.bias) and (bias is None or bias.shape == case.bias_shape)
     assert x.dtype == w.dtype == numpy_dtype(case.dtype)
-    y = oracle.conv_transpose(x, w, bias, **case.params())
+    y = convt_oracle.conv_transpose(x, w, bias, **case.params())
     assert y.shape == case.output_shape
 
 
@@ -45,7 +45,7 @@ def test_invalid_cases_are_rejected_by_the_golden_with_their_reason(case):
     assert not case.valid and case.reason
     x, w, bias = case.arrays()
     with pytest.raises((ValueError, TypeError)) as raised:
-        oracle.conv_transpose(x, w, bias, **case.params())
+        convt_oracle.conv_transpose(x, w, bias, **case.params())
     assert str(raised.value) == case.reason
 
 

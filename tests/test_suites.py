@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import oracle
-from cases import coverage as cov
-from cases import suites
-from cases.model import DTYPES, MODES
-from oracle import arithmetic
-from oracle.cli import main
+import convt_oracle
+from convt_oracle.cases import coverage as cov
+from convt_oracle.cases import suites
+from convt_oracle.cases.model import DTYPES, MODES
+from convt_oracle import arithmetic
+from convt_oracle.harness.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 CURATED_VALID = ("article", "arithmetic", "onnx", "edge")
@@ -119,7 +119,7 @@ def test_every_invalid_case_is_invalid_with_the_goldens_reason():
         assert not case.valid, case.name
         assert case.reason and case.name.startswith("invalid-")
         with pytest.raises((ValueError, TypeError)) as raised:
-            oracle.output_shape(case.x_shape, case.w_shape, case.bias_shape, **case.params())
+            convt_oracle.output_shape(case.x_shape, case.w_shape, case.bias_shape, **case.params())
         assert str(raised.value) == case.reason
 
 
@@ -300,7 +300,7 @@ def test_features_of_named_cases():
 def test_max_products_counts_what_the_golden_sums():
     """max_products is the largest element of conv_transpose(ones, ones): the products per element."""
     for case in suites.get("smoke") + suites.get("random", size=60):
-        ones = oracle.conv_transpose(np.ones((1, *case.x_shape[1:])), np.ones(case.w_shape), **case.params())
+        ones = convt_oracle.conv_transpose(np.ones((1, *case.x_shape[1:])), np.ones(case.w_shape), **case.params())
         assert cov.max_products(case) == int(ones.max()), case.id
 
 
@@ -388,7 +388,7 @@ def test_cases_command_for_one_suite_with_pairs(capsys):
 
 def test_the_frozen_default_suite_is_what_the_generator_gives():
     """cases/default-seed0.json (loaded instead of generating) must equal the generator's output:
-    regenerate it with `python -m cases.suites` after changing a generator."""
+    regenerate it with `python -m convt_oracle.cases.suites` after changing a generator."""
     generated = suites.SUITES["default"](seed=0)
     frozen = suites.get("default", seed=0)
     assert [case.id for case in frozen] == [case.id for case in generated]

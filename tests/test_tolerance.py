@@ -1,4 +1,4 @@
-"""The derived bound (oracle.tolerance): gamma_K, unit roundoffs, the accumulation policy, and the bound
+"""The derived bound (convt_oracle.tolerance): gamma_K, unit roundoffs, the accumulation policy, and the bound
 against real computations on long reductions.
 
 Expected numbers are worked out by hand in the comments (or taken from numpy / ml_dtypes' own finfo), not
@@ -9,10 +9,10 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from cases.model import make_case
-from oracle import compare as C
-from oracle import tolerance as T
-from oracle.tolerance import Tolerance, gamma
+from convt_oracle.cases.model import make_case
+from convt_oracle import compare as C
+from convt_oracle import tolerance as T
+from convt_oracle.tolerance import Tolerance, gamma
 
 # --- unit roundoffs and gamma_K -----------------------------------------------------------------------
 

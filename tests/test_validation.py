@@ -10,7 +10,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from oracle import conv, conv_transpose, conv_transpose_vjp
+from convt_oracle import conv, conv_transpose, conv_transpose_vjp
 
 X1, W1 = np.ones((1, 2, 3)), np.ones((2, 1, 2))  # 1-d: x (N=1, Cin=2, 3), w (Cin=2, Cout=1, k=2)
 X2, W2 = np.ones((1, 2, 3, 3)), np.ones((2, 1, 2, 2))

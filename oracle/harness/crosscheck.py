@@ -7,11 +7,11 @@ A target is a callable with the golden's signature,
 called with numpy arrays in the case's dtype, `stride`, `dilation`, `output_padding` as tuples of ints,
 `padding` as a tuple of (begin, end) pairs and `groups` as an int; or a string "module:function" naming
 one; or the name of an installed adapter. A target that cannot express a case natively raises
-`oracle.Unsupported(reason)`: the result is `unsupported`, not a failure. For `grad=True` the target may
+`convt_oracle.Unsupported(reason)`: the result is `unsupported`, not a failure. For `grad=True` the target may
 carry a `vjp` attribute, `target.vjp(x, w, grad_out, bias, **params) -> (grad_x, grad_w, grad_bias)`
 (grad_bias None without bias); a target without one gets `unsupported` for its vjp results.
 
-An adapter (adapters.base.Adapter) is called through `call_case(case, x, w, bias)` and
+An adapter (convt_oracle.adapters.base.Adapter) is called through `call_case(case, x, w, bias)` and
 `vjp_case(case, x, w, grad_out, bias)` instead, since it also needs the case's `mode`.
 """
 
@@ -22,31 +22,20 @@ import threading
 import time
 from concurrent.futures import Future
 
-import numpy as np
-
 from typing import TYPE_CHECKING
 
-from oracle import compare as C
-from oracle.report import Report, Result, environment
-from oracle.tolerance import UNIT_ROUNDOFF, Tolerance
+import numpy as np
+
+from convt_oracle import compare as C
+from convt_oracle.errors import TargetCrashed, TargetTimedOut, Unsupported
+from convt_oracle.harness.report import Report, Result, environment
+from convt_oracle.tolerance import Tolerance
 
 if TYPE_CHECKING:
-    from cases.model import Case
+    from convt_oracle.cases.model import Case
 
 
 _CHUNK = 64  # cases whose arrays crosscheck draws together
-
-
-class Unsupported(Exception):
-    """Raised by a target that cannot express a case natively; the message says why."""
-
-
-class TargetCrashed(Exception):
-    """The target's process died (abort, segfault, out-of-memory kill) while running a case."""
-
-
-class TargetTimedOut(Exception):
-    """The target did not answer within the timeout."""
 
 
 def crosscheck_target(target):
@@ -65,7 +54,7 @@ def crosscheck_target(target):
             raise TypeError(f"target: {target!r} is {type(found).__name__}, not callable")
         return found
     if isinstance(target, str):
-        from adapters import registry
+        from convt_oracle.adapters import registry
 
         return registry.load(target)
     raise TypeError(f"target: got {type(target).__name__}; expected a callable, 'module:function' or an adapter name")
@@ -238,13 +227,13 @@ def crosscheck(
 ) -> Report:
     """Run `target` on every case of `suite` in each of `dtypes`; return a Report.
 
-    `suite`: a suite name (cases.suites) or a sequence of Cases. `isolate=True` runs the target in a
+    `suite`: a suite name (convt_oracle.cases.suites) or a sequence of Cases. `isolate=True` runs the target in a
     separate process: an abort, a segfault or a hang past `timeout` seconds becomes `crash` / `timeout`
-    for that case, the process is restarted and the remaining cases run (oracle.isolation: the target must
+    for that case, the process is restarted and the remaining cases run (convt_oracle.harness.isolation: the target must
     then be "module:function" or importable by reference, not a lambda or closure). `progress`, if given,
     is called with each Result as it is produced.
     """
-    from cases import suites
+    from convt_oracle.cases import suites
 
     dtypes = tuple(dtypes)
     cases = suites.expand(suites.get(suite, seed=seed) if isinstance(suite, str) else list(suite), dtypes)
@@ -253,7 +242,7 @@ def crosscheck(
     name = target_name(target)
     runner = None
     if isolate:
-        from oracle.isolation import IsolatedTarget
+        from convt_oracle.harness.isolation import IsolatedTarget
 
         function = runner = IsolatedTarget(target, timeout=timeout)
     else:
@@ -285,37 +274,4 @@ def crosscheck(
     )
 
 
-def assert_conv_transpose_close(actual, x, w, bias=None, *, tolerance: Tolerance | None = None, **params):
-    """Assert that `actual` is a correct transposed convolution of (x, w, bias) in x's dtype.
-
-    The expected value is the golden's; the tolerance is derived per element (oracle.tolerance). On
-    failure the message says the outcome, how many elements mismatch, the largest error and error/bound,
-    and the first mismatching indices with actual, expected and bound.
-    """
-    __tracebackhide__ = True
-    dtype = str(np.asarray(x).dtype)
-    if dtype not in UNIT_ROUNDOFF:
-        raise TypeError(
-            f"x: dtype {dtype}; the tolerance is derived for {', '.join(UNIT_ROUNDOFF)} results (a result has "
-            f"its input's dtype); for other inputs compare with oracle.conv_transpose(x, w, bias, ...) directly"
-        )
-    expected = C.expect(x, w, bias, params, dtype, tolerance)
-    comparison = C.compare(actual, expected)
-    if not comparison.ok:
-        call = ", ".join(f"{key}={value!r}" for key, value in params.items())
-        raise AssertionError(
-            f"conv_transpose result is not close ({comparison.outcome}): x{tuple(np.shape(x))} {dtype}, "
-            f"w{tuple(np.shape(w))}, bias {'none' if bias is None else np.shape(bias)}, {call}\n{comparison.message}"
-        )
-    return comparison
-
-
-__all__ = [
-    "Unsupported",
-    "TargetCrashed",
-    "TargetTimedOut",
-    "crosscheck",
-    "crosscheck_target",
-    "assert_conv_transpose_close",
-    "check_case",
-]
+__all__ = ["crosscheck", "crosscheck_target", "check_case", "check_vjp", "Golden", "target_name"]

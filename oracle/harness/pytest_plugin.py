@@ -4,7 +4,7 @@ Installed with the package; `-p no:convt_oracle` turns it off. Options (group "c
 an ini key of the same name with underscores (`convt_suite = edge`); the command line wins over the ini
 file, the ini file over the default:
 
-    --convt-suite NAME      the suite of cases (cases.suites), default "smoke"
+    --convt-suite NAME      the suite of cases (convt_oracle.cases.suites), default "smoke"
     --convt-targets A,B     targets: "module:function" strings or adapter names (default: none)
     --convt-dtypes A,B      the dtypes each configuration runs in, default "float32"
     --convt-seed N          the seed of generated suites, default 0
@@ -18,12 +18,12 @@ A test asks for them by fixture name:
     def test_mine(convt_case, convt_target, convt_check):
         convt_check(convt_case, convt_target)
 
-- `convt_case`: one `cases.model.Case` with a concrete dtype; the test runs once per case of the suite in
+- `convt_case`: one `convt_oracle.cases.model.Case` with a concrete dtype; the test runs once per case of the suite in
   each dtype, and its node id is the case id (`test_mine[2d-b1-c1x1-...-r2]`).
 - `convt_target`: one target name; the test runs once per target (ids: the names). Without any target the
   test is skipped, saying how to give one.
-- `convt_check(case, target)` (also importable as `oracle.pytest_plugin.check`): runs the case on the
-  target and compares with the golden (oracle.crosscheck.check_case); a discrepancy fails the test with
+- `convt_check(case, target)` (also importable as `convt_oracle.harness.pytest_plugin.check`): runs the case on the
+  target and compares with the golden (convt_oracle.harness.crosscheck.check_case); a discrepancy fails the test with
   the result's message and a reproducer to paste; `unsupported` skips it with the target's reason;
   otherwise it returns the Result.
 - `@pytest.mark.convt(suite=..., dtypes=..., seed=...)` overrides the options for one test (or a module,
@@ -67,7 +67,7 @@ def pytest_addoption(parser):
     group = parser.getgroup("convt-oracle", "convt-oracle: transposed-convolution cases and targets")
     group.addoption(
         "--convt-suite", default=None, metavar="NAME",
-        help=f"suite of cases for convt_case (cases.suites); default {DEFAULT_SUITE!r}, or ini convt_suite",
+        help=f"suite of cases for convt_case (convt_oracle.cases.suites); default {DEFAULT_SUITE!r}, or ini convt_suite",
     )
     group.addoption(
         "--convt-targets", default=None, metavar="A,B",
@@ -106,8 +106,8 @@ def validate(suite, dtypes, seed, *, where: str, check_suite: bool = True) -> tu
 
     `check_suite=False` leaves the suite to be checked where it is used.
     """
-    from cases import suites
-    from cases.model import DTYPES
+    from convt_oracle.cases import suites
+    from convt_oracle.cases.model import DTYPES
 
     if check_suite and suite not in suites.SUITES:
         raise ValueError(f"{where}suite: unknown {suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
@@ -130,7 +130,7 @@ def pytest_configure(config):
     )
     if config.option.help or config.option.version:
         return
-    from cases import suites
+    from convt_oracle.cases import suites
 
     suite = _option(config, "suite")
     # A default suite that this version of the suites lacks fails only the tests that use convt_case (at
@@ -163,8 +163,8 @@ def versions(targets=()) -> dict:
     import ml_dtypes
     import numpy
 
-    from adapters import registry
-    from oracle.run import TargetSpec
+    from convt_oracle.adapters import registry
+    from convt_oracle.harness.run import TargetSpec
 
     found = {"numpy": numpy.__version__, "ml_dtypes": ml_dtypes.__version__}
     known, reported = registry.available(), set()
@@ -225,7 +225,7 @@ def _for_test(config, definition) -> Settings:
 
 def cases_for(config, chosen: Settings) -> list:
     """The chosen suite's cases in the chosen dtypes, generated once per (suite, seed, dtypes) per process."""
-    from cases import suites
+    from convt_oracle.cases import suites
 
     key = (chosen.suite, chosen.seed, chosen.dtypes)
     cache = config.stash[_CASES]
@@ -256,7 +256,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def convt_case(request):
-    """One case (cases.model.Case, concrete dtype) of the chosen suite; the node id is its id."""
+    """One case (convt_oracle.cases.model.Case, concrete dtype) of the chosen suite; the node id is its id."""
     if not hasattr(request, "param"):
         pytest.fail("convt_case is parametrized at collection: name it among the test's arguments", pytrace=False)
     return request.param
@@ -282,7 +282,7 @@ _LOADED = {}
 
 def _load(target):
     """The callable behind a target, loaded once per process (an adapter is instantiated once)."""
-    from oracle.crosscheck import crosscheck_target
+    from convt_oracle.harness.crosscheck import crosscheck_target
 
     if not isinstance(target, str):
         return crosscheck_target(target)
@@ -309,8 +309,8 @@ def check(case, target, *, tolerance=None):
     fails with the result's message and a reproducer a user can paste.
     """
     __tracebackhide__ = True
-    from oracle.compare import UNSUPPORTED
-    from oracle.crosscheck import check_case, target_name
+    from convt_oracle.compare import UNSUPPORTED
+    from convt_oracle.harness.crosscheck import check_case, target_name
 
     name = target_name(target)
     try:

@@ -11,8 +11,8 @@ import numpy as np
 
 
 def _article_example() -> bool:
-    from cases import article
-    from oracle import arithmetic, conv_transpose
+    from convt_oracle.cases import article
+    from convt_oracle import arithmetic, conv_transpose
 
     pads = [arithmetic.same_padding(size, k, article.STRIDE, 1) for size, k in zip(article.INPUT.shape, article.KERNEL.shape)]
     result = conv_transpose(
@@ -31,7 +31,7 @@ def _article_example() -> bool:
 
 def _adjoint_identity(seed: int, count: int) -> bool:
     """<conv_transpose(x), y> == <x, conv(y)> exactly, on integer-valued random configurations."""
-    from oracle import arithmetic, conv, conv_transpose
+    from convt_oracle import arithmetic, conv, conv_transpose
 
     rng = np.random.default_rng(seed)
     failures = 0
@@ -66,9 +66,9 @@ def selfcheck(seed: int, count: int) -> int:
 
 
 def cases_command(suite: str | None, seed: int, pairs: bool, dtypes) -> int:
-    """Print each suite's size and coverage per feature value (cases.coverage); uncovered pairs on request."""
-    from cases import coverage as cov
-    from cases import suites
+    """Print each suite's size and coverage per feature value (convt_oracle.cases.coverage); uncovered pairs on request."""
+    from convt_oracle.cases import coverage as cov
+    from convt_oracle.cases import suites
 
     names = [suite] if suite else list(suites.SUITES)
     found = {name: cov.coverage(suites.get(name, seed=seed), dtypes) for name in names}
@@ -103,7 +103,7 @@ def cases_command(suite: str | None, seed: int, pairs: bool, dtypes) -> int:
 
 
 def _dtypes(parser, text: str, option: str) -> tuple:
-    from cases.model import DTYPES
+    from convt_oracle.cases.model import DTYPES
 
     dtypes = tuple(d.strip() for d in text.split(",") if d.strip())
     unknown = [d for d in dtypes if d not in DTYPES]
@@ -114,8 +114,8 @@ def _dtypes(parser, text: str, option: str) -> tuple:
 
 def run_command(parser, args) -> int:
     """`convt-oracle run`: exit 0 with no discrepancy, 1 with discrepancies, 2 for a usage error."""
-    from cases import suites
-    from oracle.run import ProgressPrinter, TargetSpec, installed_targets, outcome_table, run
+    from convt_oracle.cases import suites
+    from convt_oracle.harness.run import ProgressPrinter, TargetSpec, installed_targets, outcome_table, run
 
     if args.suite not in suites.SUITES:
         parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
@@ -207,19 +207,19 @@ def main(argv=None) -> int:
     if args.command == "run":
         return run_command(parser, args)
     if args.command == "adapters":
-        from oracle.run import describe_adapters
+        from convt_oracle.harness.run import describe_adapters
 
         print(describe_adapters())
         return 0
     if args.command == "selfcheck":
         return selfcheck(args.seed, args.count)
     if args.command == "cases":
-        from cases import suites
+        from convt_oracle.cases import suites
 
         if args.suite is not None and args.suite not in suites.SUITES:
             parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
         dtypes = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
-        from cases.model import DTYPES
+        from convt_oracle.cases.model import DTYPES
 
         unknown = [d for d in dtypes if d not in DTYPES]
         if unknown or not dtypes:

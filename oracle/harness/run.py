@@ -1,8 +1,8 @@
 """`convt-oracle run`: every adapter, each in its own long-lived worker, on a suite of cases.
 
-Each target runs in an isolated worker (oracle.isolation): a crash or hang costs one case and the worker
+Each target runs in an isolated worker (convt_oracle.harness.isolation): a crash or hang costs one case and the worker
 restarts. Workers of different adapters run concurrently, one driving thread each; the golden's
-expectation for a case is computed once and shared by all targets (oracle.crosscheck.Golden). A driving
+expectation for a case is computed once and shared by all targets (convt_oracle.harness.crosscheck.Golden). A driving
 thread streams its cases to the worker ahead of the answers (IsolatedTarget.stream), so that the golden
 and the comparison of one case overlap the worker's next calls (benchmarks/bench_run.py).
 A target is an adapter name, optionally with another interpreter: `torch@/path/to/venv/bin/python`.
@@ -24,11 +24,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 
-from adapters import registry
-from cases import suites
-from oracle import compare as C
-from oracle.crosscheck import Golden, check_case, check_vjp
-from oracle.report import Report, Result, environment
+from convt_oracle.adapters import registry
+from convt_oracle.cases import suites
+from convt_oracle import compare as C
+from convt_oracle.harness.crosscheck import Golden, check_case, check_vjp
+from convt_oracle.harness.report import Report, Result, environment
 
 _VERSION_SCRIPT = (
     "import importlib.metadata as m, sys; name = sys.argv[1]; "
@@ -124,7 +124,7 @@ def run(
     `progress(target_label, done, total)` is called after each result. Interrupted (Ctrl-C), the run
     returns the results finished so far.
     """
-    from oracle.isolation import IsolatedTarget
+    from convt_oracle.harness.isolation import IsolatedTarget
 
     cases = suites.expand(suites.get(suite, seed=seed), dtypes)
     golden = Golden(shared=True)

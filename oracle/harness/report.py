@@ -1,4 +1,4 @@
-"""Results of a cross-check, and their rendering (summary text, JSON). Comparisons live in oracle.compare."""
+"""Results of a cross-check, and their rendering (summary text, JSON). Comparisons live in convt_oracle.compare."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass, field
 
 from typing import TYPE_CHECKING
 
-from oracle.compare import NOT_DISCREPANCIES, OUTCOMES, Comparison
+from convt_oracle.compare import NOT_DISCREPANCIES, OUTCOMES, Comparison
 
 if TYPE_CHECKING:
-    from cases.model import Case
+    from convt_oracle.cases.model import Case
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,11 @@ class Result:
             "    actual = target.call_case(case, x, w, bias)\n"
             "else:\n"
             "    actual = target(x, w, bias, **case.params())\n"
-            "oracle.assert_conv_transpose_close(actual, x, w, bias, **case.params())"
+            "convt_oracle.assert_conv_transpose_close(actual, x, w, bias, **case.params())"
         )
         if self.check == "vjp":
             call = (
-                "from oracle.compare import compare, expect_vjp\n"
+                "from convt_oracle.compare import compare, expect_vjp\n"
                 "grad_out = case.cotangent()\n"
                 "if hasattr(target, 'vjp_case'):  # an adapter\n"
                 "    actual = target.vjp_case(case, x, w, grad_out, bias)\n"
@@ -80,9 +80,9 @@ class Result:
                 "    assert result is None or result.ok, f'{name}: {result.outcome}\\n{result.message}'"
             )
         return (
-            "import oracle\n"
-            "from cases.model import Case\n"
-            f"target = oracle.crosscheck_target({self.target!r})\n"
+            "import convt_oracle\n"
+            "from convt_oracle.cases.model import Case\n"
+            f"target = convt_oracle.crosscheck_target({self.target!r})\n"
             f"case = Case.from_dict({self.case.to_dict()!r})\n"
             "x, w, bias = case.arrays()\n" + call
         )

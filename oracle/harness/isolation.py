@@ -5,20 +5,21 @@
     target = IsolatedTarget("torch", python="/other/venv/bin/python")               # an adapter, by name
     y = target(x, w, bias, stride=(2,), padding=((0, 0),), output_padding=(0,), dilation=(1,), groups=1)
 
-The worker is an execnet gateway (`popen//python=...`): it puts this repository (and the directory the
-target's module was imported from, when the parent knows it) on its `sys.path`, imports the target once,
-then answers calls. The worker's interpreter needs numpy, and ml_dtypes only if a bfloat16 array is sent;
-it does not need this package installed. Arrays cross as raw bytes with their dtype and shape (see
-oracle._worker), never as pickles.
+The worker is an execnet gateway (`popen//python=...`) running convt_oracle.harness.worker: it imports
+convt_oracle from the folders this process imports it from, puts the directory the target's module was
+imported from (when this process knows it) on its `sys.path`, imports the target once, then answers
+calls. The worker's interpreter needs numpy, and ml_dtypes only if a bfloat16 array is sent; it does not
+need this package installed. Arrays cross as raw bytes with their dtype and shape
+(convt_oracle.harness.wire), never as pickles.
 
 What the caller sees:
 - the target's result, rebuilt as a numpy array in the parent;
-- `oracle.Unsupported` if the target raised it (likewise TargetCrashed / TargetTimedOut);
+- `convt_oracle.Unsupported` if the target raised it (likewise TargetCrashed / TargetTimedOut);
 - any other exception of the target as a `RemoteTargetError` whose class carries the remote type's name
   (and derives from the builtin of that name, so `except ValueError` still works), with the same message;
   the remote traceback is in `.remote_traceback`;
-- `oracle.TargetTimedOut` when no answer comes within `timeout` seconds: the worker is killed;
-- `oracle.TargetCrashed` when the worker dies (segfault, abort, os._exit, SIGKILL from the out-of-memory
+- `convt_oracle.TargetTimedOut` when no answer comes within `timeout` seconds: the worker is killed;
+- `convt_oracle.TargetCrashed` when the worker dies (segfault, abort, os._exit, SIGKILL from the out-of-memory
   killer), with its exit code or signal and, for a fatal signal, where Python was.
 After a timeout or a crash the next call starts a fresh worker. `vjp`, and an adapter's `call_case` and
 `vjp_case`, exist only when the target has them. `target.stream(calls)` answers many calls in order,
@@ -27,9 +28,6 @@ sending them ahead in chunks (what `convt-oracle run` uses): the same answers, f
 
 from __future__ import annotations
 
-import builtins
-import dataclasses
-import json
 import os
 import shlex
 import shutil
@@ -39,58 +37,24 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+from convt_oracle.errors import TargetCrashed, TargetTimedOut
+from convt_oracle.harness import wire, worker as worker_module
+from convt_oracle.harness.wire import RemoteObject, RemoteTargetError  # noqa: F401 (part of this module's API)
 
-from cases.model import Case
-from oracle import _worker
-from oracle.crosscheck import TargetCrashed, TargetTimedOut, Unsupported
+if TYPE_CHECKING:
+    from convt_oracle.cases.model import Case
 
-ROOT = str(Path(__file__).resolve().parents[1])  # the repository: `oracle` and `cases` import from here
-
-
-class RemoteTargetError(Exception):
-    """An exception the target raised in its worker. `remote_type` is the remote class's name."""
-
-    remote_type = "Exception"
-    remote_module = "builtins"
-    remote_traceback = ""
+# The packages a worker imports from where this process has them (the repository's folders map into them).
+PACKAGES = ("convt_oracle", "convt_oracle.adapters", "convt_oracle.cases")
 
 
-_error_classes: dict[tuple[str, str], type] = {}
+def package_folders() -> dict[str, str]:
+    """{package: the folder this process imports it from}, for the worker to import the same code."""
+    import importlib
 
-
-def remote_error(type_name: str, module: str, message: str, text: str = "") -> RemoteTargetError:
-    """A RemoteTargetError named like the remote exception (ValueError, RuntimeError, ...)."""
-    key = (module, type_name)
-    if key not in _error_classes:
-        bases: tuple = (RemoteTargetError,)
-        builtin = getattr(builtins, type_name, None)
-        if module == "builtins" and isinstance(builtin, type) and issubclass(builtin, Exception):
-            bases = (RemoteTargetError, builtin)
-        try:
-            klass = type(type_name, bases, {"remote_type": type_name, "remote_module": module})
-            klass(message)
-        except TypeError:  # a builtin whose constructor wants more (UnicodeDecodeError): name only
-            klass = type(type_name, (RemoteTargetError,), {"remote_type": type_name, "remote_module": module})
-        _error_classes[key] = klass
-    error = _error_classes[key](message)
-    error.remote_traceback = text
-    return error
-
-
-class RemoteObject:
-    """Stands for a non-array value a target returned in its worker; its class bears the remote type's name."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def _remote_object(type_name: str, text: str) -> RemoteObject:
-    return type(type_name, (RemoteObject,), {})(text)
+    return {name: os.path.dirname(importlib.import_module(name).__file__) for name in PACKAGES}
 
 
 # --- naming the target so that another process can import it ---------------------------------------------
@@ -104,7 +68,7 @@ def target_reference(target) -> tuple[str, list[str]]:
     """
     if isinstance(target, str):
         if ":" not in target:
-            from adapters import registry
+            from convt_oracle.adapters import registry
 
             points = registry.available()
             if target not in points:
@@ -133,7 +97,10 @@ def target_reference(target) -> tuple[str, list[str]]:
 
 
 def _import_roots(module_name: str) -> list[str]:
-    """Where the parent imported `module_name` from, as a sys.path entry (none if not imported here)."""
+    """Where the parent imported `module_name` from, as a sys.path entry (none if not imported here, nor for
+    convt_oracle's own modules: the worker finds those through `package_folders`)."""
+    if module_name.partition(".")[0] == PACKAGES[0]:
+        return []
     module = sys.modules.get(module_name)
     path = getattr(module, "__file__", None)
     if not path:
@@ -148,7 +115,7 @@ def _import_roots(module_name: str) -> list[str]:
 
 # --- the worker process ------------------------------------------------------------------------------------
 class _Worker:
-    """One worker process: an execnet gateway of `group` running oracle._worker.serve, the target loaded.
+    """One worker process: an execnet gateway of `group` running worker.serve, with the target loaded.
 
     The group holds only the current worker, so terminating the group ends this worker alone.
     """
@@ -160,19 +127,25 @@ class _Worker:
         self.group, self.fault_log, self.gateway = group, fault_log, None
         try:
             self.gateway = group.makegateway(f"popen//python={python}")
-            self.channel = self.gateway.remote_exec(_worker)
-            self.channel.send({"paths": [ROOT, *paths], "target": reference, "fault_log": fault_log, "output": output})
+            self.channel = self.gateway.remote_exec(worker_module)
+            self.channel.send({
+                "packages": package_folders(), "paths": paths, "target": reference, "fault_log": fault_log,
+                "output": output,
+            })
             reply = self.channel.receive(timeout=start_timeout)
         except execnet.TimeoutError:
             self.kill()
             raise TargetTimedOut(f"the worker ({python}) did not load {reference} within {start_timeout:g} s") from None
-        except execnet.RemoteError as error:  # oracle._worker itself failed: numpy missing, say
+        except execnet.RemoteError as error:  # the worker's own code failed before it could answer
             self.kill()
-            raise ValueError(f"python: {python} cannot run the worker ({_last_line(error)}); it needs numpy") from None
+            raise ValueError(f"python: {python} cannot run the worker ({_last_line(error)})") from None
         except (EOFError, OSError) as error:
             fate = self.fate(error)
             self.kill()
             raise TargetCrashed(f"the worker ({python}) died while loading {reference}: {fate}") from None
+        if reply[0] == "unusable":
+            self.close()
+            raise ValueError(f"python: {python} cannot run the worker ({reply[1]}: {reply[2]}); a worker needs numpy")
         if reply[0] == "failed":
             self.close()
             raise ValueError(f"target: cannot load {reference!r} in {python} ({reply[1]}: {reply[2]})")
@@ -317,7 +290,7 @@ class IsolatedTarget:
     def _run(self, what: str, args: tuple, params: dict):
         import execnet
 
-        args, params = [_encode_argument(arg) for arg in args], _plain(params)
+        args, params = [wire.encode_argument(arg) for arg in args], wire.plain(params)
         with self._lock:
             worker = self._current_worker()
             self._calls += 1
@@ -326,7 +299,7 @@ class IsolatedTarget:
             except execnet.DataFormatError as error:  # nothing was sent: the worker is fine
                 raise TypeError(f"{what}: the arguments cannot be sent to the worker ({error})") from None
             reply = self._receive(worker, self._calls)
-        value, error, _ = _answer(reply)
+        value, error, _ = wire.answer_of(reply)
         if error is not None:
             raise error
         return value
@@ -360,7 +333,7 @@ class IsolatedTarget:
                 while True:
                     while more and len(pending) <= chunk:
                         batch = [
-                            (what, [_encode_argument(a) for a in args], _plain(params[0]) if params else {})
+                            (what, [wire.encode_argument(a) for a in args], wire.plain(params[0]) if params else {})
                             for what, args, *params in itertools.islice(calls, chunk)
                         ]
                         more = len(batch) == chunk
@@ -382,7 +355,7 @@ class IsolatedTarget:
                             yield None, failed, 0.0
                         continue
                     pending.popleft()
-                    yield _answer(reply)
+                    yield wire.answer_of(reply)
             finally:
                 if pending and self._worker is not None:  # closed early: its answers would confuse the next call
                     self._worker.kill()
@@ -471,20 +444,6 @@ class IsolatedTarget:
         return f"IsolatedTarget({self.name!r}, timeout={self.timeout:g}, worker pid {pid}, restarts {self.restarts})"
 
 
-def _answer(reply: tuple) -> tuple:
-    """(value, exception or None, seconds) of a worker's reply."""
-    if reply[1] == "ok":
-        return _worker.decode(reply[2], _remote_object), None, reply[3]
-    kind, type_name, module, text, trace, seconds = reply[2:8]
-    if kind == "unsupported":
-        return None, Unsupported(text), seconds
-    if kind == "crash":
-        return None, TargetCrashed(text), seconds
-    if kind == "timeout":
-        return None, TargetTimedOut(text), seconds
-    return None, remote_error(type_name, module, text, trace), seconds
-
-
 def _interpreter(python: str | None) -> str:
     """The worker's command for execnet: an interpreter's path, or a command line ("python3.12 -X dev")."""
     python = python or sys.executable
@@ -496,39 +455,6 @@ def _interpreter(python: str | None) -> str:
     if not program or shutil.which(program) is None:
         raise ValueError(f"python: {python!r} is not an executable interpreter")
     return python
-
-
-_CASE_FIELDS = tuple(field.name for field in dataclasses.fields(Case))
-
-
-def _encode_argument(value):
-    if isinstance(value, Case):
-        # One JSON string, not case.to_dict(): execnet's serializer is pure Python and pays per item, and
-        # a case's fields as nested lists and dataclasses.asdict cost ~0.15 ms per call across both
-        # processes, a third of a round trip (benchmarks/bench_run.py); json works in C.
-        return {"case": json.dumps({name: getattr(value, name) for name in _CASE_FIELDS}, default=_json_item)}
-    return _worker.encode(value if value is None or isinstance(value, np.ndarray) else np.asarray(value))
-
-
-def _json_item(value):
-    if isinstance(value, np.generic):  # a numpy integer or bool in a case's field
-        return value.item()
-    raise TypeError(f"a case field of type {type(value).__name__} cannot cross to the worker")
-
-
-def _plain(value):
-    """Parameters as plain Python values (numpy integers to int, tuples kept) for the wire."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (tuple, list)):
-        return type(value)(_plain(item) for item in value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
 
 
 __all__ = ["IsolatedTarget", "RemoteTargetError", "RemoteObject", "target_reference"]
