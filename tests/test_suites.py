@@ -1,10 +1,11 @@
-"""The suites (cases/suites.py) and their coverage (cases/coverage.py)."""
+"""The suites (cases/suites.py, curated.py, generator.py) and their coverage (cases/coverage.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 import convt_oracle
 from convt_oracle.cases import coverage as cov
-from convt_oracle.cases import suites
+from convt_oracle.cases import curated, generator, suites
 from convt_oracle.cases.model import DTYPES, MODES
 from convt_oracle import arithmetic
 from convt_oracle.harness.cli import main
@@ -54,8 +55,8 @@ def test_a_curated_suite_takes_no_size():
 
 def test_suite_sizes():
     assert len(suites.get("article")) == 3
-    assert len(suites.get("arithmetic")) == len(suites.ARITHMETIC) + 1
-    assert len(suites.get("onnx")) == len(suites.ONNX)
+    assert len(suites.get("arithmetic")) == len(curated.ARITHMETIC) + 1
+    assert len(suites.get("onnx")) == len(curated.ONNX)
     assert len(suites.get("edge")) >= 30
     assert len(suites.get("invalid")) >= 8
     assert len(suites.get("random")) == 300
@@ -84,7 +85,7 @@ def test_two_calls_give_identical_cases():
     for name in suites.SUITES:
         assert [c.id for c in suites.get(name)] == [c.id for c in suites.get(name)], name
     # Not served from a cache: generating again from the seed gives the same cases.
-    assert [c.id for c in suites._generate(suites._random.Random("random/0"), 300, set())] == [
+    assert [c.id for c in generator.generate(random.Random("random/0"), 300, set())] == [
         c.id for c in suites.get("random")
     ]
 
@@ -181,7 +182,7 @@ def test_output_shape_cases_are_tf_expressible():
 
 def test_arithmetic_cases_give_dumoulin_and_visin_sizes():
     cases = by_name("arithmetic")
-    for name, *_, expected in suites.ARITHMETIC:
+    for name, *_, expected in curated.ARITHMETIC:
         assert cases[name].output_shape[2:] == expected, name
     half = cases["dv-10-half-padding-as-same"]
     assert half.output_shape[2:] == half.input_size
@@ -218,7 +219,7 @@ def test_onnx_cases_have_the_onnx_output_shapes():
 
 def test_onnx_cases_with_a_negative_begin_are_left_out():
     # output_shape 5 from a full result of 3 (i=1, k=3, s=1): total -2, begin -1: zeros before the result.
-    assert suites._onnx_case("x", (1, 1, 1), (1, 1, 3), dict(output_shape=[5]), seed=1) is None
+    assert curated._onnx_case("x", (1, 1, 1), (1, 1, 3), dict(output_shape=[5]), seed=1) is None
 
 
 def test_edge_has_each_listed_kind():
