@@ -10,9 +10,8 @@ ONNX's rules (the operator spec, opset 22; the arithmetic is convt_oracle.arithm
   (NOTSET) or at the end (SAME_UPPER).
 
 Each mode is asked the way ONNX spells it, and the attributes are accepted only when the spec
-(`arithmetic.onnx_padding`) gives the case's canonical result; otherwise the case is unsupported, with the
-reason. "The same result" means the same first element of the full result and the same output size: a
-canonical (begin, end, output_padding) and (begin, end - n, output_padding - n) select the same elements.
+(`arithmetic.onnx_padding`) selects the case's elements (`arithmetic.same_elements`, through
+adapters.base.spell); otherwise the case is unsupported, with the reason.
 
 - `explicit` -> pads + output_padding (always the canonical padding);
 - `same`     -> auto_pad SAME_UPPER + the case's output_padding (non-zero only when ke < s: it makes the
@@ -36,7 +35,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from convt_oracle.adapters.base import Adapter
+from convt_oracle.adapters.base import Adapter, Spelling, spell
 from convt_oracle import arithmetic
 from convt_oracle.errors import Unsupported
 
@@ -57,13 +56,6 @@ def _elem_type(dtype: str) -> int:
 
 def _axes(case):
     return zip(case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, case.output_padding)
-
-
-def _same_result(i, k, s, d, canonical: arithmetic.AxisPadding, onnx: arithmetic.AxisPadding) -> bool:
-    """Whether two paddings select the same elements: the same first element and the same output size."""
-    return onnx.begin == canonical.begin and arithmetic.output_size(i, k, s, d, *onnx) == arithmetic.output_size(
-        i, k, s, d, *canonical
-    )
 
 
 def _spec_padding(case, axis, auto_pad, output_padding, output_shape=None, pads=(0, 0)):
@@ -95,23 +87,20 @@ def attributes(case) -> dict:
             raise Unsupported(
                 f"ONNX runtimes refuse output_padding >= stride: axis {axis} has output_padding {op}, stride {s}"
             )
-    canonical = [arithmetic.AxisPadding(b, e, op) for (b, e), op in zip(case.padding, case.output_padding)]
     if case.mode == "output_shape":
-        attrs.update(_output_shape_attributes(case, canonical))
+        attrs.update(_output_shape_attributes(case))
         return attrs
     mode_attrs = _mode_attributes(case)
     auto_pad = mode_attrs.get("auto_pad", "NOTSET")
-    spec = [
-        _spec_padding(case, axis, auto_pad, op, pads=pair if auto_pad == "NOTSET" else (0, 0))
-        for axis, (pair, op) in enumerate(zip(case.padding, case.output_padding))
-    ]
-    for axis, (i, k, s, d, _, _) in enumerate(_axes(case)):
-        if not _same_result(i, k, s, d, canonical[axis], spec[axis]):
-            raise Unsupported(
-                f"ONNX {case.mode} ({mode_attrs}) gives padding {tuple(spec[axis])} on axis {axis}, "
-                f"not the case's {tuple(canonical[axis])}"
-            )
-    attrs.update(mode_attrs)
+
+    def options(axis):
+        pads = case.padding[axis] if auto_pad == "NOTSET" else (0, 0)
+        yield None, _spec_padding(case, axis, auto_pad, case.output_padding[axis], pads=pads)
+
+    found = spell(case, [Spelling(f"ONNX {case.mode} ({mode_attrs})", options, call=lambda _: mode_attrs)])
+    if found.argument is None:
+        raise Unsupported(found.tried)
+    attrs.update(found.argument)
     return attrs
 
 
@@ -125,29 +114,28 @@ def _mode_attributes(case) -> dict:
     return {"auto_pad": "SAME_UPPER" if case.mode == "same" else "VALID", "output_padding": list(case.output_padding)}
 
 
-def _output_shape_attributes(case, canonical) -> dict:
+def _output_shape_attributes(case) -> dict:
     """output_shape, with auto_pad NOTSET or SAME_UPPER and a per-axis output_padding, or Unsupported."""
     size = case.output_shape[2:]
-    for auto_pad in ("NOTSET", "SAME_UPPER"):
-        chosen = []
-        for axis, (i, k, s, d, _, _) in enumerate(_axes(case)):
-            for op in range(s):
-                spec = _spec_padding(case, axis, auto_pad, op, output_shape=size[axis])
-                if _same_result(i, k, s, d, canonical[axis], spec):
-                    chosen.append(op)
-                    break
-            else:
-                break
-        if len(chosen) == case.spatial_rank:
-            attrs = {"output_shape": list(size), "output_padding": chosen}
-            if auto_pad != "NOTSET":
-                attrs["auto_pad"] = auto_pad
-            return attrs
-    raise Unsupported(
-        f"ONNX output_shape {list(size)} splits the total crop evenly (larger half at the start, or at the end "
-        f"under SAME_UPPER), output_padding < stride; no such split gives the case's padding "
-        f"{[tuple(p) for p in canonical]}"
-    )
+
+    def asked(auto_pad) -> Spelling:
+        def options(axis):
+            for op in range(case.stride[axis]):
+                yield op, _spec_padding(case, axis, auto_pad, op, output_shape=size[axis])
+
+        def call(ops):
+            attrs = {"output_shape": list(size), "output_padding": list(ops)}
+            return attrs if auto_pad == "NOTSET" else {**attrs, "auto_pad": auto_pad}
+
+        return Spelling(f"output_shape {list(size)} with auto_pad {auto_pad}", options, call)
+
+    found = spell(case, [asked("NOTSET"), asked("SAME_UPPER")])
+    if found.argument is None:
+        raise Unsupported(
+            "ONNX output_shape splits the total crop evenly (larger half at the start, or at the end under "
+            f"SAME_UPPER), output_padding < stride: {found.tried}"
+        )
+    return found.argument
 
 
 def build_model(case, attrs: dict):

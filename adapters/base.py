@@ -8,14 +8,22 @@ nothing until the adapter is used.
 A case the framework cannot express natively raises `convt_oracle.Unsupported` with the reason: declared
 capabilities are checked by `unsupported()`, framework-specific limits by the subclass's `limits()`.
 An adapter never emulates: no crop, pad or slice around the framework's call.
+
+A framework often has several spellings of one crop (TF's 'SAME', 'VALID' or explicit pairs; Keras's
+'same'/'valid' with or without output_padding; ONNX's pads, auto_pad or output_shape). `spell` tries an
+adapter's spellings in order and keeps the first that selects the case's elements on every axis, and
+what each of the others gave, for the reason when none does.
 """
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
 
+from convt_oracle import arithmetic
 from convt_oracle.cases.model import DTYPES, MODES, Case, make_case
 from convt_oracle.errors import Unsupported
 
@@ -147,3 +155,74 @@ def _explicit_case(x, w, bias, stride, padding, output_padding, dilation, groups
         bias=bias is not None,
         dtype=dtype if dtype in DTYPES else None,
     )
+
+
+# --- the framework's spellings of a crop ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """One way of asking a framework for a case's crop.
+
+    `options(axis)` yields, for one spatial axis, the values of the framework's argument to try, in order,
+    each with the canonical padding the framework gives for it (an arithmetic.AxisPadding) or the
+    arithmetic's objection to it (a str); `call(values)` makes the framework's argument from the value
+    chosen on every axis; `label` names the spelling in a reason.
+    """
+
+    label: str
+    options: Callable[[int], Iterable[tuple[object, object]]]
+    call: Callable[[tuple], object] = tuple
+
+
+class Spelled(NamedTuple):
+    """The framework's argument for a case (None when no spelling selects its elements) and what each
+    spelling tried gave."""
+
+    argument: object
+    tried: str
+
+
+def case_padding(case: Case) -> list[arithmetic.AxisPadding]:
+    """The case's canonical padding per axis, in its least form (arithmetic.least_padding)."""
+    return [
+        arithmetic.least_padding(i, k, s, d, arithmetic.AxisPadding(b, e, op))
+        for i, k, s, d, (b, e), op in zip(
+            case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, case.output_padding
+        )
+    ]
+
+
+def describe_padding(padding) -> str:
+    """Per-axis paddings as '(begin, end) op N', or an objection as it stands."""
+    if isinstance(padding, str):
+        return f"an error ({padding})"
+    if isinstance(padding, arithmetic.AxisPadding):
+        return f"({padding.begin}, {padding.end}) op {padding.output_padding}"
+    return "[" + ", ".join(describe_padding(axis) for axis in padding) + "]"
+
+
+def spell(case: Case, spellings: Iterable[Spelling]) -> Spelled:
+    """The argument of the first of `spellings` that selects the case's elements on every axis
+    (arithmetic.same_elements); or None, with what each spelling gave on the first axis where it fails."""
+    wanted = case_padding(case)
+    axes = list(zip(case.input_size, case.kernel_size, case.stride, case.dilation))
+    tried = []
+    for spelling in spellings:
+        values = []
+        for axis, ((i, k, s, d), want) in enumerate(zip(axes, wanted)):
+            gave = []
+            for value, padding in spelling.options(axis):
+                if not isinstance(padding, str) and arithmetic.same_elements(i, k, s, d, padding, want):
+                    values.append(value)
+                    break
+                gave.append(padding)
+            else:
+                if len(gave) == 1:
+                    tried.append(f"{spelling.label} gives {describe_padding(gave[0])} on axis {axis}")
+                else:
+                    tried.append(f"{spelling.label}: none of its {len(gave)} choices gives axis {axis}'s crop")
+                break
+        else:
+            return Spelled(spelling.call(tuple(values)), "")
+    return Spelled(None, "; ".join(tried) + f"; the case's padding is {describe_padding(wanted)}")

@@ -4,24 +4,15 @@ Keras's rules (the translation, in one place):
 - layouts: data_format='channels_last', x (N, *spatial, Cin), kernel (*k, Cout, Cin) = w.transpose(2.., 1, 0);
   no groups;
 - `padding` is 'same' or 'valid' (one for every axis) and `output_padding` is None or one int per axis,
-  documented as "lower than the stride". `keras_padding` below gives the canonical padding of each
-  combination; None and 0 differ:
-  - 'valid', None: convt_oracle.arithmetic.valid_padding (output (i-1)*s + max(ke, s));
-  - 'same', None: convt_oracle.arithmetic.same_padding (output i*s, TF/jax 'SAME');
-  - 'valid', op: no crop, op zeros appended: (0, 0, op);
-  - 'same', op: Keras's own pair for lax.conv_transpose (keras/src/backend/common/backend_utils.py,
-    `_convert_conv_transpose_padding_args_from_keras_to_jax`): pad_len = ke + ke % 2 - 2 + op,
-    left = min(ceil(pad_len / 2), ke - 1), right = pad_len - left, read back with
-    convt_oracle.arithmetic.from_jax_padding. The output size is (i-1)*s + ke % 2 + op, as in Keras's shape
-    rule (`compute_conv_transpose_output_shape`). The torch backend crops to the same window on purpose
-    (`compute_conv_transpose_output_crops_for_torch`); the tensorflow backend asks tf.nn.conv_transpose for
-    that size with 'SAME' and gets the same window whenever TF accepts the size (the arithmetic agrees
-    for every op < s, i <= 6, k <= 7, s <= 5, d <= 3, tests/test_adapter_keras.py; the three backends
-    were run against each other for i <= 4, k <= 5, s <= 3, d <= 2), and raises for the others (op = 0
-    with an even effective kernel: size (i-1)*s, below TF's accepted range; a finding, see the tests);
+  documented as "lower than the stride"; convt_oracle.arithmetic.keras_padding gives the canonical padding
+  of each combination (None and 0 differ). The torch backend crops to the same window on purpose
+  (`compute_conv_transpose_output_crops_for_torch`); the tensorflow backend asks tf.nn.conv_transpose for
+  that size with 'SAME' and gets the same window whenever TF accepts the size (tests/test_adapter_keras.py
+  checks the arithmetic against TF's 'SAME' rule), and raises for the others (op = 0 with an even
+  effective kernel: size (i-1)*s, below TF's accepted range; a finding, see the tests);
 - modes: `same` -> ('same', None), `valid` -> ('valid', None); `explicit` and `output_shape` -> the first
-  of ('valid', ops), ('same', ops), ('valid', None), ('same', None), ops in [0, stride-1] per axis, whose
-  canonical padding is the case's; none -> unsupported, with what each gives;
+  of ('valid', ops), ('same', ops), ('valid', None), ('same', None), ops in [0, stride-1] per axis, that
+  selects the case's elements (adapters.base.spell); none -> unsupported, with what each gives;
 - the bias is added with keras.ops.add (broadcast over the channels-last axis), as Keras's layers do; this
   is the only composition around the op;
 - gradients: the same call through the backend's autodiff (jax.vjp, torch.autograd, tf.GradientTape).
@@ -40,28 +31,9 @@ import warnings
 import ml_dtypes
 import numpy as np
 
-from convt_oracle.adapters.base import Adapter
-from convt_oracle.adapters.tensorflow import canonical_padding, channels_first, channels_last, golden_weight, refusal_reason, tf_filter
+from convt_oracle.adapters.base import Adapter, Spelling, spell
+from convt_oracle.adapters.tensorflow import channels_first, channels_last, golden_weight, refusal_reason, tf_filter
 from convt_oracle import arithmetic
-
-
-def keras_padding(i: int, k: int, s: int, d: int, padding: str, output_padding: int | None) -> arithmetic.AxisPadding:
-    """Canonical padding of one axis of keras.ops.conv_transpose(padding=..., output_padding=...), in the
-    least form of convt_oracle.adapters.tensorflow.canonical_padding."""
-    if padding not in ("same", "valid"):
-        raise ValueError(f"padding: got {padding!r}; Keras takes 'same' or 'valid'")
-    if output_padding is None:
-        rule = arithmetic.same_padding if padding == "same" else arithmetic.valid_padding
-        pad = rule(i, k, s, d)
-    elif padding == "valid":
-        pad = arithmetic.AxisPadding(0, 0, output_padding)
-    else:
-        ke = arithmetic.effective_kernel(k, d)
-        pad_len = ke + ke % 2 - 2 + output_padding
-        left = min(pad_len // 2 + pad_len % 2, ke - 1)
-        pad = arithmetic.from_jax_padding(k, d, left, pad_len - left)
-    size = arithmetic.output_size(i, k, s, d, *pad)
-    return arithmetic.crop_to_size(arithmetic.full_size(i, k, s, d), pad.begin, size)
 
 
 class KerasAdapter(Adapter):
@@ -107,37 +79,28 @@ class KerasAdapter(Adapter):
     # --- the translation --------------------------------------------------------------------------------
     def plan(self, case):
         """(padding, output_padding) of the Keras call for `case`, or (None, the reason)."""
-        axes = list(zip(case.input_size, case.kernel_size, case.stride, case.dilation))
         if not case.valid:  # no result to reproduce: ask Keras as the mode says, it accepts or rejects
             if case.mode in ("same", "valid"):
                 return case.mode, None
             return None, f"keras.ops.conv_transpose takes no explicit padding; invalid case: {case.reason}"
-        wanted = canonical_padding(case)
+
+        def keras(padding, with_output_padding) -> Spelling:
+            def options(axis):
+                i, k, s, d = case.input_size[axis], case.kernel_size[axis], case.stride[axis], case.dilation[axis]
+                for op in range(s) if with_output_padding else [None]:
+                    yield op, arithmetic.keras_padding(i, k, s, d, padding, op)
+
+            label = f"({padding!r}, output_padding < stride)" if with_output_padding else f"({padding!r}, None)"
+            return Spelling(label, options, call=lambda ops: (padding, ops if with_output_padding else None))
+
         if case.mode in ("same", "valid"):
-            calls = [(case.mode, None)]
+            spellings = [keras(case.mode, False)]
         else:
-            calls = [("valid", "ops"), ("same", "ops"), ("valid", None), ("same", None)]
-        tried = []
-        for padding, output_padding in calls:
-            if output_padding is None:
-                got = [keras_padding(*axis, padding, None) for axis in axes]
-                if got == wanted:
-                    return padding, None
-                tried.append(f"({padding!r}, None) gives {_describe(got)}")
-                continue
-            ops = []
-            for axis, want in zip(axes, wanted):
-                choices = [op for op in range(axis[2]) if keras_padding(*axis, padding, op) == want]
-                if not choices:
-                    break
-                ops.append(choices[0])
-            else:
-                return padding, tuple(ops)
-            tried.append(f"({padding!r}, output_padding < stride) cannot give {_describe([want])} on axis {len(ops)}")
-        return None, (
-            f"keras.ops.conv_transpose takes only padding 'same'/'valid' plus output_padding < stride: "
-            f"{'; '.join(tried)}; the case's padding is {_describe(wanted)}"
-        )
+            spellings = [keras("valid", True), keras("same", True), keras("valid", False), keras("same", False)]
+        found = spell(case, spellings)
+        if found.argument is not None:
+            return found.argument
+        return None, f"keras.ops.conv_transpose takes only padding 'same'/'valid' plus output_padding < stride: {found.tried}"
 
     def limits(self, case):
         padding, detail = self.plan(case)
@@ -239,7 +202,3 @@ class KerasTensorflowAdapter(KerasAdapter):
     def limits(self, case):
         # keras calls tf.nn.conv_transpose with a padding string: TF's CPU kernel limits apply
         return super().limits(case) or refusal_reason(case.spatial_rank, case, explicit=False)
-
-
-def _describe(padding) -> str:
-    return "[" + ", ".join(f"({p.begin}, {p.end}) op {p.output_padding}" for p in padding) + "]"

@@ -37,7 +37,7 @@ import os
 
 import numpy as np
 
-from convt_oracle.adapters.base import Adapter
+from convt_oracle.adapters.base import Adapter, Spelling, case_padding, spell
 from convt_oracle.cases.model import numpy_dtype
 from convt_oracle import arithmetic
 
@@ -142,62 +142,49 @@ class TensorflowAdapter(Adapter):
         if not case.valid:
             return self._plan_invalid(case)
         sizes = case.output_shape[2:]
-        axes = list(zip(case.input_size, case.kernel_size, case.stride, case.dilation, sizes))
-        wanted = canonical_padding(case)
 
-        def canonical(padding_of_axis):
-            """The canonical padding TF gives with these per-axis paddings, or the arithmetic's objection."""
-            try:
-                return [
-                    arithmetic.output_shape_padding(i, k, s, d, padding, size)
-                    for (i, k, s, d, size), padding in zip(axes, padding_of_axis)
-                ]
-            except ValueError as error:
-                return str(error)
+        def asked(label, padding_of_axis, argument) -> Spelling:
+            """TF's output_shape rule with these forward paddings: the crop TF computes, or its objection."""
 
-        tried = []
+            def options(axis):
+                i, k, s, d = case.input_size[axis], case.kernel_size[axis], case.stride[axis], case.dilation[axis]
+                try:
+                    yield argument, arithmetic.output_shape_padding(i, k, s, d, padding_of_axis(axis), sizes[axis])
+                except ValueError as error:
+                    yield argument, str(error)
 
-        def by_string(strings):
-            for string in strings:
-                got = canonical([string] * rank)
-                if got == wanted:
-                    return string
-                tried.append(f"{string!r} gives {_describe(got)}")
-            return None
+            return Spelling(label, options, call=lambda _: argument)
 
-        strings = {"same": ["SAME"], "valid": ["VALID"], "output_shape": ["SAME", "VALID"], "explicit": []}
-        string = by_string(strings[case.mode])
-        if string is not None:
-            return string, sizes
-        if case.mode in ("same", "valid"):
-            return None, f"TF's {'; '.join(tried)}, not the case's {_describe(wanted)}"
-        # Explicit pairs exist for Conv2DBackpropInput (1-d and 2-d). The case's own (begin, end) pairs, then
-        # the same crop written with the least end (an end crop that output_padding gives back is no crop):
-        # TF accepts pairs whose forward conv maps O back to i.
+        def string(name):
+            return asked(repr(name), lambda axis: name, name)
+
+        def pairs(chosen):
+            return asked(f"explicit pairs {chosen}", lambda axis: chosen[axis], chosen)
+
+        # Explicit pairs exist for Conv2DBackpropInput (1-d and 2-d), where TF's CPU kernels take them: the
+        # case's own (begin, end) pairs, then the same crop written with the least end. Where they are out
+        # of reach, an explicit case whose crop a padding string gives is asked that way.
         refused = rank == 3 or refusal_reason(2, case, explicit=True) is not None
-        if not refused:
-            own = [tuple(pair) for pair in case.padding]
-            least = [(p.begin, p.end) for p in wanted]
-            for pairs in [own] + ([least] if least != own else []):
-                got = canonical(pairs)
-                if got == wanted:
-                    return pairs, sizes
-                tried.append(f"explicit pairs {pairs}: {_describe(got)}")
-        # Where explicit pairs are out of reach (3-d has none; TF's CPU kernels refuse them with groups or
-        # dilation), an explicit case whose crop a padding string and output_shape give is asked that way.
+        own = [tuple(pair) for pair in case.padding]
+        least = [(p.begin, p.end) for p in case_padding(case)]
+        spellings = [string(name) for name in {"same": ["SAME"], "valid": ["VALID"], "output_shape": ["SAME", "VALID"]}.get(case.mode, [])]
+        if case.mode in ("explicit", "output_shape") and not refused:
+            spellings += [pairs(own)] + ([pairs(least)] if least != own else [])
         if case.mode == "explicit":
-            string = by_string(["SAME", "VALID"])
-            if string is not None:
-                return string, sizes
+            spellings += [string("SAME"), string("VALID")]
+        found = spell(case, spellings)
+        if found.argument is not None:
+            return found.argument, sizes
+        if case.mode in ("same", "valid"):
+            return None, f"TF's {found.tried}"
         if rank == 3:
             return None, (
-                f"tf.nn.conv3d_transpose takes padding 'SAME' or 'VALID' only (explicit pairs exist for "
-                f"Conv2DBackpropInput only, which 1-d and 2-d use); {'; '.join(tried)}; the case's padding is "
-                f"{_describe(wanted)}"
+                "tf.nn.conv3d_transpose takes padding 'SAME' or 'VALID' only (explicit pairs exist for "
+                f"Conv2DBackpropInput only, which 1-d and 2-d use); {found.tried}"
             )
         if refused:
-            return [tuple(pair) for pair in case.padding], sizes  # limits() then gives TF's own refusal
-        return None, f"not expressible in TF: {'; '.join(tried)}; the case's padding is {_describe(wanted)}"
+            return own, sizes  # limits() then gives TF's own refusal
+        return None, f"not expressible in TF: {found.tried}"
 
     def _plan_invalid(self, case):
         """An invalid case has no result to reproduce: TF is asked with the sizes the canonical formula gives
@@ -299,22 +286,3 @@ class TensorflowGpuAdapter(TensorflowAdapter):
         if tf.config.list_physical_devices("GPU"):
             return None
         return f"TensorFlow {tf.__version__} sees no GPU: tf.config.list_physical_devices('GPU') is empty"
-
-
-def canonical_padding(case) -> list:
-    """The case's padding per axis in its least form: a padding's result is full[begin : begin + O] (zeros
-    past the end of the full result), so (begin, end, op) and (begin, end - op, 0) are the same computation;
-    arithmetic.crop_to_size writes each (begin, O) one way, as output_shape_padding does."""
-    return [
-        arithmetic.crop_to_size(arithmetic.full_size(i, k, s, d), begin, size)
-        for i, k, s, d, (begin, _), size in zip(
-            case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, case.output_shape[2:]
-        )
-    ]
-
-
-def _describe(padding) -> str:
-    """Per-axis (begin, end, output_padding), or the arithmetic's objection as it stands."""
-    if isinstance(padding, str):
-        return f"an error ({padding})"
-    return "[" + ", ".join(f"({p.begin}, {p.end}) op {p.output_padding}" for p in padding) + "]"

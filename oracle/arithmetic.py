@@ -1,6 +1,6 @@
 """Output-size and padding arithmetic of transposed convolution: the one place for these rules.
 
-Pure integer functions of one spatial axis. Notation (as in REFERENCE.md): input size `i`, kernel `k`,
+Pure integer functions of one spatial axis. Notation (as in docs/conventions.md): input size `i`, kernel `k`,
 stride `s`, dilation `d`, effective kernel `ke = d*(k-1) + 1`, full (uncropped) output
 `F = (i-1)*s + ke`.
 
@@ -11,7 +11,9 @@ they lie past the full result):
     O = F - begin - end + output_padding
 
 Every framework convention (TF/jax 'SAME' and 'VALID', ONNX auto_pad and output_shape, TF output_shape,
-torch output_size, jax explicit pairs) is translated here into a canonical `AxisPadding`.
+torch output_size, jax explicit pairs, Keras's 'same'/'valid' with output_padding) is translated here into
+a canonical `AxisPadding`; `least_padding` and `same_elements` say when two of them select the same
+elements, and `border_band` where an output element's kernel window is cut by an end of the input.
 """
 
 from __future__ import annotations
@@ -60,6 +62,22 @@ def crop_to_size(full: int, begin: int, size: int) -> AxisPadding:
     return AxisPadding(begin, max(end, 0), max(-end, 0))
 
 
+def least_padding(i: int, k: int, s: int, d: int, pad: AxisPadding) -> AxisPadding:
+    """The same selection written with the least end crop.
+
+    A padding's result is full[begin : begin + O] with zeros past the end of the full result, so
+    (begin, end, output_padding) and (begin, end - n, output_padding - n) select the same elements; this is
+    the one of them with the smaller of end and output_padding at 0 (`crop_to_size`).
+    """
+    return crop_to_size(full_size(i, k, s, d), pad.begin, output_size(i, k, s, d, *pad))
+
+
+def same_elements(i: int, k: int, s: int, d: int, a: AxisPadding, b: AxisPadding) -> bool:
+    """Whether two paddings select the same elements: the same first element of the full result and the
+    same output size (a framework's spelling of a crop against the crop it stands for)."""
+    return least_padding(i, k, s, d, a) == least_padding(i, k, s, d, b)
+
+
 # --- 'SAME' and 'VALID' -------------------------------------------------------------------------------
 
 
@@ -85,6 +103,19 @@ def same_padding(i: int, k: int, s: int, d: int, *, lower: bool = False) -> Axis
 def valid_padding(i: int, k: int, s: int, d: int) -> AxisPadding:
     """'VALID' padding (jax, Keras): no crop; output (i-1)*s + max(ke, s)."""
     return AxisPadding(0, 0, max(0, s - effective_kernel(k, d)))
+
+
+# --- where the kernel window is cut by an end of the input ------------------------------------------------
+
+
+def border_band(i: int, k: int, s: int, d: int, begin: int, size: int) -> tuple[int, int]:
+    """(head, tail): how many output elements at each end of an axis of `size` elements lie where the
+    kernel's window is cut by an end of the input, i.e. full-result position f = o + begin with
+    f < d*(k-1) or f > (i-1)*s (this includes output_padding past the full result). The interior is
+    d*(k-1) - begin <= o <= (i-1)*s - begin."""
+    head = min(size, max(0, effective_kernel(k, d) - 1 - begin))
+    tail = min(size, max(0, size - ((i - 1) * s - begin + 1)))
+    return head, tail
 
 
 # --- forward convolution sizes (the transposed conv is the gradient of one) -----------------------------
@@ -170,6 +201,36 @@ def torch_output_padding(i: int, k: int, s: int, d: int, p: int, size: int) -> i
             f"input {i}, kernel {k}, stride {s}, dilation {d}, padding {p}"
         )
     return size - smallest
+
+
+# --- Keras keras.ops.conv_transpose ---------------------------------------------------------------------------
+
+
+def keras_padding(i: int, k: int, s: int, d: int, padding: str, output_padding: int | None) -> AxisPadding:
+    """Canonical padding of one axis of keras.ops.conv_transpose(padding=..., output_padding=...), in its
+    least form (`least_padding`). `output_padding` None and 0 differ:
+
+    - 'valid', None: `valid_padding` (output (i-1)*s + max(ke, s));
+    - 'same', None: `same_padding` (output i*s, TF/jax 'SAME');
+    - 'valid', op: no crop, op zeros appended: (0, 0, op);
+    - 'same', op: Keras's own pair for lax.conv_transpose (keras/src/backend/common/backend_utils.py,
+      `_convert_conv_transpose_padding_args_from_keras_to_jax`): pad_len = ke + ke % 2 - 2 + op,
+      left = min(ceil(pad_len / 2), ke - 1), right = pad_len - left, read back with `from_jax_padding`;
+      output size (i-1)*s + ke % 2 + op, as in Keras's shape rule (`compute_conv_transpose_output_shape`).
+    """
+    if padding not in ("same", "valid"):
+        raise ValueError(f"padding: got {padding!r}; Keras takes 'same' or 'valid'")
+    if output_padding is None:
+        rule = same_padding if padding == "same" else valid_padding
+        pad = rule(i, k, s, d)
+    elif padding == "valid":
+        pad = AxisPadding(0, 0, output_padding)
+    else:
+        ke = effective_kernel(k, d)
+        pad_len = ke + ke % 2 - 2 + output_padding
+        left = min(pad_len // 2 + pad_len % 2, ke - 1)
+        pad = from_jax_padding(k, d, left, pad_len - left)
+    return least_padding(i, k, s, d, pad)
 
 
 # --- jax lax.conv_transpose explicit padding -------------------------------------------------------------

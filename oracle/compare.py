@@ -63,15 +63,12 @@ class Expected:
 
 def border_bands(input_size, kernel_size, params, output_size) -> tuple[tuple[int, int], ...]:
     """Per spatial axis, (begin, end) widths of the output's border bands (see Expected.border)."""
-    bands = []
-    for i, k, s, d, (begin, _), o in zip(
-        input_size, kernel_size, params.stride, params.dilation, params.padding, output_size
-    ):
-        # Interior: full positions d*(k-1) <= f <= (i-1)*s, i.e. outputs d*(k-1) - begin <= o <= (i-1)*s - begin.
-        head = min(o, max(0, arithmetic.effective_kernel(k, d) - 1 - begin))
-        tail = min(o, max(0, o - ((i - 1) * s - begin + 1)))
-        bands.append((head, tail))
-    return tuple(bands)
+    return tuple(
+        arithmetic.border_band(i, k, s, d, begin, o)
+        for i, k, s, d, (begin, _), o in zip(
+            input_size, kernel_size, params.stride, params.dilation, params.padding, output_size
+        )
+    )
 
 
 def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = None) -> Expected:

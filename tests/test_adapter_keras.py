@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from convt_oracle.adapters.keras import KerasTensorflowAdapter, keras_padding
+from convt_oracle.adapters.keras import KerasTensorflowAdapter
 from convt_oracle.cases.model import Case, make_case
 from convt_oracle import arithmetic as A
 
@@ -245,17 +245,17 @@ def test_an_adapter_refuses_a_process_where_keras_has_another_backend():
 
 
 def test_keras_padding_is_tf_s_same_rule_wherever_tf_accepts_the_size():
-    """('same', op) in Keras's jax form (convt_oracle.adapters.keras.keras_padding) equals TF's 'SAME' output_shape rule for
+    """('same', op) in Keras's jax form (convt_oracle.arithmetic.keras_padding) equals TF's 'SAME' output_shape rule for
     Keras's output size whenever TF accepts that size, and the None forms are same_padding / valid_padding."""
     compared = 0
     for i in range(1, 7):
         for k in range(1, 8):
             for s in range(1, 6):
                 for d in range(1, 4):
-                    assert keras_padding(i, k, s, d, "same", None) == A.same_padding(i, k, s, d)
-                    assert keras_padding(i, k, s, d, "valid", None) == A.valid_padding(i, k, s, d)
+                    assert A.keras_padding(i, k, s, d, "same", None) == A.same_padding(i, k, s, d)
+                    assert A.keras_padding(i, k, s, d, "valid", None) == A.valid_padding(i, k, s, d)
                     for op in range(s):
-                        pad = keras_padding(i, k, s, d, "same", op)
+                        pad = A.keras_padding(i, k, s, d, "same", op)
                         size = A.output_size(i, k, s, d, *pad)
                         if size in A.accepted_output_sizes(i, k, s, d, "SAME"):
                             assert pad == A.output_shape_padding(i, k, s, d, "SAME", size), (i, k, s, d, op)

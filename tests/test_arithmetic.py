@@ -205,6 +205,51 @@ def test_crop_to_size_examples():
     assert A.crop_to_size(7, 0, 7) == AxisPadding(0, 0, 0)
 
 
+def selected(i, k, s, d, pad):
+    """The full-result positions a padding keeps, in order (positions past the full result included):
+    written out from the definition, independently of the arithmetic."""
+    full = (i - 1) * s + ke_of(k, d)
+    size = full - pad.begin - pad.end + pad.output_padding
+    return [pad.begin + o for o in range(size)]
+
+
+@DERANDOMIZED
+@given(i=sizes, k=kernels, s=strides, d=dilations, begin=st.integers(0, 8), end=st.integers(0, 8), op=st.integers(0, 6))
+def test_least_padding_selects_the_same_elements_with_the_least_end(i, k, s, d, begin, end, op):
+    pad = AxisPadding(begin, end, op)
+    if not selected(i, k, s, d, pad):
+        return  # no output: nothing to select
+    least = A.least_padding(i, k, s, d, pad)
+    assert selected(i, k, s, d, least) == selected(i, k, s, d, pad)
+    assert min(least.end, least.output_padding) == 0
+    assert A.same_elements(i, k, s, d, pad, least)
+
+
+def test_same_elements_examples():
+    # full size 7 (i 3, k 3, s 2): a crop of 1 at the end given back by output_padding 1 is no crop
+    assert A.same_elements(3, 3, 2, 1, AxisPadding(1, 1, 1), AxisPadding(1, 0, 0))
+    assert not A.same_elements(3, 3, 2, 1, AxisPadding(1, 1, 1), AxisPadding(0, 0, 0))  # another first element
+    assert not A.same_elements(3, 3, 2, 1, AxisPadding(1, 1, 0), AxisPadding(1, 0, 0))  # another size
+    assert A.same_elements(3, 3, 2, 1, AxisPadding(0, 0, 2), AxisPadding(0, 1, 3))
+
+
+# --- border bands ----------------------------------------------------------------------------------------------
+
+
+@DERANDOMIZED
+@given(i=sizes, k=kernels, s=strides, d=dilations, begin=st.integers(0, 8), end=st.integers(0, 8), op=st.integers(0, 6))
+def test_border_band_is_where_a_tap_of_the_window_misses_the_input(i, k, s, d, begin, end, op):
+    """An output element is in the border band when some tap of the kernel window ending at it would read an
+    input position outside [0, i) (counted from the definition: tap t reads input (f - t*d) / s)."""
+    positions = selected(i, k, s, d, AxisPadding(begin, end, op))
+    if not positions:
+        return
+    cut = [f - ke_of(k, d) + 1 < 0 or f > (i - 1) * s for f in positions]  # window [f - d*(k-1), f] leaves [0, (i-1)*s]
+    head, tail = A.border_band(i, k, s, d, begin, len(positions))
+    expected = [o < head or o >= len(positions) - tail for o in range(len(positions))]
+    assert cut == expected
+
+
 # --- 'SAME' and 'VALID' --------------------------------------------------------------------------------------
 
 
