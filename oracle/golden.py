@@ -1,115 +1,103 @@
 """The golden transposed convolution, its adjoint (forward correlation) and its vector-Jacobian product.
 
-Definition (scatter form, per spatial axis, REFERENCE.md):
+Definition (scatter form, per spatial axis):
 
     full[n, g*Cog + co, i*s + t*d] += x[n, g*Cig + ci, i] * w[g*Cig + ci, co, t]
     out = full[begin : begin + O]            (zero past the end of full), plus bias
+    O = (i-1)*s + d*(k-1) + 1 - begin - end + output_padding
 
-Each output position o = q*s + r belongs to one stride phase r (per axis). The pairs (i, t) that reach
-it satisfy i*s + t*d - begin = q*s + r, so a phase receives exactly the taps t with (t*d - begin - r)
-divisible by s, each from input position i = q - shift(t). The code vectorizes that identity, one phase
-at a time (the loops run over phases and kernel taps only):
+with i the input size, k the kernel size, s the stride, d the dilation, (begin, end) the crop (`padding`),
+Cig = Cin / groups and Cog = Cout / groups. Everything is computed in float64 from exactly converted
+inputs, and inf and NaN follow IEEE: a NaN only where some existing term x * w is NaN (a NaN factor, or
+inf * 0) or the terms hold both infinities (`_ieee_products`).
 
-1. `shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]` for the phase's taps j (zero outside x):
-   each a plain block of one zero-padded copy of x, laid out once per geometry (`_phase_plan`);
-2. `phase[n, g, co, q] = sum_{j, ci} w[g*Cig + ci, co, t_j] * shifted[n, g, j, ci, q]`: one matrix product;
-3. `out[..., r::s] = phase`; positions that no tap reaches (output_padding past the full result, or a
-   stride longer than the kernel) are zero. Then the bias is added.
-
-The copies of step 1 hold Cig channels each; when the convolution reduces the channels (Cig > Cog) the
-definition is read literally instead, contracting the channels first (`_scatter_by_tap`), so that the
-scratch holds Cog channels per tap.
-
-The adjoint `conv` reads, for every kernel tap, the strided window of y that the tap writes, and
-`conv_transpose_vjp` combines the two. Everything is computed in float64 from exactly converted inputs.
+The routes that compute the sum live apart: `convt_oracle.phase_route` is the fast route
+`conv_transpose` uses (the sum one stride phase at a time, a matrix product per phase), and
+`convt_oracle.definition` is the plain route, the scatter form read literally, that the tests check it
+against. The adjoint `conv` reads, for every kernel tap, the strided window of y that the tap writes,
+and `conv_transpose_vjp` combines the two.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import itertools
 import math
 
 import numpy as np
 
 from convt_oracle import arithmetic
 from convt_oracle import params as P
+from convt_oracle import phase_route
 
 
-# Most elements of the gathered blocks of x held at once by the phase route (8 MiB): a phase with more
-# taps is summed in parts. Measured on a 2-core AMD EPYC (1 MiB L2, 32 MiB L3): 25 taps of 16 channels
-# ran 1.2x faster in parts of 8 taps than of 13.
-_SHIFTED_ELEMENTS = 2**20
+def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Transposed convolution of x (batch, Cin, *spatial) with w (Cin, Cout // groups, *kernel).
 
+    `stride`, `dilation`, `output_padding`: an int or one int per spatial axis. `padding`: an int, one int
+    per axis, or one (begin, end) pair per axis: elements cropped from the full result. Output size per
+    axis: (i-1)*s + d*(k-1) + 1 - begin - end + output_padding. Returns float64.
 
-def _tap_window(input_size: int, output_size: int, stride: int, offset: int) -> tuple[slice, slice]:
-    """Input positions i with 0 <= i*stride + offset < output_size, and the output positions they hit.
-
-    Returns (input slice, output slice); both are empty when the tap misses the output altogether.
+    Computed one stride phase at a time: the output positions o = q*s + r of phase r receive
+    x[i] * w[t] from exactly the taps t with (t*d - begin - r) divisible by s, at i = q - shift(t). So a
+    phase is a sum over its taps of shifted copies of x, contracted with those taps: one matrix product.
     """
-    first = max(0, -(offset // stride))  # smallest i with i*stride + offset >= 0
-    stop = min(input_size, (output_size - 1 - offset) // stride + 1)
-    if stop <= first:
-        return slice(0, 0), slice(0, 0)
-    start = first * stride + offset
-    return slice(first, stop), slice(start, start + (stop - first - 1) * stride + 1, stride)
+    x64, w64, params = P.prepare(x, w, stride, padding, output_padding, dilation, groups)
+    cog, kernel_size = w64.shape[1], w64.shape[2:]
+    bias64 = P.check_bias(bias, cog * params.groups)
+    output_size = P.check_output_size(params, x64.shape[2:], kernel_size)
+    out = _ieee_products(lambda a, b: phase_route.scatter(a, b, params, output_size), x64, w64)
+    if bias64 is not None:
+        out += bias64.reshape(-1, *([1] * len(output_size)))
+    return out
 
 
-def _tap_windows(params: P.ConvParams, input_size, output_size, kernel_size):
-    """For every kernel tap (in C order): (tap index, input slices, output slices) over the spatial axes."""
-    for tap, position in enumerate(itertools.product(*(range(k) for k in kernel_size))):
-        windows = [
-            _tap_window(i, o, s, t * d - b)
-            for i, o, s, d, (b, _), t in zip(
-                input_size, output_size, params.stride, params.dilation, params.padding, position
-            )
-        ]
-        yield tap, tuple(win[0] for win in windows), tuple(win[1] for win in windows)
+def conv(y, w, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """The forward correlation that is the adjoint of `conv_transpose` with the same parameters.
 
-
-def _prepare(x, w, stride, padding, output_padding, dilation, groups, *, x_name="x"):
-    """Validate and convert the arguments; return (x64, w64, params)."""
-    x64 = P.as_float64(x_name, x)
-    w64 = P.as_float64("w", w)
-    spatial_rank = P.check_arrays(x64, w64, P.check_groups(groups), x_name=x_name)
-    if x_name == "x" and x64.shape[1] != w64.shape[0]:
+    Takes y shaped like conv_transpose's output (batch, Cout, *O) and returns x-shaped (batch, Cin, *i):
+    x[n, g*Cig + ci, i] = sum_{co, t} w[g*Cig + ci, co, t] * y[n, g*Cog + co, i*s + t*d - begin].
+    """
+    y64, w64, params = P.prepare(y, w, stride, padding, output_padding, dilation, groups, x_name="y")
+    batch, cout, *output_size = y64.shape
+    cin, cog, *kernel_size = w64.shape
+    groups = params.groups
+    if cout != cog * groups:
         raise ValueError(
-            f"x: got {x64.shape[1]} channels (shape {x64.shape}); w of shape {w64.shape} expects "
-            f"in_channels = w.shape[0] = {w64.shape[0]}"
+            f"y: got {cout} channels; w of shape {w64.shape} with groups={groups} produces "
+            f"out_channels = w.shape[1] * groups = {cog * groups}"
         )
-    params = P.normalize(
-        spatial_rank, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups
-    )
-    return x64, w64, params
+    input_size = _input_size_for(params, output_size, kernel_size)
+    return _ieee_products(lambda a, b: _gather(a, b, params, input_size), y64, w64)
 
 
-def _check_bias(bias, out_channels: int):
-    if bias is None:
-        return None
-    bias64 = P.as_float64("bias", bias)
-    if bias64.shape != (out_channels,):
-        raise ValueError(f"bias: got shape {bias64.shape}; expected (out_channels,) = ({out_channels},)")
-    return bias64
+def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Vector-Jacobian product of `conv_transpose` at (x, w, bias) with cotangent `grad_out`.
 
-
-def _taps_by_phase(params: P.ConvParams, kernel_size) -> dict[tuple[int, ...], list]:
-    """For every stride phase r, the taps that reach it, each with its shift in input positions.
-
-    Tap t writes output position o = i*s + t*d - begin, which lies in phase r = (t*d - begin) mod s at
-    o = q*s + r with q = i + shift, shift = (t*d - begin - r) // s.
+    Returns (grad_x, grad_w, grad_bias), float64; grad_bias is None when bias is None.
     """
-    phases = {phase: [] for phase in itertools.product(*(range(s) for s in params.stride))}
-    for tap, position in enumerate(itertools.product(*(range(k) for k in kernel_size))):
-        offsets = [t * d - b for t, d, (b, _) in zip(position, params.dilation, params.padding)]
-        phase = tuple(offset % s for offset, s in zip(offsets, params.stride))
-        phases[phase].append((tap, tuple(offset // s for offset, s in zip(offsets, params.stride))))
-    return phases
+    x64, w64, params = P.prepare(x, w, stride, padding, output_padding, dilation, groups)
+    batch, cin, *input_size = x64.shape
+    cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
+    bias64 = P.check_bias(bias, cog * groups)
+    output_size = P.check_output_size(params, input_size, kernel_size)
+    g64 = P.as_float64("grad_out", grad_out)
+    expected = (batch, cog * groups, *output_size)
+    if g64.shape != expected:
+        raise ValueError(f"grad_out: got shape {g64.shape}; expected the output shape {expected}")
+    keywords = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
+    grad_x = conv(g64, w64, **keywords)
+
+    grad_w = _ieee_products(lambda a, b: _weight_gradient(a, b, params, kernel_size), x64, g64)
+    grad_bias = None if bias64 is None else g64.sum(axis=(0, *range(2, g64.ndim)))
+    return grad_x, grad_w, grad_bias
 
 
-def _phase_size(output_size, stride, phase) -> tuple[int, ...]:
-    """Number of output positions o = q*s + r of phase r on each axis."""
-    return tuple(len(range(r, o, s)) for r, o, s in zip(phase, output_size, stride))
+def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """The shape `conv_transpose` returns for arrays of these shapes, or the error it raises for them."""
+    x = np.broadcast_to(np.zeros((), np.float64), tuple(x_shape))
+    w = np.broadcast_to(np.zeros((), np.float64), tuple(w_shape))
+    x64, w64, params = P.prepare(x, w, stride, padding, output_padding, dilation, groups)
+    P.check_bias(None if bias_shape is None else np.broadcast_to(np.zeros(()), tuple(bias_shape)), w64.shape[1] * params.groups)
+    return (x64.shape[0], w64.shape[1] * params.groups, *P.check_output_size(params, x64.shape[2:], w64.shape[2:]))
 
 
 def _ieee_products(op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -150,253 +138,6 @@ def _ieee_products(op, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(nan | (plus & minus), np.nan, np.where(plus, np.inf, np.where(minus, -np.inf, value)))
 
 
-def _view(buffer: np.ndarray, shape) -> np.ndarray:
-    """A contiguous array of `shape` over the start of a flat scratch buffer."""
-    return buffer[: math.prod(shape)].reshape(shape)
-
-
-def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """The shape `conv_transpose` returns for arrays of these shapes, or the error it raises for them."""
-    x = np.broadcast_to(np.zeros((), np.float64), tuple(x_shape))
-    w = np.broadcast_to(np.zeros((), np.float64), tuple(w_shape))
-    x64, w64, params = _prepare(x, w, stride, padding, output_padding, dilation, groups)
-    _check_bias(None if bias_shape is None else np.broadcast_to(np.zeros(()), tuple(bias_shape)), w64.shape[1] * params.groups)
-    return (x64.shape[0], w64.shape[1] * params.groups, *P.check_output_size(params, x64.shape[2:], w64.shape[2:]))
-
-
-def _scatter(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
-    """The transposed convolution of x64 with w64 (no bias).
-
-    Two orders of the same sum, chosen by which needs less scratch: gather then contract, one stride phase
-    at a time (`_scatter_by_phase`: copies of x, Cig channels each), or, when the convolution reduces the
-    channels (Cig > Cog), contract then scatter (`_scatter_by_tap`: products with Cog channels each).
-    """
-    reaching = _inputs_reaching_output(params, x64.shape[2:], w64.shape[2:], output_size)
-    if reaching is None:  # every input position lands in the cropped-off part
-        return np.zeros((x64.shape[0], w64.shape[1] * params.groups, *output_size))
-    region, params = reaching
-    x64 = x64[(..., *region)]
-    cig, cog = x64.shape[1] // params.groups, w64.shape[1]
-    if cig > cog:
-        return _scatter_by_tap(x64, w64, params, output_size)
-    return _scatter_by_phase(x64, w64, params, output_size)
-
-
-def _inputs_reaching_output(params: P.ConvParams, input_size, kernel_size, output_size):
-    """The span of input positions that some tap maps into the output (the union of the taps' windows,
-    `_tap_window`), as (slices of x, the parameters for x[slices]), or None when it is empty. A large crop
-    leaves out most of x, and the routes below then neither compute nor store products that would be
-    cropped.
-    """
-    region, padding = [], []
-    for i, k, s, d, (b, _), op, o in zip(
-        input_size, kernel_size, params.stride, params.dilation, params.padding, params.output_padding, output_size
-    ):
-        windows = [_tap_window(i, o, s, t * d - b)[0] for t in range(k)]
-        windows = [window for window in windows if window.stop > window.start]
-        if not windows:
-            return None
-        first, stop = min(window.start for window in windows), max(window.stop for window in windows)
-        region.append(slice(first, stop))
-        begin = b - first * s  # negative: zeros before the first output of x[first:]
-        # the end crop that keeps the output size O for stop - first inputs
-        padding.append((begin, arithmetic.output_size(stop - first, k, s, d, begin, 0, op) - o))
-    return tuple(region), dataclasses.replace(params, padding=tuple(padding))
-
-
-def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
-    """The scatter form read literally, one stride phase at a time: for a chunk of the phase's taps,
-    products[n, g, i, j, co] = sum_ci w[g*Cig + ci, co, t_j] * x[n, g*Cig + ci, i] (one matrix product,
-    channels last as in the phase route), each added into the phase's positions q = i + shift(t_j) in a
-    buffer of the phase's own, which is then written into the output once. The products hold Cog
-    channels per tap: at most half the taps at a time, and no more than (taps - 1) x the output's size
-    (one tap at least)."""
-    batch, cin, *input_size = x64.shape
-    cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
-    cig, taps, positions = cin // groups, math.prod(kernel_size), math.prod(input_size)
-    x_columns = x64.reshape(batch, groups, cig, positions)
-    # kernel[g, t, co, ci] = w[g*Cig + ci, co, t]
-    kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 3, 2, 1)
-    out = np.empty((batch, groups, cog, *output_size))
-    chunk = max(1, min(-(-taps // 2), (taps - 1) * math.prod(output_size) // positions))
-    products_buffer = np.empty(batch * groups * positions * chunk * cog)
-    for phase, phase_taps in _taps_by_phase(params, kernel_size).items():
-        size = _phase_size(output_size, params.stride, phase)
-        phase_sum = np.zeros((batch, groups, *size, cog))
-        for start in range(0, len(phase_taps), chunk):
-            part = phase_taps[start : start + chunk]
-            part_kernel = kernel[:, [tap for tap, _ in part]].reshape(groups, len(part) * cog, cig)
-            products = _view(products_buffer, (batch, groups, positions, len(part) * cog))
-            np.matmul(part_kernel, x_columns, out=products.swapaxes(-1, -2))
-            products = products.reshape(batch, groups, *input_size, len(part), cog)
-            for j, (_, shift) in enumerate(part):
-                # phase_sum[..., q, :] += products[..., q - shift, j, :] where both exist
-                kept = [(max(0, sh), min(n, i + sh)) for n, i, sh in zip(size, input_size, shift)]
-                if all(a < b for a, b in kept):
-                    phase_sum[(slice(None), slice(None), *(slice(a, b) for a, b in kept))] += products[
-                        (slice(None), slice(None), *(slice(a - sh, b - sh) for (a, b), sh in zip(kept, shift)), j)
-                    ]
-        out[(..., *(slice(r, None, s) for r, s in zip(phase, params.stride)))] = np.moveaxis(phase_sum, -1, 2)
-    return out.reshape(batch, groups * cog, *output_size)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Phase:
-    """The output positions o = q*s + r of one stride phase r and the kernel taps that reach them."""
-
-    positions: tuple[slice, ...]  # in the output, per axis: r::s
-    size: tuple[int, ...]  # how many positions per axis
-    taps: tuple[int, ...]  # C-order kernel tap indices
-    windows: tuple[tuple[slice, ...], ...]  # per tap, the block of padded x that lands on the phase
-
-
-@dataclasses.dataclass(frozen=True)
-class _PhasePlan:
-    """Where every phase reads x: x[x_region] sits at padded[placement] in a zero array of padded_size, so
-    that tap t's contribution to its phase is the plain block padded[window(t)] (no bounds to clip)."""
-
-    x_region: tuple[slice, ...]
-    placement: tuple[slice, ...]
-    padded_size: tuple[int, ...]
-    phases: tuple[_Phase, ...]
-
-
-@functools.lru_cache(maxsize=256)
-def _phase_plan(params: P.ConvParams, input_size, kernel_size, output_size) -> _PhasePlan:
-    """The phases of this geometry, and the zero-padded x their taps read (one plan per geometry, cached).
-
-    Tap t reaches phase r at q = i + shift(t), so it reads x[q - shift] for q in [0, phase size): input
-    positions from -shift to size - 1 - shift, zeros where they lie outside x. A tap whose window misses
-    x on some axis adds nothing and is left out (large crops or dilations). The padded x covers the span
-    the remaining taps read, starting at `first` = the lowest position read: per axis at most the taps'
-    windows side by side, and no more than x plus a phase size on either side.
-    """
-    phases = []
-    for phase, phase_taps in _taps_by_phase(params, kernel_size).items():
-        size = _phase_size(output_size, params.stride, phase)
-        positions = tuple(slice(r, None, s) for r, s in zip(phase, params.stride))
-        if 0 in size:  # a stride longer than the output: this phase has no positions
-            continue
-        reaching = [
-            (tap, shift) for tap, shift in phase_taps
-            if all(-sh < i and n - sh > 0 for sh, i, n in zip(shift, input_size, size))
-        ]
-        phases.append((positions, size, reaching))
-    reads = [(size, shift) for _, size, phase_taps in phases for _, shift in phase_taps]
-    reads = reads or [((1,) * len(input_size), (0,) * len(input_size))]  # no tap reads x: a token span
-    first = [min(-shift[a] for _, shift in reads) for a in range(len(input_size))]
-    last = [max(size[a] - 1 - shift[a] for size, shift in reads) for a in range(len(input_size))]
-    x_region, placement = [], []
-    for i, lo, hi in zip(input_size, first, last):
-        begin, end = max(lo, 0), min(hi + 1, i)
-        end = max(begin, end)  # no overlap: nothing of x is read on this axis
-        x_region.append(slice(begin, end))
-        placement.append(slice(begin - lo, end - lo))
-    return _PhasePlan(
-        x_region=tuple(x_region),
-        placement=tuple(placement),
-        padded_size=tuple(hi - lo + 1 for lo, hi in zip(first, last)),
-        phases=tuple(
-            _Phase(
-                positions=positions,
-                size=size,
-                taps=tuple(tap for tap, _ in phase_taps),
-                windows=tuple(
-                    tuple(slice(-sh - lo, -sh - lo + n) for sh, lo, n in zip(shift, first, size))
-                    for _, shift in phase_taps
-                ),
-            )
-            for positions, size, phase_taps in phases
-        ),
-    )
-
-
-def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
-    """The transposed convolution of x64 with w64 (no bias), one stride phase at a time."""
-    batch, cin, *input_size = x64.shape
-    cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
-    cig, taps = cin // groups, math.prod(kernel_size)
-    plan = _phase_plan(params, tuple(input_size), tuple(kernel_size), tuple(output_size))
-    padded = np.zeros((batch, groups, cig, *plan.padded_size))
-    padded[(..., *plan.placement)] = x64.reshape(batch, groups, cig, *input_size)[(..., *plan.x_region)]
-    # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
-    kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 2, 3, 1)
-
-    # Scratch, reused by every phase: one phase's products and the blocks of padded x its taps read
-    # (`shifted`), `chunk` taps at a time; a phase with more taps is summed in parts (`more`: the products
-    # of the next part). The chunk is as large as the memory budget allows, (taps + 1) x the output for
-    # output, padded x and scratch together, and no larger than _SHIFTED_ELEMENTS: past that, the blocks
-    # no longer stay in the cache between their copy and their product. One tap at least, so a
-    # convolution that reduces channels a lot may pass the budget by one tap's block.
-    out = np.empty((batch, groups, cog, *output_size))
-    largest = max(math.prod(phase.size) for phase in plan.phases)
-    per_tap, products_size = batch * groups * cig * largest, batch * groups * cog * largest
-    most_taps = max(len(phase.taps) for phase in plan.phases)
-    left = taps * out.size - products_size - padded.size  # for shifted (and `more`)
-    if most_taps * per_tap <= min(left, _SHIFTED_ELEMENTS):
-        chunk = most_taps  # every phase in one matrix product
-    else:
-        chunk = max(1, min((left - products_size) // per_tap, _SHIFTED_ELEMENTS // per_tap))
-    shifted_buffer = np.empty(min(chunk, most_taps) * per_tap)
-    products_buffer = np.empty(products_size)
-    more_buffer = np.empty(products_size) if chunk < most_taps else None
-
-    for phase in plan.phases:
-        if not phase.taps:  # no tap reaches these positions (output_padding past the result, s > k*d)
-            out[(..., *phase.positions)] = 0.0
-            continue
-        positions = math.prod(phase.size)
-        # Channels last: OpenBLAS computes these matrix products transposed, up to 1.7x faster on these
-        # shapes (few output channels, or an inner dimension that is a multiple of 128).
-        products = _view(products_buffer, (batch, groups, positions, cog)).swapaxes(-1, -2)
-        for start in range(0, len(phase.taps), chunk):
-            part = range(start, min(start + chunk, len(phase.taps)))
-            # shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
-            shifted = _view(shifted_buffer, (batch, groups, len(part), cig, *phase.size))
-            for j, index in enumerate(part):
-                shifted[:, :, j] = padded[(..., *phase.windows[index])]
-            part_kernel = kernel[:, :, list(phase.taps[start : start + chunk]), :].reshape(groups, cog, len(part) * cig)
-            columns = shifted.reshape(batch, groups, len(part) * cig, positions)
-            if start == 0:
-                np.matmul(part_kernel, columns, out=products)
-            else:
-                more = _view(more_buffer, (batch, groups, positions, cog)).swapaxes(-1, -2)
-                products += np.matmul(part_kernel, columns, out=more)
-        out[(..., *phase.positions)] = products.reshape(batch, groups, cog, *phase.size)
-    return out.reshape(batch, groups * cog, *output_size)
-
-
-def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """Transposed convolution of x (batch, Cin, *spatial) with w (Cin, Cout // groups, *kernel).
-
-    `stride`, `dilation`, `output_padding`: an int or one int per spatial axis. `padding`: an int, one int
-    per axis, or one (begin, end) pair per axis: elements cropped from the full result. Output size per
-    axis: (i-1)*s + d*(k-1) + 1 - begin - end + output_padding. Returns float64.
-
-    Computed one stride phase at a time: the output positions o = q*s + r of phase r receive
-    x[i] * w[t] from exactly the taps t with (t*d - begin - r) divisible by s, at i = q - shift(t). So a
-    phase is a sum over its taps of shifted copies of x, contracted with those taps: one matrix product.
-    """
-    x64, w64, params = _prepare(x, w, stride, padding, output_padding, dilation, groups)
-    cog, kernel_size = w64.shape[1], w64.shape[2:]
-    bias64 = _check_bias(bias, cog * params.groups)
-    output_size = P.check_output_size(params, x64.shape[2:], kernel_size)
-    out = _ieee_products(lambda a, b: _scatter(a, b, params, output_size), x64, w64)
-    if bias64 is not None:
-        out += bias64.reshape(-1, *([1] * len(output_size)))
-    return out
-
-
-def _gather_taps(y64: np.ndarray, params: P.ConvParams, input_size, kernel_size) -> np.ndarray:
-    """cols[n, c, t, i] = y[n, c, i*s + t*d - begin] (zero outside y): the windows conv_transpose writes."""
-    batch, channels, *output_size = y64.shape
-    taps = math.prod(kernel_size)
-    cols = np.zeros((batch, channels, taps, *input_size))
-    for tap, inputs, outputs in _tap_windows(params, input_size, output_size, kernel_size):
-        cols[(slice(None), slice(None), tap, *inputs)] = y64[(..., *outputs)]
-    return cols
-
-
 def _input_size_for(params: P.ConvParams, output_size, kernel_size) -> tuple[int, ...]:
     """The spatial input size whose transposed convolution has `output_size`, or a ValueError."""
     sizes = []
@@ -414,23 +155,14 @@ def _input_size_for(params: P.ConvParams, output_size, kernel_size) -> tuple[int
     return tuple(sizes)
 
 
-def conv(y, w, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """The forward correlation that is the adjoint of `conv_transpose` with the same parameters.
-
-    Takes y shaped like conv_transpose's output (batch, Cout, *O) and returns x-shaped (batch, Cin, *i):
-    x[n, g*Cig + ci, i] = sum_{co, t} w[g*Cig + ci, co, t] * y[n, g*Cog + co, i*s + t*d - begin].
-    """
-    y64, w64, params = _prepare(y, w, stride, padding, output_padding, dilation, groups, x_name="y")
-    batch, cout, *output_size = y64.shape
-    cin, cog, *kernel_size = w64.shape
-    groups = params.groups
-    if cout != cog * groups:
-        raise ValueError(
-            f"y: got {cout} channels; w of shape {w64.shape} with groups={groups} produces "
-            f"out_channels = w.shape[1] * groups = {cog * groups}"
-        )
-    input_size = _input_size_for(params, output_size, kernel_size)
-    return _ieee_products(lambda a, b: _gather(a, b, params, input_size), y64, w64)
+def _gather_taps(y64: np.ndarray, params: P.ConvParams, input_size, kernel_size) -> np.ndarray:
+    """cols[n, c, t, i] = y[n, c, i*s + t*d - begin] (zero outside y): the windows conv_transpose writes."""
+    batch, channels, *output_size = y64.shape
+    taps = math.prod(kernel_size)
+    cols = np.zeros((batch, channels, taps, *input_size))
+    for tap, inputs, outputs in phase_route.tap_windows(params, input_size, output_size, kernel_size):
+        cols[(slice(None), slice(None), tap, *inputs)] = y64[(..., *outputs)]
+    return cols
 
 
 def _gather(y64: np.ndarray, w64: np.ndarray, params: P.ConvParams, input_size) -> np.ndarray:
@@ -454,25 +186,3 @@ def _weight_gradient(x64: np.ndarray, g64: np.ndarray, params: P.ConvParams, ker
     x_grouped = x64.reshape(batch, groups, cin // groups, positions)
     grad_w = np.einsum("ngcp,ngkp->gck", x_grouped, cols, optimize=True)
     return grad_w.reshape(cin, cog, *kernel_size)
-
-
-def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """Vector-Jacobian product of `conv_transpose` at (x, w, bias) with cotangent `grad_out`.
-
-    Returns (grad_x, grad_w, grad_bias), float64; grad_bias is None when bias is None.
-    """
-    x64, w64, params = _prepare(x, w, stride, padding, output_padding, dilation, groups)
-    batch, cin, *input_size = x64.shape
-    cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
-    bias64 = _check_bias(bias, cog * groups)
-    output_size = P.check_output_size(params, input_size, kernel_size)
-    g64 = P.as_float64("grad_out", grad_out)
-    expected = (batch, cog * groups, *output_size)
-    if g64.shape != expected:
-        raise ValueError(f"grad_out: got shape {g64.shape}; expected the output shape {expected}")
-    keywords = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
-    grad_x = conv(g64, w64, **keywords)
-
-    grad_w = _ieee_products(lambda a, b: _weight_gradient(a, b, params, kernel_size), x64, g64)
-    grad_bias = None if bias64 is None else g64.sum(axis=(0, *range(2, g64.ndim)))
-    return grad_x, grad_w, grad_bias

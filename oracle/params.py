@@ -227,3 +227,32 @@ def check_output_size(params: ConvParams, input_size, kernel_size) -> tuple[int,
                 f"(i-1)*s + d*(k-1) + 1 - begin - end + output_padding must be >= 1"
             )
     return size
+
+
+def prepare(x, w, stride, padding, output_padding, dilation, groups, *, x_name: str = "x"):
+    """Validate and convert the golden's arguments: (x, w) as float64 arrays, and the canonical parameters.
+
+    `x_name` is "y" for the adjoint, whose first array is output-shaped (its channels are checked there).
+    """
+    x64 = as_float64(x_name, x)
+    w64 = as_float64("w", w)
+    spatial_rank = check_arrays(x64, w64, check_groups(groups), x_name=x_name)
+    if x_name == "x" and x64.shape[1] != w64.shape[0]:
+        raise ValueError(
+            f"x: got {x64.shape[1]} channels (shape {x64.shape}); w of shape {w64.shape} expects "
+            f"in_channels = w.shape[0] = {w64.shape[0]}"
+        )
+    params = normalize(
+        spatial_rank, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups
+    )
+    return x64, w64, params
+
+
+def check_bias(bias, out_channels: int) -> np.ndarray | None:
+    """The bias as float64, or None; a ValueError unless it has shape (out_channels,)."""
+    if bias is None:
+        return None
+    bias64 = as_float64("bias", bias)
+    if bias64.shape != (out_channels,):
+        raise ValueError(f"bias: got shape {bias64.shape}; expected (out_channels,) = ({out_channels},)")
+    return bias64
