@@ -8,7 +8,7 @@ dtype it crosschecks the suite three ways and prints the counts of each:
 1. the default tolerance (what `convt-oracle run` reports);
 2. `Tolerance(accumulation={dtype: dtype})`, the bound of a kernel that accumulates in the input dtype:
    a `value_mismatch` that passes here is a kernel summing in the dtype (README, Findings);
-3. of what is left, how many tests/known_findings.py's padding-zeros model accounts for (an inf weight
+3. of what is left, how many tests/support/findings.py's padding-zeros model accounts for (an inf weight
    meeting the zeros of the padding), and the rest by outcome, value kind, and whether the case has an odd
    number of input channels per group (oneDNN's bfloat16 leak).
 
@@ -23,11 +23,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout: the model lives in tests/
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout: the model lives in tests/support/
 
 import convt_oracle  # noqa: E402
 from convt_oracle.adapters import registry  # noqa: E402
-from known_findings import padding_zeros_explain  # noqa: E402
+from support.findings import padding_zeros_explain  # noqa: E402
 
 
 def counts(report) -> dict:
@@ -49,7 +49,7 @@ def main(argv=None) -> int:
         left = collections.Counter()
         for result in in_dtype.discrepancies:
             if padding_zeros_explain(result, adapter, tolerance):
-                left["padding zeros (known_findings)"] += 1
+                left["padding zeros (support.findings)"] += 1
             else:
                 odd = (result.case.in_channels // max(1, result.case.groups)) % 2 == 1
                 left[f"{result.check} {result.outcome} on {result.case.values}{', odd channels' if odd else ''}"] += 1

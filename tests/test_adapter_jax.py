@@ -2,7 +2,8 @@
 
 Compilation dominates the time here (~0.1-0.3 s per new shape for the forward call, about twice that for
 the vjp, on a 2-core machine): the tests reuse shapes where they can, and one test checks that repeated
-shapes do not compile again.
+shapes do not compile again. Tests named test_finding_* pin jax bugs (the `finding` marker,
+tests/conftest.py); where a finding depends on how XLA emits the convolution, XLA is asked (support.probes).
 """
 
 import dataclasses
@@ -17,8 +18,11 @@ from convt_oracle.adapters import registry  # noqa: E402
 from convt_oracle.adapters.jax import JaxAdapter  # noqa: E402
 from convt_oracle.cases import suites  # noqa: E402
 from convt_oracle.cases.model import make_case  # noqa: E402
-from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
-from known_findings import cpu_dependent_finding, padding_zeros_explain  # noqa: E402
+from support import probes  # noqa: E402
+from support.devices import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
+from support.findings import padding_zeros_explain  # noqa: E402
+
+pytestmark = pytest.mark.framework("jax")
 
 # The jax code paths: lax.conv_transpose with 'SAME', 'VALID' and explicit pairs (also for output_shape),
 # and the grouped route (conv_general_dilated with feature_group_count) in every mode; bias (added in
@@ -55,8 +59,6 @@ JAX_CASES = [
 
 
 def smoke():
-    if "smoke" not in suites.SUITES:
-        pytest.skip("the smoke suite is not built yet (convt_oracle.cases.suites); JAX_CASES cover the adapter meanwhile")
     return suites.get("smoke")
 
 
@@ -64,7 +66,7 @@ def known_issue(result) -> str | None:
     """Why a discrepancy is expected: a jax finding (see the test_finding_* tests)."""
     case = result.case
     if case.values == "nonfinite_weights" and padding_zeros_explain(result, registry.load("jax")):
-        return "jax finding: an inf/NaN weight meets the zeros of the padding (reproduced by tests/known_findings.py)"
+        return "jax finding: an inf/NaN weight meets the zeros of the padding (reproduced by support.findings)"
     if case.values != "nonfinite":
         return None
     if result.check == "forward" and case.dtype == "float64" and case.groups > 1:
@@ -124,9 +126,9 @@ def test_repeated_shapes_do_not_compile_again():
     assert JaxAdapter.traces == traces + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING jax 0.10.2: conv_transpose returns an empty array where the output size is negative",
+@pytest.mark.finding(
+    "jax-accepts-a-negative-output-size",
+    "jax 0.10.2: conv_transpose returns an empty array where the output size is negative",
 )
 def test_finding_jax_accepts_a_negative_output_size():
     """A crop larger than the full result (output size (i-1)*s + ke - begin - end = -1) is invalid: torch and
@@ -141,9 +143,9 @@ def test_finding_jax_accepts_a_negative_output_size():
     assert result.outcome == "pass", result.message  # pass = the invalid case was rejected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING jax 0.10.2 (XLA CPU): a float64 grouped convolution leaks inf/NaN across groups",
+@pytest.mark.finding(
+    "jax-float64-grouped-convolution-leaks-nonfinite-values-across-groups",
+    "jax 0.10.2 (XLA CPU): a float64 grouped convolution leaks inf/NaN across groups",
 )
 def test_finding_jax_float64_grouped_convolution_leaks_nonfinite_values_across_groups():
     """Group 0 is finite, group 1 NaN: float32 gives [1.0, nan], float64 [nan, nan] (inf in group 1 gives
@@ -159,7 +161,8 @@ def test_finding_jax_float64_grouped_convolution_leaks_nonfinite_values_across_g
 def test_golden_vjp_of_a_cropped_case_with_inf():
     """1-d, crop (2, 2) of a full result of 5: the one output element is full[2] = x[2]*w[0] + x[0]*w[1], so
     grad_w[ci, co, 1] = x[0]*grad_out[0] only. With x[1] = inf, a term that does not exist, grad_w stays
-    finite (as in jax and in a loop over the terms that exist); the golden once gave NaN here."""
+    finite (as in jax and in a loop over the terms that exist); a gradient that multiplied the cropped
+    outputs' zero cotangent would give NaN."""
     case = make_case(input_size=3, kernel_size=2, dilation=2, padding=((2, 2),), dtype="float64", seed=1)
     x, w, _ = case.arrays()
     x[0, 0, 1] = np.inf
@@ -168,17 +171,20 @@ def test_golden_vjp_of_a_cropped_case_with_inf():
     assert grad_w[0, 0, 1] == x[0, 0, 0] * grad_out[0, 0, 0]
 
 
-@cpu_dependent_finding(
-    "FINDING jax 0.10.2 (XLA CPU): float32, float16 and bfloat16 conv_transpose turn an inf weight into NaN "
-    "at outputs where the weight meets no input (inf * the zeros of the padding); float64 is right"
+@pytest.mark.finding(
+    "jax-xla-runtime-convolution-inf-weight-meets-padding-zeros",
+    "jax 0.10.2 (XLA CPU's runtime convolution): conv_transpose turns an inf weight into NaN at outputs where the "
+    "weight meets no input (inf * the zeros of the padding)",
+    where=lambda dtype: probes.xla_runtime_convolution(probes.jax_kernel(f"{dtype} conv_transpose 'VALID', stride 1")),
 )
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_finding_jax_inf_weight_meets_padding_zeros(dtype):
     """x = [1, 1, 1], w = [inf, 1, 1] (1 channel, stride 1): the full result is [inf, inf, inf, 1 + 1, 1]
     (output 3 takes x[1]*w[2] + x[2]*w[1], output 4 x[2]*w[2]; w[0] reaches outputs 0-2 only). jax gives
-    [inf, inf, inf, nan, nan] in float32: it correlates the padded input with the flipped kernel, and the
-    padding's zeros times inf are NaN. float64 gives the exact result, as do torch (float32, float64) and
-    onnxruntime; tests/known_findings.py models the mechanism and explains every such discrepancy of the
+    [inf, inf, inf, nan, nan] in float32: XLA hands the convolution of the padded input with the flipped kernel
+    to its runtime convolution, and the padding's zeros times inf are NaN. In float64 XLA emits the
+    convolution as a loop of its own, which skips the padding: the exact result, as torch (float32, float64)
+    and onnxruntime give. support.findings models the mechanism and explains every such discrepancy of the
     jax and keras-jax adapters on the smoke suite. Standalone:
 
         lax.conv_transpose(np.ones((1, 1, 3), np.float32), np.array([[[np.inf, 1, 1]]], np.float32), (1,),

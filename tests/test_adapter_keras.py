@@ -1,17 +1,17 @@
 """The keras-jax, keras-torch and keras-tensorflow adapters against the golden, with the real Keras.
 
-Keras picks its backend once per process, so every run here is a fresh subprocess with its own backend;
-this process never imports keras. Each backend is skipped, with the reason, when keras or the backend's
+Keras picks its backend once per process, so every run here is a fresh subprocess with its own backend
+(support.isolated); this process never imports keras. Each backend is skipped, with the reason, when keras or the backend's
 framework is not installed.
 
-Tests named test_finding_* document bugs found by the cross-check: strict xfails asserting the correct
-behaviour, so that they turn into failures (XPASS) once the framework changes and the finding gets revisited.
+Tests named test_finding_* pin bugs found by the cross-check (the `finding` marker, tests/conftest.py):
+they assert the correct behaviour and are strict xfails, so that a fixed framework fails the run (XPASS)
+and the finding gets revisited.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import subprocess
 import sys
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from convt_oracle.adapters.keras import KerasTensorflowAdapter
-from convt_oracle.cases.model import Case, make_case
 from convt_oracle import arithmetic as A
+from convt_oracle.adapters.keras import KerasTensorflowAdapter
+from convt_oracle.cases.model import make_case
+from support import isolated, probes
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = {"keras-jax": "jax", "keras-torch": "torch", "keras-tensorflow": "tensorflow"}
@@ -35,57 +36,16 @@ def require(name):
             pytest.skip(f"{module} is not installed: the {name} adapter cannot be checked")
 
 
-RUNNER = textwrap.dedent(
-    """
-    import json, sys
-    import convt_oracle
-    from convt_oracle.cases import suites
-    from convt_oracle.cases.model import Case
-    from convt_oracle.tolerance import Tolerance
-    target, suite, dtypes, accumulation, grad = json.loads(sys.stdin.read())
-    cases = suite if isinstance(suite, str) else [Case.from_dict(data) for data in suite]
-    tolerance = Tolerance(accumulation=accumulation) if accumulation else None
-    report = convt_oracle.crosscheck(target, suite=cases, dtypes=dtypes, tolerance=tolerance, grad=grad)
-    from convt_oracle.adapters import registry
-    from tests.known_findings import padding_zeros_explain
-    adapter = registry.load(target)
-    print(json.dumps([
-        {"case": r.case.to_dict(), "check": r.check, "outcome": r.outcome, "message": r.message[:2000],
-         "padding_zeros": not r.ok and padding_zeros_explain(r, adapter, tolerance)}
-        for r in report.results
-    ]))
-    """
-)
-
-
-def crosscheck_in_subprocess(name, suite, dtypes, *, accumulation=None, grad=False, timeout=900):
-    """convt_oracle.crosscheck(name, ...) in a fresh process: [(Case, outcome, message)], forward results only
-    unless `grad` (then also the vjp results, their message starting with "vjp: ")."""
+def crosscheck_in_subprocess(name, suite, dtypes, **options):
+    """support.isolated.crosscheck, skipped where keras or the backend's framework is missing."""
     require(name)
-    if suite == "smoke":
-        from convt_oracle.cases import suites
-
-        if "smoke" not in suites.SUITES:
-            pytest.skip("convt_oracle.cases.suites has no 'smoke' suite yet")
-    payload = json.dumps([name, suite if isinstance(suite, str) else [c.to_dict() for c in suite], list(dtypes),
-                          accumulation, grad])
-    environment = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
-    completed = subprocess.run(
-        [sys.executable, "-c", RUNNER], input=payload, capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-        env={**environment, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert completed.returncode == 0, f"the {name} run ended with {completed.returncode}:\n{completed.stderr[-3000:]}"
-    rows = json.loads(completed.stdout.strip().splitlines()[-1])
-    return [
-        (Case.from_dict(row["case"]), row["outcome"],
-         ("vjp: " if row["check"] == "vjp" else "") + row["message"] + PADDING_ZEROS * row["padding_zeros"])
-        for row in rows
-    ]
+    return isolated.crosscheck(name, suite, dtypes, **options)
 
 
-# The jax, torch and TF finding "an inf or NaN weight turns outputs it does not reach into NaN" (README),
-# as reproduced exactly by tests/known_findings.py's model of it.
-PADDING_ZEROS = "\n[explained: the inf/NaN weight met the zeros of the padding (tests/known_findings.py)]"
+def tf_refuses_the_dilation(name, case) -> bool:
+    """keras-tensorflow asks TF with a padding string: TF's CPU kernels refuse dilation in some dtypes here."""
+    dilated = case.dilation != (1,) * case.spatial_rank
+    return name == "keras-tensorflow" and dilated and probes.tf_refuses(case.dtype, dilated=True, rank=case.spatial_rank) is not None
 
 
 # Every way Keras can be asked: 'same' / 'valid' with output_padding None (modes same, valid) and with
@@ -165,41 +125,42 @@ def test_keras_adapter_agrees_with_the_golden(name):
     rows = crosscheck_in_subprocess(name, CASES + TF_REFUSES + [c for c, _ in UNSUPPORTED.values()],
                                     ["float32", "float64"])
     problems, native = [], 0
-    for case, outcome, message in rows:
+    for row in rows:
+        case = row.case
         if case.id in {c.with_dtype(case.dtype).id for c in TF_REFUSES} and name == "keras-tensorflow":
             expected = {"raised"}
-        elif case.dilation != (1,) * case.spatial_rank and name == "keras-tensorflow" and case.dtype == "float64":
+        elif tf_refuses_the_dilation(name, case):
             expected = {"unsupported"}
         elif any(case.id == c.with_dtype(case.dtype).id for c, _ in UNSUPPORTED.values()):
             expected = {"unsupported"}
         else:
             expected = {"pass"}
-        native += outcome == "pass"
-        if outcome not in expected:
-            problems.append(f"{outcome} (expected {expected}) {case.id}\n{message}")
+        native += row.outcome == "pass"
+        if row.outcome not in expected:
+            problems.append(f"(expected {expected}) {row}")
     assert not problems, "\n\n".join(problems)
-    assert native >= 2 * len(CASES) - 1
+    assert len(rows) == 2 * (len(CASES) + len(TF_REFUSES) + len(UNSUPPORTED)) and native >= len(CASES)
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
 def test_cases_keras_cannot_express_are_unsupported_with_a_specific_reason(name):
     rows = crosscheck_in_subprocess(name, [case for case, _ in UNSUPPORTED.values()], ["float32"])
-    for (case, outcome, message), (label, (_, reason)) in zip(rows, UNSUPPORTED.items()):
-        assert outcome == "unsupported", (label, outcome, message)
-        assert reason in message, (label, message)
+    for row, (label, (_, reason)) in zip(rows, UNSUPPORTED.items()):
+        assert row.outcome == "unsupported", (label, str(row))
+        assert reason in row.message, (label, row.message)
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
 def test_smoke_suite(name):
     rows = crosscheck_in_subprocess(name, "smoke", ["float32", "float64"])
     unexplained = [
-        f"{outcome} {case.id}\n{message}" for case, outcome, message in rows
-        if outcome not in ("pass", "unsupported")
-        and not (name == "keras-tensorflow" and outcome == "raised" and tf_refuses_the_size(case))
-        and not message.endswith(PADDING_ZEROS)
+        str(row) for row in rows
+        if row.outcome not in ("pass", "unsupported")
+        and not (name == "keras-tensorflow" and row.outcome == "raised" and tf_refuses_the_size(row.case))
+        and not row.padding_zeros
     ]
     assert not unexplained, "\n\n".join(unexplained)
-    assert sum(outcome == "pass" for _, outcome, _ in rows) >= len(rows) // 6  # half the suite has groups
+    assert sum(row.outcome == "pass" for row in rows) >= len(rows) // 6  # half the suite has groups
 
 
 @pytest.mark.parametrize("name", list(BACKENDS))
@@ -211,12 +172,12 @@ def test_smoke_suite_low_precision_within_dtype_accumulation(name):
     rows = crosscheck_in_subprocess(name, "smoke", ["float16", "bfloat16"],
                                     accumulation={"float16": "float16", "bfloat16": "bfloat16"})
     unexplained = [
-        f"{outcome} {case.id}\n{message}" for case, outcome, message in rows
-        if outcome not in ("pass", "unsupported")
-        and not (name == "keras-tensorflow" and outcome == "raised" and tf_refuses_the_size(case))
-        and not (name == "keras-tensorflow" and case.dtype == "bfloat16" and outcome == "nonfinite_mismatch"
-                 and case.values == "nonfinite")
-        and not message.endswith(PADDING_ZEROS)
+        str(row) for row in rows
+        if row.outcome not in ("pass", "unsupported")
+        and not (name == "keras-tensorflow" and row.outcome == "raised" and tf_refuses_the_size(row.case))
+        and not (name == "keras-tensorflow" and row.case.dtype == "bfloat16" and row.outcome == "nonfinite_mismatch"
+                 and row.case.values == "nonfinite")
+        and not row.padding_zeros
     ]
     assert not unexplained, "\n\n".join(unexplained)
 
@@ -279,10 +240,10 @@ REFUSAL = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING keras 3.15.1 + tensorflow-cpu 2.21: ConvTranspose padding='same', output_padding=0 with an even "
-    "kernel raises on the tensorflow backend; jax and torch return Keras's own inferred shape",
+@pytest.mark.finding(
+    "keras-tensorflow-same-output-padding-0-even-kernel",
+    "keras 3.15.1 + tensorflow-cpu 2.21: ConvTranspose padding='same', output_padding=0 with an even kernel raises "
+    "on the tensorflow backend; jax and torch return Keras's own inferred shape",
 )
 def test_finding_keras_tensorflow_same_output_padding_0_even_kernel():
     """keras.layers.Conv1DTranspose(1, kernel_size=4, strides=2, padding='same', output_padding=0) on an input of
@@ -308,7 +269,7 @@ def test_finding_keras_tensorflow_same_output_padding_0_even_kernel():
 def test_the_vjp_through_the_backend_s_autodiff_agrees_with_the_golden(name):
     """jax.vjp, torch.autograd, tf.GradientTape around the same keras.ops.conv_transpose call."""
     rows = crosscheck_in_subprocess(name, CASES, ["float32", "float64"], grad=True)
-    problems = [f"{outcome} {case.id}\n{message}" for case, outcome, message in rows if outcome not in ("pass", "unsupported")]
+    problems = [str(row) for row in rows if row.outcome not in ("pass", "unsupported")]
     assert not problems, "\n\n".join(problems)
-    vjp_passes = [case for case, outcome, message in rows if message.startswith("vjp: ") and outcome == "pass"]
+    vjp_passes = [row.case for row in rows if row.check == "vjp" and row.outcome == "pass"]
     assert len(vjp_passes) >= len(CASES), f"{len(vjp_passes)} vjp passes for {len(CASES)} cases in 2 dtypes"

@@ -2,9 +2,9 @@
 reason, without them).
 
 Both run the same in-memory ConvTranspose model (adapters/_onnx_model.py). onnxruntime is expected to agree
-with the golden everywhere it runs; onnx.reference (onnx 1.23.2) has known bugs, each pinned below by a
-strict xfail (test_finding_*) with a standalone reproducer, and on the suites every discrepancy it shows
-must be one of them.
+with the golden everywhere it runs; onnx.reference (onnx 1.23.2) has known bugs, each pinned below by the
+`finding` marker (test_finding_*, a strict xfail, tests/conftest.py) with a standalone reproducer, and on
+the suites every discrepancy it shows must be one of them.
 """
 
 import dataclasses
@@ -21,6 +21,8 @@ from convt_oracle.cases import suites  # noqa: E402
 from convt_oracle.cases.model import make_case  # noqa: E402
 from convt_oracle import arithmetic  # noqa: E402
 from convt_oracle.errors import Unsupported  # noqa: E402
+
+pytestmark = pytest.mark.framework("onnx")
 
 
 def import_onnxruntime():
@@ -78,8 +80,6 @@ REASONS = ("ONNX runtimes refuse output_padding >= stride", "ONNX output_shape",
 
 
 def smoke():
-    if "smoke" not in suites.SUITES:
-        pytest.skip("the smoke suite is not built yet (convt_oracle.cases.suites); ONNX_CASES cover the adapters meanwhile")
     return suites.get("smoke")
 
 
@@ -241,7 +241,9 @@ def test_onnx_reference_float16_within_float16_accumulation():
     check_reference(ONNX_CASES, "float16", tolerance=convt_oracle.Tolerance(accumulation=FLOAT16_ACCUMULATION))
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING onnx 1.23.2: onnx.reference ConvTranspose accumulates float16 in float16")
+@pytest.mark.finding(
+    "onnx-reference-accumulates-float16-in-float16", "onnx 1.23.2: onnx.reference ConvTranspose accumulates float16 in float16"
+)
 def test_finding_onnx_reference_accumulates_float16_in_float16():
     """Every other CPU kernel checked (onnxruntime, torch, jax) accumulates float16 in float32; onnx.reference
     runs numpy in the input dtype. A 2-d case with 2 input channels and a 3x3 kernel (18 products per
@@ -261,7 +263,9 @@ REFERENCE_GROUP_BUGS = [  # (name, x, w, bias, expected): group 2, 1-d, one elem
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="FINDING onnx 1.23.2: onnx.reference ConvTranspose with group > 1 is wrong")
+@pytest.mark.finding(
+    "onnx-reference-grouped-conv-transpose", "onnx 1.23.2: onnx.reference ConvTranspose with group > 1 is wrong"
+)
 @pytest.mark.parametrize("name, x, w, bias, expected", REFERENCE_GROUP_BUGS, ids=[c[0] for c in REFERENCE_GROUP_BUGS])
 def test_finding_onnx_reference_grouped_conv_transpose(name, x, w, bias, expected):
     """onnx/reference/ops/op_conv_transpose.py, group > 1: it runs each group with the whole B (so every group
@@ -291,9 +295,9 @@ REFERENCE_UNCHECKED_ATTRIBUTES = [  # (name, x, w, attributes): each is invalid 
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING onnx 1.23.2: onnx.reference ConvTranspose computes a result for invalid attributes",
+@pytest.mark.finding(
+    "onnx-reference-accepts-invalid-conv-transpose-attributes",
+    "onnx 1.23.2: onnx.reference ConvTranspose computes a result for invalid attributes",
 )
 @pytest.mark.parametrize("name, x, w, attributes", REFERENCE_UNCHECKED_ATTRIBUTES,
                          ids=[c[0] for c in REFERENCE_UNCHECKED_ATTRIBUTES])

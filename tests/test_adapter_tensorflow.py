@@ -1,21 +1,22 @@
 """The tensorflow adapter against the golden, with the real TensorFlow (skipped, with the reason, without it).
 
 Curated cases per mode run in this process. The `smoke` suite, whose contents are not chosen here, runs in a
-subprocess: TF has a heap-corrupting kernel (test_finding_tf_float32_backprop_filter_corrupts_the_heap) and a
-crash must fail one test, not end the session.
+fresh interpreter (support.isolated): TF has a heap-corrupting kernel
+(test_finding_tf_float32_backprop_filter_corrupts_the_heap) and a crash must fail one test, not end the
+session.
 
-Tests named test_finding_* document TF bugs found by the cross-check: strict xfails asserting the correct
-behaviour, so that they turn into failures (XPASS) once TF changes and the finding gets revisited.
+Which CPU kernel TF runs (oneDNN's or its own Eigen ones) depends on the CPU and on TF_ENABLE_ONEDNN_OPTS;
+only oneDNN's take dilation and groups. Expectations that depend on it ask TF (support.probes). Tests named
+test_finding_* pin TF bugs found by the cross-check (the `finding` marker, tests/conftest.py): they assert
+the correct behaviour, and are strict xfails where the kernel with the bug runs.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,15 +25,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF's first import
 tf = pytest.importorskip("tensorflow", reason="tensorflow is not installed: the tensorflow adapter cannot be checked")
 
 import convt_oracle  # noqa: E402
-from convt_oracle.adapters import registry  # noqa: E402
-from convt_oracle.adapters.tensorflow import kernel_refusal  # noqa: E402
-from convt_oracle.cases.model import Case, make_case  # noqa: E402
 from convt_oracle import arithmetic as A  # noqa: E402
-from convt_oracle.tolerance import Tolerance  # noqa: E402
-from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
-from known_findings import cpu_dependent_finding, cpu_flags  # noqa: E402
+from convt_oracle.adapters import registry  # noqa: E402
+from convt_oracle.cases.model import make_case  # noqa: E402
+from support import isolated, probes  # noqa: E402
+from support.devices import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.framework("tensorflow")
 
 
@@ -88,7 +86,7 @@ NATIVE = [
     make_case(input_size=(4,), kernel_size=(4,), stride=3, padding=1, output_padding=1, in_channels=2,
               out_channels=3, seed=17, name="1-d explicit: p=1, output_padding=1"),
 ]
-# TF's oneDNN kernels only (float32; bfloat16 where the CPU has it): dilation and groups.
+# Dilation and groups: only TF's oneDNN kernels take them (float32; bfloat16 where oneDNN runs it).
 ONEDNN = [
     make_case(mode="same", input_size=(3, 4), kernel_size=(3, 2), stride=(2, 1), dilation=(2, 3), in_channels=2,
               out_channels=3, bias=True, seed=20),
@@ -122,6 +120,11 @@ UNSUPPORTED = {  # case -> a piece of the reason
 }
 
 
+def onednn_kernels_take_dilation_and_groups(dtype) -> bool:
+    """Whether TF's CPU kernels here take dilated and grouped transposed convolutions in `dtype` (asked of TF)."""
+    return probes.tf_refuses(dtype, dilated=True) is None and probes.tf_refuses(dtype, grouped=True) is None
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_tensorflow_adapter_agrees_with_the_golden_in_every_mode(dtype):
     cases = NATIVE + ONEDNN
@@ -129,8 +132,8 @@ def test_tensorflow_adapter_agrees_with_the_golden_in_every_mode(dtype):
     assert report.ok, report.summary()
     forward = [r for r in report.results if r.check == "forward"]
     native = [r.case.id for r in forward if r.outcome == "pass"]
-    # every curated case runs natively, but dilation and groups outside float32 (and bfloat16 with oneDNN)
-    expected_native = len(NATIVE) + (len(ONEDNN) if dtype == "float32" else 0)
+    # every curated case runs natively, but dilation and groups where TF's kernels here refuse them
+    expected_native = len(NATIVE) + (len(ONEDNN) if onednn_kernels_take_dilation_and_groups(dtype) else 0)
     assert len(native) == expected_native, report.summary()
     assert {r.case.mode for r in forward if r.outcome == "pass"} == {"same", "valid", "output_shape", "explicit"}
     for result in forward:
@@ -139,6 +142,8 @@ def test_tensorflow_adapter_agrees_with_the_golden_in_every_mode(dtype):
 
 
 def test_float64_dilation_and_groups_are_unsupported_with_tf_s_own_reason():
+    if onednn_kernels_take_dilation_and_groups("float64"):
+        pytest.skip("TF's CPU kernels here take float64 dilation and groups")
     report = convt_oracle.crosscheck("tensorflow", suite=ONEDNN, dtypes=("float64",))
     details = [r.detail for r in report.results]
     assert all(r.outcome == "unsupported" for r in report.results), report.summary()
@@ -172,108 +177,64 @@ def test_the_registry_loads_tensorflow():
     assert adapter.capabilities()["autodiff"] is True
 
 
-# --- the smoke suite, in a subprocess --------------------------------------------------------------------------
-
-RUNNER = textwrap.dedent(
-    """
-    import json, sys
-    import convt_oracle
-    from convt_oracle.cases import suites
-    from convt_oracle.tolerance import Tolerance
-    target, dtypes, grad, accumulation = json.loads(sys.argv[1])
-    tolerance = Tolerance(accumulation=accumulation) if accumulation else None
-    report = convt_oracle.crosscheck(target, suite="smoke", dtypes=dtypes, grad=grad, tolerance=tolerance)
-    from convt_oracle.adapters import registry
-    from tests.known_findings import padding_zeros_explain
-    adapter = registry.load(target)
-    print(json.dumps([
-        {"case": r.case.to_dict(), "check": r.check, "outcome": r.outcome, "message": r.message[:2000],
-         "padding_zeros": not r.ok and padding_zeros_explain(r, adapter, tolerance)}
-        for r in report.results
-    ]))
-    """
-)
+# --- the smoke suite, in a fresh interpreter -------------------------------------------------------------------
 
 
-def run_smoke(target, dtypes, *, grad=False, accumulation=None, timeout=900):
-    """The smoke suite on `target` in a fresh process: [(Case, check, outcome, message)]."""
-    pytest.importorskip("convt_oracle.cases.suites")
-    from convt_oracle.cases import suites
-
-    if "smoke" not in suites.SUITES:
-        pytest.skip("convt_oracle.cases.suites has no 'smoke' suite yet")
-    completed = subprocess.run(
-        [sys.executable, "-c", RUNNER, json.dumps([target, list(dtypes), grad, accumulation])],
-        capture_output=True, text=True, cwd=ROOT, timeout=timeout,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert completed.returncode == 0, f"the {target} run ended with {completed.returncode}:\n{completed.stderr[-3000:]}"
-    rows = json.loads(completed.stdout.strip().splitlines()[-1])
-    return [
-        (Case.from_dict(row["case"]), row["check"], row["outcome"], row["message"] + PADDING_ZEROS * row["padding_zeros"])
-        for row in rows
-    ]
-
-
-PADDING_ZEROS = "\n[explained: the inf/NaN weight met the zeros of the padding (tests/known_findings.py)]"
-
-
-def inf_weight_meets_padding_zeros(case, check, outcome, message):
-    """test_finding_tf_inf_weight_meets_padding_zeros: reproduced exactly by tests/known_findings.py's model."""
-    return message.endswith(PADDING_ZEROS)
-
-
-def golden_nonfinite_vjp_policy(case, check, outcome, message=""):
+def golden_nonfinite_vjp_policy(row):
     """Known, not TF's: with inf/NaN in x, the gradient of a filter tap whose outputs are cropped is 0 or NaN
     depending on whether an implementation multiplies the cropped (zero) cotangent by x; the golden does it in
     some configurations and not in others (reported; convt_oracle.golden's to settle)."""
-    return check == "vjp" and outcome == "nonfinite_mismatch" and case.values == "nonfinite"
+    return row.check == "vjp" and row.outcome == "nonfinite_mismatch" and row.case.values == "nonfinite"
 
 
-def tf_conv3d_same_float64(case, check, outcome, message=""):
+def tf_conv3d_same_float64(row):
     """test_finding_tf_conv3d_same_float64_kernel_shorter_than_stride: grad_x of a 3-d 'SAME' case is conv3d."""
+    case = row.case
     return (
-        check == "vjp" and outcome == "value_mismatch" and case.spatial_rank == 3
+        row.check == "vjp" and row.outcome == "value_mismatch" and case.spatial_rank == 3
         and case.dtype in ("float64", "float16")
         and any(A.effective_kernel(k, d) < s for k, s, d in zip(case.kernel_size, case.stride, case.dilation))
     )
 
 
+def inf_weight_meets_padding_zeros(row):
+    """test_finding_tf_inf_weight_meets_padding_zeros: reproduced exactly by support.findings's model."""
+    return row.padding_zeros
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_smoke_suite(dtype):
-    rows = run_smoke("tensorflow", [dtype], grad=True)
+    rows = isolated.crosscheck("tensorflow", "smoke", [dtype], grad=True)
     known = (golden_nonfinite_vjp_policy, tf_conv3d_same_float64, inf_weight_meets_padding_zeros)
     unexplained = [
-        f"{outcome} {case.id}:{check}\n{message}" for case, check, outcome, message in rows
-        if outcome not in ("pass", "unsupported") and not any(rule(case, check, outcome, message) for rule in known)
+        str(row) for row in rows if row.outcome not in ("pass", "unsupported") and not any(rule(row) for rule in known)
     ]
     assert not unexplained, "\n\n".join(unexplained)
-    forward = [outcome for _, check, outcome, _ in rows if check == "forward"]
+    forward = [row.outcome for row in rows if row.check == "forward"]
     native = forward.count("pass")
-    # TF has no explicit padding in 1-d and 3-d, and no dilation or groups outside oneDNN's float32
-    assert native >= len(forward) // (3 if dtype == "float32" else 6), f"{native} of {len(forward)} native"
-    vjp = [outcome for _, check, outcome, _ in rows if check == "vjp"]
+    # TF has no explicit padding in 1-d and 3-d, and no dilation or groups where its kernels here refuse them
+    assert native >= len(forward) // (3 if onednn_kernels_take_dilation_and_groups(dtype) else 6), f"{native} of {len(forward)} native"
+    vjp = [row.outcome for row in rows if row.check == "vjp"]
     ran = len(forward) - forward.count("unsupported")
     assert len(vjp) - vjp.count("unsupported") == ran  # a gradient wherever the forward runs
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_smoke_suite_low_precision_within_dtype_accumulation(dtype):
-    """float16 (Eigen) and bfloat16 (oneDNN) are not within the default bound (float32 accumulation, one
-    rounding): TF rounds partial results, and bias_add rounds a second time. Within the bound of
-    accumulating in the dtype itself they are, but for the bfloat16 findings below."""
-    rows = run_smoke("tensorflow", [dtype], grad=True, accumulation={dtype: dtype})
+    """float16 and bfloat16 are not within the default bound (float32 accumulation, one rounding): TF's Eigen
+    kernels round partial results, and bias_add rounds a second time. Within the bound of accumulating in
+    the dtype itself they are, but for the bfloat16 findings of oneDNN below."""
+    rows = isolated.crosscheck("tensorflow", "smoke", [dtype], grad=True, accumulation={dtype: dtype})
 
-    def bfloat16_findings(case, check, outcome, message):
+    def bfloat16_findings(row):
         return dtype == "bfloat16" and (
-            (check == "forward" and outcome == "nonfinite_mismatch" and case.values == "nonfinite")  # NaN leak
-            or (check == "vjp" and outcome == "value_mismatch")  # uninitialized filter-gradient taps
+            (row.check == "forward" and row.outcome == "nonfinite_mismatch" and row.case.values == "nonfinite")  # NaN leak
+            or (row.check == "vjp" and row.outcome == "value_mismatch")  # uninitialized filter-gradient taps
         )
 
     known = (golden_nonfinite_vjp_policy, tf_conv3d_same_float64, bfloat16_findings, inf_weight_meets_padding_zeros)
     unexplained = [
-        f"{outcome} {case.id}:{check}\n{message}" for case, check, outcome, message in rows
-        if outcome not in ("pass", "unsupported") and not any(rule(case, check, outcome, message) for rule in known)
+        str(row) for row in rows if row.outcome not in ("pass", "unsupported") and not any(rule(row) for rule in known)
     ]
     assert not unexplained, "\n\n".join(unexplained)
 
@@ -297,10 +258,10 @@ def conv3d_same_reference(x, f, strides):
     return y
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING tensorflow-cpu 2.21: tf.nn.conv3d 'SAME' in float64 (and float16) is off by one element "
-    "when the kernel is shorter than the stride",
+@pytest.mark.finding(
+    "tf-conv3d-same-float64-off-by-one",
+    "tensorflow-cpu 2.21: tf.nn.conv3d 'SAME' in float64 (and float16) is off by one element when the kernel is "
+    "shorter than the stride",
 )
 def test_finding_tf_conv3d_same_float64_kernel_shorter_than_stride():
     """x = [1, 2, 3] along W, a 1x1x1 kernel of 1, stride 3 along W, 'SAME': the output is x[0] = 1 (TF's own
@@ -316,39 +277,34 @@ def test_finding_tf_conv3d_same_float64_kernel_shorter_than_stride():
     np.testing.assert_array_equal(y, expected)
 
 
-def requires_onednn_bfloat16():
-    if kernel_refusal(2, "bfloat16", False, True, False) is not None:
-        pytest.skip("TF's bfloat16 kernels here are not oneDNN's (no bfloat16 dilation): the finding is oneDNN's")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING tensorflow-cpu 2.21 (oneDNN, AVX512_BF16): bfloat16 conv2d_transpose with an odd number of "
+@pytest.mark.finding(
+    "tf-onednn-bfloat16-nan-leaks-into-the-neighbouring-pixel",
+    "tensorflow-cpu 2.21 (oneDNN, native bfloat16 instructions): bfloat16 conv2d_transpose with an odd number of "
     "input channels lets a NaN/inf input pixel turn the previous output pixel into NaN",
+    where=lambda: probes.onednn_runs(probes.tf_kernel("bfloat16 conv2d_transpose 'VALID'"), isa="bfloat16"),
 )
 def test_finding_tf_bfloat16_nan_leaks_into_the_neighbouring_pixel():
     """1x1 kernel, 1 input channel, x = [1, nan, 1, 1, 1] along W: float32 gives [.25, nan, .25, .25, .25];
     bfloat16 gives [nan, nan, .25, .25, .25] (with 3 channels too; 2, 4, 8, 16 channels are right). Consistent
     with pairing (channel, channel + 1) for a bfloat16 dot-product instruction across pixel boundaries when
     the channel count is odd, with a zero weight: 0 * nan = nan. Finite inputs are unaffected."""
-    requires_onednn_bfloat16()
     x = np.array([1, np.nan, 1, 1, 1], np.float32).reshape(1, 1, 5, 1)
     w = np.full((1, 1, 1, 1), 0.25, np.float32)
     y = tf.nn.conv2d_transpose(tf.constant(x, tf.bfloat16), tf.constant(w, tf.bfloat16), [1, 1, 5, 1], [1, 1], "VALID")
     assert np.isnan(y.numpy().astype(np.float32).ravel()).tolist() == [False, True, False, False, False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING tensorflow-cpu 2.21 (oneDNN): bfloat16 Conv2DBackpropFilter returns uninitialized memory "
-    "for filter taps that no output reaches",
+@pytest.mark.finding(
+    "tf-onednn-bfloat16-backprop-filter-uninitialized",
+    "tensorflow-cpu 2.21 (oneDNN): bfloat16 Conv2DBackpropFilter returns uninitialized memory for filter taps that "
+    "no output reaches",
+    where=lambda: probes.onednn_runs(probes.tf_kernel("bfloat16 Conv2DBackpropFilter, 'SAME'")),
 )
 def test_finding_tf_bfloat16_backprop_filter_leaves_unreached_taps_uninitialized():
     """Forward conv input of width 1, filter width 3, 'SAME': only the middle filter column meets the input, so
     the filter gradient's other columns are 0 (float32 gives 0). In bfloat16 they hold whatever the buffer
     held (values up to 2.6e38 after other allocations). This is the filter gradient of the tensorflow adapter's
     conv2d_transpose (found as a vjp mismatch in the smoke suite)."""
-    requires_onednn_bfloat16()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((1, 7, 1, 2)).astype(np.float32)
     dy = rng.standard_normal((1, 4, 1, 3)).astype(np.float32)
@@ -379,16 +335,19 @@ HEAP_REPRODUCER = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING tensorflow-cpu 2.21 (oneDNN): float32 Conv2DBackpropFilter with a 1x1 filter and stride "
-    "(1, 2) on a 5x8 input corrupts the heap (abort or segfault within a few hundred calls)",
+@pytest.mark.finding(
+    "tf-onednn-float32-backprop-filter-corrupts-the-heap",
+    "tensorflow-cpu 2.21 (oneDNN's AVX-512 kernels): float32 Conv2DBackpropFilter with a 1x1 filter and stride (1, 2) "
+    "on a 5x8 input corrupts the heap (abort or segfault within a few hundred calls)",
+    where=lambda: probes.onednn_runs(probes.tf_kernel("float32 Conv2DBackpropFilter, 1x1 filter, stride (1, 2)"),
+                                     isa="AVX-512"),
 )
 def test_finding_tf_float32_backprop_filter_corrupts_the_heap():
     """Found through the tensorflow adapter's vjp of a 2-d 'VALID' case (i 5x4, k 1x1, s 1x2: the filter
     gradient is this call). glibc aborts with "corrupted size vs. prev_size", "free(): invalid size" or the
     process segfaults; the values it returns before that are right. Not every shape does it (5x6, 3x8 did not
-    in 300 calls; 5x12 and 5x16 did); TF_ENABLE_ONEDNN_OPTS=0 avoids it."""
+    in 300 calls; 5x12 and 5x16 did). It needs oneDNN's AVX-512 kernel: TF's Eigen kernel
+    (TF_ENABLE_ONEDNN_OPTS=0) and oneDNN's AVX2 kernel (jit_1x1:avx2) survive the 500 calls."""
     completed = subprocess.run([sys.executable, "-c", HEAP_REPRODUCER], capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0 and "survived" in completed.stdout, (completed.returncode, completed.stderr[-500:])
 
@@ -402,17 +361,19 @@ def test_the_reproducer_of_an_adapter_result_asks_in_the_case_s_mode():
     exec(compile(result.reproducer(), "<reproducer>", "exec"), {})  # runs clean: asked with 'SAME'
 
 
-@cpu_dependent_finding(
-    "FINDING tensorflow-cpu 2.21 (oneDNN): float32, float16 and bfloat16 conv1d_transpose turn an inf weight "
-    "into NaN at outputs where the weight meets no input (inf * the zeros of the padding); float64 is right here"
+@pytest.mark.finding(
+    "tf-onednn-inf-weight-meets-padding-zeros",
+    "tensorflow-cpu 2.21 (oneDNN): conv1d_transpose turns an inf weight into NaN at outputs where the weight meets "
+    "no input (inf * the zeros of the padding)",
+    where=lambda dtype: probes.onednn_runs(probes.tf_kernel(f"{dtype} conv1d_transpose 'VALID', stride 2")),
 )
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_finding_tf_inf_weight_meets_padding_zeros(dtype):
     """x = [1] (NWC 1x1x1), filter [inf, 1, 1] (WOI 3x1x1), stride 2, 'VALID': the result is
-    [x*w0, x*w1, x*w2] = [inf, 1, 1]. TF gives [inf, 1, nan]: its kernel correlates the stride-dilated,
-    zero-padded input with the flipped filter, and inf times a padding zero is NaN. tests/known_findings.py
-    models the mechanism and explains every such discrepancy of the tensorflow adapter on the smoke suite.
-    Standalone:
+    [x*w0, x*w1, x*w2] = [inf, 1, 1]. Where oneDNN runs it TF gives [inf, 1, nan]: its kernel correlates the
+    stride-dilated, zero-padded input with the flipped filter, and inf times a padding zero is NaN. TF's Eigen
+    kernel, and float64, are right. support.findings models the mechanism and explains every such
+    discrepancy of the tensorflow adapter on the smoke suite. Standalone:
 
         tf.nn.conv1d_transpose(tf.ones((1, 1, 1)), tf.constant([[[np.inf]], [[1.0]], [[1.0]]]), [1, 3, 1], 2, "VALID")
     """
@@ -434,39 +395,42 @@ def test_the_gpu_variant_agrees_with_the_golden():
     assert report.ok, report.summary()
 
 
-# --- findings whose kernel depends on the CPU ------------------------------------------------------------------
+# --- findings of TF's Eigen kernels (oneDNN's, where it runs the call, are right) ----------------------------------
 
-_FLAGS = cpu_flags()
+PADDINGS = {"'VALID'": "VALID", "explicit pairs": [[0, 0], [0, 0], [0, 0], [0, 0]]}
 
 
-@pytest.mark.xfail(
-    "avx512_fp16" not in _FLAGS,
-    strict=True,
-    reason="FINDING tensorflow-cpu 2.21 (Eigen, CPUs without AVX512_FP16: seen on an AMD EPYC): float16 "
-    "conv2d_transpose sums the taps in float16",
+@pytest.mark.finding(
+    "tf-eigen-float16-sums-the-taps-in-float16",
+    "tensorflow-cpu 2.21 (Eigen): float16 conv2d_transpose sums the taps in float16",
+    where=lambda padding: probes.onednn_does_not_run(probes.tf_kernel(f"float16 conv2d_transpose {padding}")),
 )
-def test_finding_tf_float16_sums_the_taps_in_float16():
+@pytest.mark.parametrize("padding", list(PADDINGS))
+def test_finding_tf_float16_sums_the_taps_in_float16(padding):
     """Output 8 is x[8]*w[0] + ... + x[0]*w[8] = -2048 + 7 + 2048 = 7, exact in float16; summed in float16 in
-    reverse tap order, 2048 + 1 rounds back to 2048 and the result is 0 (float32 gives 7). On a CPU with
-    AVX512_FP16 (the Xeon these tests were last run on) TF gives 7, and this is an ordinary test there.
+    reverse tap order, 2048 + 1 rounds back to 2048 and the result is 0 (float32 gives 7). Where oneDNN runs
+    the call (float16 'VALID' on CPUs with AVX512_FP16) TF gives 7. On the default suite every float16 and
+    bfloat16 value_mismatch of the tensorflow adapter is an Eigen case, each within the bound of accumulating
+    in the dtype.
 
         x = tf.constant(np.array([2048, 1, 1, 1, 1, 1, 1, 1, -2048], np.float16).reshape(1, 1, 9, 1))
         tf.nn.conv2d_transpose(x, tf.ones((1, 9, 1, 1), tf.float16), [1, 1, 17, 1], 1, "VALID")[0, 0, 8, 0]
     """
     x = tf.constant(np.array([2048, 1, 1, 1, 1, 1, 1, 1, -2048], np.float16).reshape(1, 1, 9, 1))
     f = tf.ones((1, 9, 1, 1), tf.float16)
-    assert float(tf.nn.conv2d_transpose(x, f, [1, 1, 17, 1], strides=1, padding="VALID")[0, 0, 8, 0]) == 7.0
+    assert float(tf.nn.conv2d_transpose(x, f, [1, 1, 17, 1], strides=1, padding=PADDINGS[padding])[0, 0, 8, 0]) == 7.0
 
 
-@pytest.mark.xfail(
-    strict="avx512_bf16" in _FLAGS,
-    reason="FINDING tensorflow-cpu 2.21: bfloat16 conv2d_transpose with explicit padding pairs rounds each "
-    "product to bfloat16 before summing ('VALID' / 'SAME', oneDNN, are right)",
+@pytest.mark.finding(
+    "tf-eigen-bfloat16-rounds-each-product",
+    "tensorflow-cpu 2.21 (Eigen): bfloat16 conv2d_transpose rounds each product to bfloat16 before summing",
+    where=lambda padding: probes.onednn_does_not_run(probes.tf_kernel(f"bfloat16 conv2d_transpose {padding}")),
 )
-def test_finding_tf_bfloat16_explicit_padding_rounds_each_product():
+@pytest.mark.parametrize("padding", list(PADDINGS))
+def test_finding_tf_bfloat16_rounds_each_product(padding):
     """Output 1 is x0*w1 + x1*w0 = -1.6328125 * -1.8984375 + -1.96875 * 1.0078125 = 1.11566162109375, which
-    rounds to 1.1171875 in bfloat16 ('VALID' gives it). With explicit pairs TF gives 1.109375 =
-    bf16(3.0998) + bf16(-1.9841): each product rounded first.
+    rounds to 1.1171875 in bfloat16 (oneDNN gives it, where it runs bfloat16). TF's Eigen kernel gives
+    1.109375 = bf16(3.0998) + bf16(-1.9841): each product rounded first.
 
         x = tf.constant([[[[-1.6328125], [-1.96875]]]], tf.bfloat16)
         f = tf.constant([[[[1.0078125]], [[-1.8984375]]]], tf.bfloat16)
@@ -474,15 +438,13 @@ def test_finding_tf_bfloat16_explicit_padding_rounds_each_product():
     """
     x = tf.constant([[[[-1.6328125], [-1.96875]]]], tf.bfloat16)
     f = tf.constant([[[[1.0078125]], [[-1.8984375]]]], tf.bfloat16)
-    assert float(tf.nn.conv2d_transpose(x, f, [1, 1, 3, 1], 1, "VALID")[0, 0, 1, 0]) == 1.1171875
-    explicit = tf.nn.conv2d_transpose(x, f, [1, 1, 3, 1], 1, [[0, 0], [0, 0], [0, 0], [0, 0]])
-    assert float(explicit[0, 0, 1, 0]) == 1.1171875
+    assert float(tf.nn.conv2d_transpose(x, f, [1, 1, 3, 1], 1, PADDINGS[padding])[0, 0, 1, 0]) == 1.1171875
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING tensorflow-cpu 2.21: conv2d_transpose accepts an output_shape of size 0 (a crop of the whole "
-    "result) and returns an empty array; torch and onnxruntime raise",
+@pytest.mark.finding(
+    "tf-accepts-an-output-size-of-zero",
+    "tensorflow-cpu 2.21: conv2d_transpose accepts an output_shape of size 0 (a crop of the whole result) and "
+    "returns an empty array; torch and onnxruntime raise",
 )
 def test_finding_tf_accepts_an_output_size_of_zero():
     """x = [1, 1], w = [1, 1]: the full result has 3 elements; cropping (2, 1) leaves none. TF's own rule
@@ -494,21 +456,3 @@ def test_finding_tf_accepts_an_output_size_of_zero():
     with pytest.raises(Exception):
         tf.nn.conv2d_transpose(tf.ones((1, 1, 2, 1)), tf.ones((1, 2, 1, 1)), [1, 1, 0, 1], 1,
                                [[0, 0], [0, 0], [2, 1], [0, 0]])
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING tensorflow-cpu 2.21: float16 conv2d_transpose with explicit padding pairs sums the taps in "
-    "float16 (the Eigen kernel; 'SAME' / 'VALID' run in oneDNN where the CPU has AVX512_FP16)",
-)
-def test_finding_tf_float16_explicit_padding_sums_the_taps_in_float16():
-    """The reproducer above, asked with explicit pairs: 0.0 on every CPU seen, where 'VALID' gives 7 on a
-    CPU with AVX512_FP16. On the default suite every float16 and bfloat16 value_mismatch of the tensorflow
-    adapter is an explicit-pairs case, and each lies within the bound of accumulating in the dtype.
-
-        tf.nn.conv2d_transpose(x, tf.ones((1, 9, 1, 1), tf.float16), [1, 1, 17, 1], 1, [[0, 0]] * 4)[0, 0, 8, 0]
-    """
-    x = tf.constant(np.array([2048, 1, 1, 1, 1, 1, 1, 1, -2048], np.float16).reshape(1, 1, 9, 1))
-    f = tf.ones((1, 9, 1, 1), tf.float16)
-    y = tf.nn.conv2d_transpose(x, f, [1, 1, 17, 1], strides=1, padding=[[0, 0], [0, 0], [0, 0], [0, 0]])
-    assert float(y[0, 0, 8, 0]) == 7.0

@@ -1,4 +1,11 @@
-"""The torch adapter against the golden, with the real torch (skipped, with the reason, without it)."""
+"""The torch adapter against the golden, with the real torch (skipped, with the reason, without it).
+
+Which CPU kernel torch runs for a transposed convolution (oneDNN's, or its own slow_conv_transpose) depends
+on the dtype, the CPU and torch.backends.mkldnn: float16 goes to oneDNN only on CPUs with AVX512_FP16 or
+AMX_FP16, bfloat16 only where oneDNN has it and output_padding < stride. Tests named test_finding_* pin
+torch bugs (the `finding` marker, tests/conftest.py): they assert the correct behaviour and are strict
+xfails where the kernel with the bug runs, asked of torch (support.probes).
+"""
 
 import pytest
 
@@ -8,8 +15,11 @@ import convt_oracle  # noqa: E402
 from convt_oracle.adapters import registry  # noqa: E402
 from convt_oracle.cases import suites  # noqa: E402
 from convt_oracle.cases.model import make_case  # noqa: E402
-from device_variants import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
-from known_findings import SEEN_ON_THIS_KIND_OF_CPU, cpu_flags, padding_zeros_explain  # noqa: E402
+from support import probes  # noqa: E402
+from support.devices import check_skipped_without_its_device, crosscheck_on_its_device  # noqa: E402
+from support.findings import padding_zeros_explain  # noqa: E402
+
+pytestmark = pytest.mark.framework("torch")
 
 MODES_AND_SHAPES = [
     make_case(input_size=(5, 7), kernel_size=(3, 2), in_channels=4, out_channels=6, groups=2, batch=2,
@@ -88,26 +98,24 @@ def test_low_precision_is_within_the_bound_of_accumulating_in_the_dtype(name, dt
     assert sum(r.outcome == "pass" for r in report.results) >= len(report.results) // 3, report.summary()
 
 def onednn_bfloat16_odd_channels(result) -> bool:
-    """test_finding_torch_bfloat16_onednn_nan_leaks_into_the_previous_pixel: with an odd number of input
-    channels per group, an inf or NaN input or weight also meets a zero of the channel padding."""
+    """test_finding_torch_bfloat16_onednn_nan_leaks_into_the_previous_pixel, where its kernel runs: with an odd
+    number of input channels per group, an inf or NaN input or weight also meets a zero of the channel padding."""
     case = result.case
     return (
         case.dtype == "bfloat16" and result.outcome == "nonfinite_mismatch"
         and case.values in ("nonfinite", "nonfinite_weights") and (case.in_channels // case.groups) % 2 == 1
+        and bool(nan_leak_kernel().applies)
     )
 
 
-# --- findings (strict xfails: they turn into failures, XPASS, once torch changes) ----------------------------------
+# --- findings ------------------------------------------------------------------------------------------------
 
 
-CPU_HAS_FP16 = bool({"avx512_fp16", "amx_fp16"} & cpu_flags())  # torch then runs float16 in oneDNN
-
-
-@pytest.mark.xfail(
-    not CPU_HAS_FP16,
-    strict=True,
-    reason="FINDING torch 2.13.0 (CPU without AVX512_FP16 / AMX_FP16): float16 conv_transpose sums the kernel taps "
-    "in float16 (col2im in the input dtype), exceeding the float32-accumulation bound by up to ~850x on the default suite",
+@pytest.mark.finding(
+    "torch-native-float16-sums-the-taps-in-float16",
+    "torch 2.13.0 (slow_conv_transpose, not oneDNN): float16 conv_transpose sums the kernel taps in float16 "
+    "(col2im in the input dtype), exceeding the float32-accumulation bound by up to ~850x on the default suite",
+    where=lambda: probes.onednn_does_not_run(probes.torch_kernel("float16 conv_transpose1d")),
 )
 def test_finding_torch_float16_conv_transpose_accumulates_the_taps_in_float16():
     """Output element 8 is x[8]*w[0] + x[7]*w[1] + ... + x[0]*w[8] = 2048 + 7*1 - 2048 = 7, exact in float16.
@@ -117,12 +125,9 @@ def test_finding_torch_float16_conv_transpose_accumulates_the_taps_in_float16():
     Mechanism (bit-exact on random 1-d and 2-d cases, with and without bias): slow_conv_transpose's GEMM sums
     the input channels in float32 and rounds each (output channel, tap, input pixel) column to float16; col2im
     then adds the taps into the float16 output one by one, each addition rounded; the bias is added last, one
-    more rounding. The result is within the bound of a float16 accumulation, not of a float32 one. bfloat16
-    takes oneDNN (float32 accumulation, one rounding), except where output_padding >= stride (next finding).
-
-    On a CPU with AVX512_FP16 or AMX_FP16 (a Xeon seen here) torch sends float16 to oneDNN's deconvolution,
-    which accumulates in float32: there the finding does not hold and this test runs as an ordinary test
-    (every output equals the float32 result rounded once to float16)."""
+    more rounding. The result is within the bound of a float16 accumulation, not of a float32 one. Where torch
+    sends float16 to oneDNN's deconvolution (CPUs with AVX512_FP16 or AMX_FP16), which accumulates in float32,
+    this is an ordinary test (every output equals the float32 result rounded once to float16)."""
     x = torch.tensor([-2048.0, 1, 1, 1, 1, 1, 1, 1, 2048], dtype=torch.float16).reshape(1, 1, 9)
     w = torch.ones((1, 1, 9), dtype=torch.float16)
     assert torch.nn.functional.conv_transpose1d(x.float(), w.float())[0, 0, 8].item() == 7.0
@@ -131,27 +136,38 @@ def test_finding_torch_float16_conv_transpose_accumulates_the_taps_in_float16():
     assert torch.equal(torch.nn.functional.conv_transpose1d(x, w), rounded_once)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING torch 2.13.0 (CPU): bfloat16 conv_transpose with output_padding >= stride (allowed where it "
-    "is < dilation) leaves oneDNN and sums the kernel taps in bfloat16",
+@pytest.mark.finding(
+    "torch-native-bfloat16-sums-the-taps-in-bfloat16",
+    "torch 2.13.0 (slow_conv_transpose, not oneDNN): bfloat16 conv_transpose sums the kernel taps in bfloat16; "
+    "it runs where oneDNN has no bfloat16 and, everywhere, with output_padding >= stride (allowed where it is "
+    "< dilation)",
+    where=lambda output_padding: probes.onednn_does_not_run(
+        probes.torch_kernel(f"bfloat16 conv_transpose1d, dilation 2{', output_padding 1' if output_padding else ''}")
+    ),
 )
-def test_finding_torch_bfloat16_output_padding_ge_stride_accumulates_in_bfloat16():
+@pytest.mark.parametrize("output_padding", [0, 1])
+def test_finding_torch_bfloat16_native_kernel_accumulates_in_bfloat16(output_padding):
     """Dilation 2, 5 taps of 1: output element 8 is x[8] + x[6] + x[4] + x[2] + x[0] = 256 + 3*1 - 256 = 3.
-    With output_padding 0 torch gives 3 (oneDNN); with output_padding 1 (>= stride 1, < dilation 2) it takes
-    the slow path and gives 0: 256 + 1 rounds back to 256 in bfloat16. On the default suite this is every
-    bfloat16 value_mismatch of the torch adapters (23, up to ~50x the float32-accumulation bound)."""
+    oneDNN gives 3; torch's own kernel gives 0: 256 + 1 rounds back to 256 in bfloat16. With output_padding 1
+    (>= stride 1, < dilation 2) torch takes its own kernel on every CPU; with 0, where oneDNN has no bfloat16.
+    On the default suite this is every bfloat16 value_mismatch of the torch adapters (up to ~50x the
+    float32-accumulation bound)."""
     x = torch.tensor([-256.0, 0, 1, 0, 1, 0, 1, 0, 256], dtype=torch.bfloat16).reshape(1, 1, 9)
     w = torch.ones((1, 1, 5), dtype=torch.bfloat16)
-    conv = torch.nn.functional.conv_transpose1d
-    assert conv(x, w, dilation=2, output_padding=0)[0, 0, 8].item() == 3.0
-    assert conv(x, w, dilation=2, output_padding=1)[0, 0, 8].item() == 3.0
+    y = torch.nn.functional.conv_transpose1d(x, w, dilation=2, output_padding=output_padding)
+    assert y[0, 0, 8].item() == 3.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING torch 2.13.0 (oneDNN 3.12, AVX512_BF16): bfloat16 conv_transpose with an odd number of input "
-    "channels lets a NaN/inf input pixel turn the previous pixel's output into NaN",
+def nan_leak_kernel():
+    """Whether oneDNN runs the NaN-leak finding's call with native bfloat16 instructions here."""
+    return probes.onednn_runs(probes.torch_kernel("bfloat16 conv_transpose1d, stride 2, output_padding 1"), isa="bfloat16")
+
+
+@pytest.mark.finding(
+    "torch-onednn-bfloat16-nan-leaks-into-the-previous-pixel",
+    "torch 2.13.0 (oneDNN 3.12, native bfloat16 instructions): bfloat16 conv_transpose with an odd number of "
+    "input channels lets a NaN/inf input pixel turn the previous pixel's output into NaN",
+    where=nan_leak_kernel,
 )
 def test_finding_torch_bfloat16_onednn_nan_leaks_into_the_previous_pixel():
     """x = [1, nan, 1, 1] (1 channel), a 1-tap kernel of 1, stride 2, output_padding 1: the result is
@@ -160,18 +176,16 @@ def test_finding_torch_bfloat16_onednn_nan_leaks_into_the_previous_pixel():
     with the bfloat16 dot-product instruction pairing channel c with c + 1 across a pixel boundary when the
     channel count is odd (1, 3, 5 leak; 2, 4, 8 do not). tensorflow-cpu 2.21 shows the same oneDNN bug
     (tests/test_adapter_tensorflow.py, test_finding_tf_bfloat16_nan_leaks_into_the_neighbouring_pixel)."""
-    if "avx512_bf16" not in cpu_flags():
-        pytest.skip("the CPU has no AVX512_BF16: oneDNN's bfloat16 kernel that shows this does not run here")
     x = torch.tensor([1.0, float("nan"), 1.0, 1.0], dtype=torch.bfloat16).reshape(1, 1, 4)
     w = torch.ones((1, 1, 1), dtype=torch.bfloat16)
     y = torch.nn.functional.conv_transpose1d(x, w, stride=2, output_padding=1)
     assert torch.isnan(y.float()).flatten().tolist() == [False, False, True, False, False, False, False, False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING torch 2.13.0: the weight gradient of a cropped conv_transpose multiplies an inf input by the "
-    "zero cotangent of a cropped output: NaN where the gradient is finite",
+@pytest.mark.finding(
+    "torch-weight-gradient-multiplies-inf-by-cropped-outputs",
+    "torch 2.13.0: the weight gradient of a cropped conv_transpose multiplies an inf input by the zero cotangent "
+    "of a cropped output: NaN where the gradient is finite",
 )
 def test_finding_torch_weight_gradient_multiplies_inf_by_cropped_outputs():
     """x = [1, inf], w = [2, 3], padding 1: the full result is [2, 3 + inf*2, inf*3], cropped to [inf]; the one
@@ -190,24 +204,23 @@ def test_finding_torch_weight_gradient_multiplies_inf_by_cropped_outputs():
     assert w.grad.flatten().tolist() == [float("inf"), 1.0]
 
 
+@pytest.mark.finding(
+    "torch-onednn-inf-weight-meets-padding-zeros",
+    "torch 2.13.0 (oneDNN 3.12): conv_transpose turns an inf weight into NaN at outputs where the weight meets no "
+    "input (inf * the zeros of the padding)",
+    where=lambda dtype: probes.onednn_runs(probes.torch_kernel(f"{dtype} conv_transpose1d, stride 2")),
+)
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_finding_torch_onednn_inf_weight_meets_padding_zeros(dtype, request):
+def test_finding_torch_onednn_inf_weight_meets_padding_zeros(dtype):
     """x = [1], w = [inf, 1, 1], stride 2: the result is [x*w0, x*w1, x*w2] = [inf, 1, 1]. Where oneDNN's
-    deconvolution runs (bfloat16 with AVX512_BF16; float16 with AVX512_FP16 or AMX_FP16) torch gives
+    deconvolution runs it (bfloat16 where oneDNN has it; float16 with AVX512_FP16 or AMX_FP16) torch gives
     [inf, 1, nan]: the kernel correlates the stride-dilated, zero-padded input with the flipped kernel, and
-    inf times a padding zero is NaN. float32 and float64 (and float16 on other CPUs) are right.
-    tests/known_findings.py models the mechanism and explains such discrepancies of the torch adapters.
+    inf times a padding zero is NaN. torch's own kernel is right, and so are float32 and float64.
+    support.findings models the mechanism and explains such discrepancies of the torch adapters.
 
         torch.nn.functional.conv_transpose1d(torch.ones((1, 1, 1), dtype=torch.bfloat16),
                                              torch.tensor([[[float("inf"), 1, 1]]], dtype=torch.bfloat16), stride=2)
     """
-    onednn = "avx512_bf16" in cpu_flags() if dtype == "bfloat16" else CPU_HAS_FP16
-    request.applymarker(pytest.mark.xfail(
-        strict=onednn and SEEN_ON_THIS_KIND_OF_CPU,
-        reason=f"FINDING torch 2.13.0 (oneDNN 3.12): {dtype} conv_transpose turns an inf weight into NaN at outputs "
-        "where the weight meets no input (inf * the zeros of the padding)"
-        + ("" if onednn and SEEN_ON_THIS_KIND_OF_CPU else "; not strict on this CPU (seen with AVX512_FP16 and _BF16)"),
-    ))
     torch_dtype = getattr(torch, dtype)
     x = torch.ones((1, 1, 1), dtype=torch_dtype)
     w = torch.tensor([[[float("inf"), 1.0, 1.0]]], dtype=torch_dtype)
@@ -239,10 +252,10 @@ def test_device_variants_are_left_out_of_the_default_run_without_a_gpu_device_fi
         assert "torch-cuda" not in names and "no GPU device file" in left_out["torch-cuda"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING torch 2.13.0: the backward of conv_transpose2d raises 'grad_weight needs to be contiguous' when "
-    "the input and the weight are permuted views (Keras's channels-last input and kernel layout)",
+@pytest.mark.finding(
+    "torch-backward-with-permuted-input-and-weight-raises",
+    "torch 2.13.0: the backward of conv_transpose2d raises 'grad_weight needs to be contiguous' when the input and "
+    "the weight are permuted views (Keras's channels-last input and kernel layout)",
 )
 def test_finding_torch_conv_transpose_backward_with_permuted_input_and_weight_raises():
     """Keras's torch backend calls conv_transpose2d on x.permute(0, 3, 1, 2) and kernel.permute(3, 2, 0, 1);

@@ -2,31 +2,19 @@
 helper for users' own tests."""
 
 import json
-import pathlib
 import traceback
 
 import numpy as np
 import pytest
 
 import convt_oracle
-from convt_oracle.cases.model import Case, make_case
 from convt_oracle import compare as C
+from convt_oracle.cases.model import Case, make_case
 from convt_oracle.errors import Unsupported
 from convt_oracle.harness.crosscheck import crosscheck, crosscheck_target
+from support import targets as T
 
-try:  # "tests.targets" from the repository root (python -m pytest); plain "targets" under `pytest`
-    from tests import targets as T
-except ImportError:  # pragma: no cover - depends on how pytest was started
-    import targets as T
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SEED = 0
-
-
-@pytest.fixture
-def importable_tests(monkeypatch):
-    """Make "tests.targets:..." importable whichever way pytest was started."""
-    monkeypatch.syspath_prepend(str(ROOT))
 
 
 # A small custom suite: configurations (dtype None), one float16-only case, and invalid ones.
@@ -103,25 +91,25 @@ def test_a_correct_callable_passes_the_article_suite():
     assert report.suite == "article" and report.dtypes == ("float32",) and report.seed == SEED
 
 
-def test_a_module_function_string_is_loaded(importable_tests):
-    report = crosscheck("tests.targets:lax_reference", suite=SUITE, dtypes=("float32", "float16"))
+def test_a_module_function_string_is_loaded():
+    report = crosscheck("support.targets:lax_reference", suite=SUITE, dtypes=("float32", "float16"))
     assert report.ok, report.summary()
-    assert report.targets == ("tests.targets:lax_reference",)
-    assert all(r.target == "tests.targets:lax_reference" for r in report.results)
-    assert callable(crosscheck_target("tests.targets:lax_reference"))
+    assert report.targets == ("support.targets:lax_reference",)
+    assert all(r.target == "support.targets:lax_reference" for r in report.results)
+    assert callable(crosscheck_target("support.targets:lax_reference"))
 
 
 @pytest.mark.parametrize(
     "target, error, words",
     [
-        ("tests.targets:no_such_function", ValueError, ["tests.targets:no_such_function", "module:function"]),
+        ("support.targets:no_such_function", ValueError, ["support.targets:no_such_function", "module:function"]),
         ("no_such_module_here:f", ValueError, ["no_such_module_here"]),
-        ("tests.targets:MUTANTS", TypeError, ["not callable"]),
+        ("support.targets:MUTANTS", TypeError, ["not callable"]),
         (42, TypeError, ["int"]),
         ("no-such-adapter", ValueError, ["no-such-adapter", "known adapters"]),
     ],
 )
-def test_unknown_targets_fail_loudly(importable_tests, target, error, words):
+def test_unknown_targets_fail_loudly(target, error, words):
     with pytest.raises(error) as info:
         crosscheck(target, suite="article")
     for word in words:
@@ -215,7 +203,7 @@ def test_results_carry_case_target_outcome_and_metrics(failing_report):
         assert isinstance(result.case, Case)
         assert result.case.dtype in ("float32", "float16")
         assert result.case_id == result.case.id
-        assert result.target == "tests.targets:bias_twice" or result.target.endswith(":bias_twice")
+        assert result.target == "support.targets:bias_twice" or result.target.endswith(":bias_twice")
         assert result.outcome in C.OUTCOMES
     grouped = next(r for r in results if r.case.name == "grouped-2d" and r.case.dtype == "float32")
     assert grouped.outcome == C.VALUE_MISMATCH  # it has a bias
@@ -272,11 +260,11 @@ def test_to_json_is_strict_json_with_non_finite_numbers_as_strings():
     assert "nan" in {str(m["expected"]) for m in metrics["first_mismatches"]}
 
 
-def test_reproducer_of_a_failing_case_runs_and_fails(importable_tests):
-    report = crosscheck("tests.targets:bias_twice", suite=CONFIGS, dtypes=("float32",))
+def test_reproducer_of_a_failing_case_runs_and_fails():
+    report = crosscheck("support.targets:bias_twice", suite=CONFIGS, dtypes=("float32",))
     failing = report.discrepancies[0]
     code = failing.reproducer()
-    assert "tests.targets:bias_twice" in code
+    assert "support.targets:bias_twice" in code
     with pytest.raises(AssertionError, match="value_mismatch"):
         exec(compile(code, "<reproducer>", "exec"), {})
     # ... and the same text for a passing case runs clean.
@@ -394,6 +382,6 @@ def test_assert_close_hides_itself_from_tracebacks():
     assert "test_assert_close_hides_itself_from_tracebacks" in shown
 
 
-def test_targets_module_is_importable_as_documented(importable_tests):
-    loaded = crosscheck_target("tests.targets:torch_reference")
+def test_targets_module_is_importable_as_documented():
+    loaded = crosscheck_target("support.targets:torch_reference")
     assert callable(loaded) and callable(loaded.vjp)

@@ -14,7 +14,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-import crashy_targets as ct
+from support import crashy_targets as ct
 from convt_oracle.cases.model import make_case
 from convt_oracle import TargetCrashed, TargetTimedOut, Unsupported, crosscheck
 from convt_oracle.harness.isolation import IsolatedTarget, RemoteTargetError, target_reference
@@ -45,7 +45,7 @@ def trigger_result(report, check="forward"):
 
 
 # --- the same results as in-process ---------------------------------------------------------------------
-@pytest.mark.parametrize("target", [ct.correct, "crashy_targets:correct"], ids=["callable", "string"])
+@pytest.mark.parametrize("target", [ct.correct, "support.crashy_targets:correct"], ids=["callable", "string"])
 def test_correct_target_passes_every_case_and_dtype_as_in_process(target):
     isolated = crosscheck(target, suite=SUITE, dtypes=ALL_DTYPES, grad=True, isolate=True, timeout=20)
     in_process = crosscheck(ct.correct, suite=SUITE, dtypes=ALL_DTYPES, grad=True)
@@ -233,7 +233,7 @@ def test_a_non_array_result_is_reported_as_in_process():
 # --- adapters: called per case ----------------------------------------------------------------------------
 def test_a_class_made_in_the_worker_is_called_per_case_as_in_process():
     suite = [*SUITE, *(make_case(input_size=5, kernel_size=3, stride=2, mode=mode) for mode in ("same", "valid"))]
-    isolated = crosscheck("crashy_targets:ModeAware()", suite=suite, grad=True, isolate=True, timeout=20)
+    isolated = crosscheck("support.crashy_targets:ModeAware()", suite=suite, grad=True, isolate=True, timeout=20)
     in_process = crosscheck(ct.ModeAware(), suite=suite, grad=True)
     assert outcomes(isolated) == outcomes(in_process)
     assert [r.detail for r in isolated.results] == [r.detail for r in in_process.results]
@@ -311,7 +311,7 @@ def test_worker_under_an_explicit_interpreter_path():
     case = SUITE[2].with_dtype("float32")
     with IsolatedTarget(ct.correct, python=sys.executable, timeout=20) as target:
         assert target.info["executable"] == sys.executable
-        assert target.name == f"crashy_targets:correct@{sys.executable}"
+        assert target.name == f"support.crashy_targets:correct@{sys.executable}"
         got = target(*case.arrays(), **case.params())
     assert got.tobytes() == ct.correct(*case.arrays(), **case.params()).tobytes()
 
@@ -329,7 +329,7 @@ def _bare_numpy_python():
 def test_worker_under_another_interpreter_without_this_package():
     python = _bare_numpy_python()
     x = np.arange(6, dtype=np.float16).reshape(1, 2, 3)
-    with IsolatedTarget("crashy_targets:double", python=python, timeout=20) as target:
+    with IsolatedTarget("support.crashy_targets:double", python=python, timeout=20) as target:
         assert target.info["executable"] == python
         assert target(x, x).tobytes() == (x * 2).tobytes()
         with pytest.raises(RemoteTargetError, match="ml_dtypes"):  # needed only once bfloat16 is sent
@@ -359,15 +359,15 @@ def test_targets_that_cannot_be_imported_by_reference_are_rejected(target, messa
 
 
 def test_references():
-    assert target_reference(ct.correct)[0] == "crashy_targets:correct"
-    assert target_reference(ct.Scaled)[0] == "crashy_targets:Scaled"
-    assert target_reference(ct.scaled)[0] == "crashy_targets:scaled"  # a module-level instance
-    assert target_reference("crashy_targets:correct")[1] == target_reference(ct.correct)[1]
+    assert target_reference(ct.correct)[0] == "support.crashy_targets:correct"
+    assert target_reference(ct.Scaled)[0] == "support.crashy_targets:Scaled"
+    assert target_reference(ct.scaled)[0] == "support.crashy_targets:scaled"  # a module-level instance
+    assert target_reference("support.crashy_targets:correct")[1] == target_reference(ct.correct)[1]
 
 
 def test_a_target_the_worker_cannot_load_fails_at_once():
-    with pytest.raises(ValueError, match="cannot load 'crashy_targets:no_such_function'.*AttributeError"):
-        IsolatedTarget("crashy_targets:no_such_function")
+    with pytest.raises(ValueError, match="cannot load 'support.crashy_targets:no_such_function'.*AttributeError"):
+        IsolatedTarget("support.crashy_targets:no_such_function")
     with pytest.raises(ValueError, match="ModuleNotFoundError"):
         IsolatedTarget("no_such_module_anywhere:f")
 

@@ -5,49 +5,13 @@
                               over the taps t for which some input index i has i*s + t*d - begin == o.
 """
 
-import itertools
 import math
 
 import numpy as np
 import pytest
 
 from convt_oracle import conv_transpose
-
-
-def _per_axis(value, rank):
-    return (value,) * rank if isinstance(value, int) else tuple(value)
-
-
-def _crops(padding, rank):
-    return tuple((p, p) if isinstance(p, int) else tuple(p) for p in _per_axis(padding, rank))
-
-
-def loop_conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
-    """Gather form with Python floats: for each output element, loop over ci and taps, find i."""
-    batch, cin, *size = x.shape
-    _, cog, *kernel = w.shape
-    rank, cig = len(size), cin // groups
-    s, d, op = _per_axis(stride, rank), _per_axis(dilation, rank), _per_axis(output_padding, rank)
-    crop = _crops(padding, rank)
-    out_size = [
-        (size[a] - 1) * s[a] + d[a] * (kernel[a] - 1) + 1 - crop[a][0] - crop[a][1] + op[a] for a in range(rank)
-    ]
-    out = np.zeros((batch, groups * cog, *out_size))
-    for n, c_out in itertools.product(range(batch), range(groups * cog)):
-        g, co = divmod(c_out, cog)
-        for o in itertools.product(*(range(v) for v in out_size)):
-            total = 0.0 if bias is None else float(bias[c_out])
-            for ci, t in itertools.product(range(cig), itertools.product(*(range(v) for v in kernel))):
-                i = []
-                for a in range(rank):
-                    q, r = divmod(o[a] + crop[a][0] - t[a] * d[a], s[a])  # i*s == o + begin - t*d
-                    if r or not 0 <= q < size[a]:
-                        break
-                    i.append(q)
-                else:
-                    total += float(x[(n, g * cig + ci, *i)]) * float(w[(g * cig + ci, co, *t)])
-            out[(n, c_out, *o)] = total
-    return out
+from support.targets import loop_conv_transpose
 
 
 def _assert_unreached_is_bias(got, bias, x_shape, w_shape, params):

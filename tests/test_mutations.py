@@ -1,5 +1,5 @@
-"""Detection power (issue 3, section 7): the `default` suite catches every wrong implementation in
-tests/targets.py, and raises no alarm on the three correct ones (the lax route, torch rounded to the dtype,
+"""Detection power: the `default` suite catches every wrong implementation in support/targets.py, and
+raises no alarm on the three correct ones (the lax route, torch rounded to the dtype,
 a plain loop) in float64, float32, float16 and bfloat16.
 
 The seed of the default suite's generated cases is SEED (environment variable CONVT_MUTATION_SEED, 0 by
@@ -15,11 +15,7 @@ import pytest
 
 from convt_oracle.cases import suites
 from convt_oracle.harness.crosscheck import check_case, crosscheck
-
-try:  # "tests.targets" from the repository root (python -m pytest); plain "targets" under `pytest`
-    from tests import targets as T
-except ImportError:  # pragma: no cover - depends on how pytest was started
-    import targets as T
+from support import targets as T
 
 SEED = int(os.environ.get("CONVT_MUTATION_SEED", "0"))
 DTYPES = ("float64", "float32", "float16", "bfloat16")

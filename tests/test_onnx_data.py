@@ -20,7 +20,7 @@ onnx = pytest.importorskip("onnx", reason="onnx is not installed: no ONNX test d
 from onnx import numpy_helper  # noqa: E402
 
 from convt_oracle import arithmetic, conv_transpose  # noqa: E402
-from test_loop_reference import loop_conv_transpose  # noqa: E402  (an independent reference, in tests/)
+from support.targets import loop_conv_transpose  # noqa: E402  (an independent reference)
 
 DATA = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data")
 FOLDERS = sorted(

@@ -101,15 +101,12 @@ def _option(config, name: str):
     return value
 
 
-def validate(suite, dtypes, seed, *, where: str, check_suite: bool = True) -> tuple[str, tuple[str, ...], int]:
-    """(suite, dtypes, seed) checked against the known suites and dtypes; ValueError naming the known ones.
-
-    `check_suite=False` leaves the suite to be checked where it is used.
-    """
+def validate(suite, dtypes, seed, *, where: str) -> tuple[str, tuple[str, ...], int]:
+    """(suite, dtypes, seed) checked against the known suites and dtypes; ValueError naming the known ones."""
     from convt_oracle.cases import suites
     from convt_oracle.cases.model import DTYPES
 
-    if check_suite and suite not in suites.SUITES:
+    if suite not in suites.SUITES:
         raise ValueError(f"{where}suite: unknown {suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
     dtypes = _names(dtypes)
     unknown = [d for d in dtypes if d not in DTYPES]
@@ -130,19 +127,12 @@ def pytest_configure(config):
     )
     if config.option.help or config.option.version:
         return
-    from convt_oracle.cases import suites
-
-    suite = _option(config, "suite")
-    # A default suite that this version of the suites lacks fails only the tests that use convt_case (at
-    # their collection), never a run that does not use the plugin; a suite asked for by name must exist.
-    lenient = suite is None and DEFAULT_SUITE not in suites.SUITES
     try:
         suite, dtypes, seed = validate(
-            suite or DEFAULT_SUITE,
+            _option(config, "suite") or DEFAULT_SUITE,
             _option(config, "dtypes") or DEFAULT_DTYPES,
             _option(config, "seed") or DEFAULT_SEED,
             where="--convt-",
-            check_suite=not lenient,
         )
     except ValueError as error:
         raise pytest.UsageError(f"convt-oracle: {error}") from None
@@ -230,9 +220,6 @@ def cases_for(config, chosen: Settings) -> list:
     key = (chosen.suite, chosen.seed, chosen.dtypes)
     cache = config.stash[_CASES]
     if key not in cache:
-        if chosen.suite not in suites.SUITES:  # only a default suite this version lacks gets here unchecked
-            known = ", ".join(sorted(suites.SUITES))
-            pytest.fail(f"convt-oracle: suite {chosen.suite!r} does not exist here; known suites: {known} (--convt-suite)", pytrace=False)
         cache[key] = suites.expand(suites.get(chosen.suite, seed=chosen.seed), chosen.dtypes)
     return cache[key]
 

@@ -1,10 +1,12 @@
-"""Explanations of framework findings, for the adapter tests: a discrepancy is excused only when a model of
-the finding's mechanism accounts for every difference, not because of the kind of case it occurred on.
+"""Models of framework findings' mechanisms, for the adapter tests: a discrepancy is excused only when a
+model of the finding's mechanism accounts for every difference, not because of the kind of case it
+occurred on.
 
 The mechanism modelled here (README, Findings: "an inf or NaN weight turns outputs it does not reach into
-NaN"): XLA's float32 and oneDNN's transposed convolutions correlate the zero-dilated, zero-padded input (or,
-for the gradient with respect to x, the zero-padded cotangent) with the kernel, so every tap multiplies
-the zeros it meets as well, and inf * 0 = NaN. The definition (the golden) has no such products.
+NaN"): XLA's runtime convolution and oneDNN's transposed convolutions correlate the zero-dilated,
+zero-padded input (or, for the gradient with respect to x, the zero-padded cotangent) with the kernel, so
+every tap multiplies the zeros it meets as well, and inf * 0 = NaN. The definition (the golden) has no such
+products.
 """
 
 from __future__ import annotations
@@ -16,36 +18,7 @@ import numpy as np
 
 from convt_oracle import compare as C
 
-try:  # "tests.targets" from the repository root (python -m pytest); plain "targets" under `pytest`
-    from tests import targets as T
-except ImportError:  # pragma: no cover - depends on how pytest was started
-    import targets as T
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (/proc/cpuinfo); empty where that cannot be read. oneDNN's and XLA's kernels,
-    and so some findings, depend on them."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-# The findings on inf/NaN weights were seen on an Intel Xeon with AVX512_FP16 and AVX512_BF16. Kernels are
-# chosen by CPU features, so elsewhere they are expected failures that may pass (not strict).
-SEEN_ON_THIS_KIND_OF_CPU = {"avx512_fp16", "avx512_bf16"} <= cpu_flags()
-
-
-def cpu_dependent_finding(reason: str):
-    """An xfail mark for a finding seen on CPUs like the one it was found on: strict there, lenient elsewhere."""
-    import pytest
-
-    where = "" if SEEN_ON_THIS_KIND_OF_CPU else " (seen on a CPU with AVX512_FP16; not strict on this one)"
-    return pytest.mark.xfail(strict=SEEN_ON_THIS_KIND_OF_CPU, reason=reason + where)
+from support import targets as T
 
 
 def _accepting_nan_where(expected: C.Expected, model: np.ndarray, actual) -> C.Expected:

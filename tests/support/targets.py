@@ -5,7 +5,7 @@ Every target has the golden's signature,
     target(x, w, bias, *, stride, padding, output_padding, dilation, groups) -> numpy.ndarray
 
 validates its arguments (an invalid configuration raises ValueError), and is usable as
-"tests.targets:<name>" (from the repository root) or imported.
+"support.targets:<name>" (from the repository root) or imported.
 
 Correct ones, each independent of the golden:
 - `lax_reference`: jax's lax_reference route. Dilate the input by the stride (s - 1 zeros between pixels),
@@ -278,6 +278,34 @@ def loop_reference(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     out = out.reshape(batch, groups * cog, *out_size)
     if bias is not None:
         out += bias.astype(np.float64).reshape(-1, *([1] * len(kernel)))
+    return out
+
+
+def loop_conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+    """Gather form with Python floats: for each output element, loop over ci and taps, find i."""
+    batch, cin, *size = x.shape
+    _, cog, *kernel = w.shape
+    rank, cig = len(size), cin // groups
+    s, d, op = _per_axis(stride, rank), _per_axis(dilation, rank), _per_axis(output_padding, rank)
+    crop = _pairs(padding, rank)
+    out_size = [
+        (size[a] - 1) * s[a] + d[a] * (kernel[a] - 1) + 1 - crop[a][0] - crop[a][1] + op[a] for a in range(rank)
+    ]
+    out = np.zeros((batch, groups * cog, *out_size))
+    for n, c_out in itertools.product(range(batch), range(groups * cog)):
+        g, co = divmod(c_out, cog)
+        for o in itertools.product(*(range(v) for v in out_size)):
+            total = 0.0 if bias is None else float(bias[c_out])
+            for ci, t in itertools.product(range(cig), itertools.product(*(range(v) for v in kernel))):
+                i = []
+                for a in range(rank):
+                    q, r = divmod(o[a] + crop[a][0] - t[a] * d[a], s[a])  # i*s == o + begin - t*d
+                    if r or not 0 <= q < size[a]:
+                        break
+                    i.append(q)
+                else:
+                    total += float(x[(n, g * cig + ci, *i)]) * float(w[(g * cig + ci, co, *t)])
+            out[(n, c_out, *o)] = total
     return out
 
 
