@@ -28,6 +28,8 @@ from support import isolated, probes
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = {"keras-jax": "jax", "keras-torch": "torch", "keras-tensorflow": "tensorflow"}
 
+pytestmark = pytest.mark.framework("keras")
+
 
 def require(name):
     """Skip unless keras and the backend's framework are installed (without importing them here)."""
