@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench setup clean
+.PHONY: run test test-other-kernels bench setup clean
 
 setup: $(STAMP)
 
@@ -22,6 +22,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2
+
+# The framework tests again under the other kernel personality than this CPU's default (ci/other_kernels.py).
+test-other-kernels: $(STAMP)
+	$(BIN)/python ci/other_kernels.py $(BIN)/python -m pytest -n 2 -m framework
 
 bench: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_golden.py
