@@ -24,7 +24,7 @@ adapters.base.spell); otherwise the case is unsupported, with the reason.
 Both runtimes refuse output_padding >= stride (onnxruntime's message says max(stride, dilation), then its
 shape check refuses anything >= stride; onnx.reference's col2im fails): such a case is unsupported.
 
-Known runtime deviations from the spec (tests/test_conventions.py, test_finding_*) are not avoided here:
+Known runtime deviations from the spec (tests/test_conventions_onnx.py, test_finding_*) are not avoided here:
 onnx.reference ignores `output_shape` unless auto_pad is SAME_*, so it fails the `output_shape` cases
 asked with NOTSET and a positive total padding, and the oracle reports it. (onnxruntime clamps a negative
 total padding to 0; no accepted case has one that matters: an accepted split never starts before the full

@@ -4,7 +4,7 @@ It implements the operator in numpy (onnx/reference/ops/op_conv_transpose.py, im
 and modes as in adapters/_onnx_model.py; one evaluator per model signature.
 
 - dtypes: float16, bfloat16, float32, float64 (all four run; bfloat16 through ml_dtypes).
-- Known deviation (tests/test_conventions.py, test_finding_onnx_reference_ignores_output_shape_unless_same_auto_pad):
+- Known deviation (tests/test_conventions_onnx.py, test_finding_onnx_reference_ignores_output_shape_unless_same_auto_pad):
   with `output_shape` and auto_pad NOTSET it ignores output_shape for the pads, so `output_shape` cases
   with a positive total padding fail in col2im. They are run, not avoided: the oracle reports them.
 - No autodiff.

@@ -1,14 +1,14 @@
 """Benchmark `convt_oracle.harness.crosscheck` itself: the default suite against a correct NumPy target.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_crosscheck.py [--suite default] [--dtype float32]
-        [--target matrix_targets:conv_transpose] [--repeat N] [--clock wall|cpu] [--profile] [--json PATH]
+        [--target support.matrix_targets:conv_transpose] [--repeat N] [--clock wall|cpu] [--profile] [--json PATH]
 
 Crosschecks of the whole suite in one dtype: the first in the process (it also generates the suite, which
 convt_oracle.cases.suites then caches, and warms the caches) and the median of N more. From the Results: golden time =
 sum of `golden_seconds` (the golden's value and the golden calls of its error bound, S and K, with the bound
 itself), target time = sum of `target_seconds`, and crosscheck's own overhead = total - golden - target
 (suite generation, the cases' arrays, copies of them for the target, the comparison, dispatch, Result
-objects, the Report). Budgets (issue 3, section 9): total <= 30 s, overhead <= 20 %
+objects, the Report). Budgets: total <= 30 s, overhead <= 20 %
 of golden + target.
 
 On a shared machine wall time includes waiting for a core, unevenly across the timed sections;
@@ -33,7 +33,7 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the default target is tests/matrix_targets.py
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # run from a checkout; the default target is tests/support/matrix_targets.py
 
 import ml_dtypes  # noqa: E402
 import numpy as np  # noqa: E402
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", default="default")
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--target", default="matrix_targets:conv_transpose", help="'module:function' or an adapter name")
+    parser.add_argument("--target", default="support.matrix_targets:conv_transpose", help="'module:function' or an adapter name")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3, help="steady runs after the first; the table shows their median by wall time")
     parser.add_argument("--profile", action="store_true", help="also profile one run")

@@ -1,4 +1,4 @@
-"""The source article's example (seed/000_b14fe4dd18dbd547.txt): TF conv2d_transpose, 'SAME', 2x2 -> 4x4.
+"""The source article's example (docs/conventions.md): TF conv2d_transpose, 'SAME', 2x2 -> 4x4.
 
     tf.nn.conv2d_transpose(x, f, output_shape=(1, 4, 4, 1), strides=[1, 2, 2, 1], padding='SAME')
 

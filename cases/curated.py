@@ -30,7 +30,7 @@ def article(seed: int = 0) -> list[Case]:
     ]
 
 
-# Dumoulin & Visin, "A guide to convolution arithmetic", relationships 8-14 (REFERENCE.md): the transposed
+# Dumoulin & Visin, "A guide to convolution arithmetic", relationships 8-14 (docs/conventions.md): the transposed
 # conv of a forward conv with kernel k, stride s, padding p crops p at both ends. Each row: name, kernel,
 # stride, padding, output_padding (the relationship's `a`), dilation, input size i' (two different sizes,
 # one per axis) and the output size o' the relationship gives, worked out by hand for each axis.

@@ -279,7 +279,7 @@ def onnx_padding(
     `test_convtranspose_output_shape` (total -1, NOTSET: the extra zero row at the end). A negative total
     (output_shape beyond the full result, or SAME with ke + output_padding < s) then gives a negative
     `begin`: zeros before the full result (see `crop_to_size`). Installed runtimes deviate from this spec
-    (tests/test_conventions.py, test_finding_*): onnxruntime clamps a negative total to 0, and
+    (tests/test_conventions_onnx.py, test_finding_*): onnxruntime clamps a negative total to 0, and
     onnx.reference ignores `output_shape` for the padding unless auto_pad is SAME_UPPER or SAME_LOWER.
     """
     if auto_pad not in ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"):

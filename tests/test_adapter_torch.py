@@ -85,7 +85,7 @@ def test_low_precision_is_within_the_bound_of_accumulating_in_the_dtype(name, dt
     """torch's float16 (and bfloat16 with output_padding >= stride) sums the kernel taps in the input dtype (the
     findings below), so it is checked against that bound here: nothing else may go wrong. The exceptions are
     oneDNN's findings with non-finite values: the bfloat16 NaN leak with an odd channel count, and an inf/NaN
-    weight meeting the zeros of the padding (explained by tests/known_findings.py's model)."""
+    weight meeting the zeros of the padding (explained by support.findings's model)."""
     tolerance = convt_oracle.Tolerance(accumulation={dtype: dtype})
     report = convt_oracle.crosscheck(name, suite=suites.get("smoke") + MODES_AND_SHAPES, dtypes=(dtype,), tolerance=tolerance)
     adapter = registry.load(name)

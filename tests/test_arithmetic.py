@@ -341,7 +341,7 @@ def test_accepted_output_sizes_are_exactly_those_whose_forward_conv_gives_i(i, k
 
 
 def test_accepted_output_sizes_examples():
-    assert A.accepted_output_sizes(4, 3, 2, 1, "SAME") == range(7, 9)  # REFERENCE.md: SAME, s=2, i=4 -> 7, 8
+    assert A.accepted_output_sizes(4, 3, 2, 1, "SAME") == range(7, 9)  # docs/conventions.md: SAME, s=2, i=4 -> 7, 8
     assert A.accepted_output_sizes(4, 1, 2, 1, "SAME") == range(7, 9)  # SAME ignores the kernel
     assert A.accepted_output_sizes(4, 3, 2, 1, "VALID") == range(9, 11)
     assert A.accepted_output_sizes(2, 3, 2, 2, "VALID") == range(7, 9)

@@ -69,7 +69,7 @@ def test_article_same_example_via_same_padding():
 
 
 def test_article_same_example_differs_from_torch_symmetric_spelling():
-    # REFERENCE.md: torch's padding=1, output_padding=1 is a different result (crop at the start instead).
+    # docs/conventions.md: torch's padding=1, output_padding=1 is a different result (crop at the start instead).
     out = _ct2d(article.INPUT, article.KERNEL, stride=2, padding=1, output_padding=1)
     assert out.shape == (4, 4)
     assert not np.array_equal(out, article.EXPECTED)

@@ -73,7 +73,7 @@ def test_tf_output_shape_every_accepted_size(rank, padding):
 
 
 def test_tf_same_stride_2_accepts_7_and_8_from_4():
-    """REFERENCE.md: SAME, s=2, i=4 accepts output sizes 7 and 8 (the extra row is taken at the end)."""
+    """docs/conventions.md: SAME, s=2, i=4 accepts output sizes 7 and 8 (the extra row is taken at the end)."""
     tf = import_tf()
     x, w = random_case(7, (4,), (3,))
     assert list(A.accepted_output_sizes(4, 3, 2, 1, "SAME")) == [7, 8]

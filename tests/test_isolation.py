@@ -1,6 +1,6 @@
 """crosscheck(..., isolate=True): a target's crash or hang costs one case; everything else is as in-process.
 
-The targets are in tests/crashy_targets.py; the misbehaving ones misbehave on the case with three input
+The targets are in tests/support/crashy_targets.py; the misbehaving ones misbehave on the case with three input
 channels (TRIGGER below) and are correct on the others, which run before and after it.
 """
 

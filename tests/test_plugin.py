@@ -1,4 +1,4 @@
-"""The pytest plugin (oracle/pytest_plugin.py), run inside pytester sessions and, for xdist, subprocesses.
+"""The pytest plugin (oracle/harness/pytest_plugin.py), run inside pytester sessions and, for xdist, subprocesses.
 
 Most inner sessions use the curated `article` suite (3 configurations), so that they are fast and do not
 depend on how the generated suites grow; the xdist run uses `smoke`, and the determinism test collects

@@ -251,8 +251,8 @@ def crosscheck(
     try:
         for start in range(0, len(cases), _CHUNK):
             chunk = cases[start : start + _CHUNK]
-            # Drawing a chunk's arrays in one go, rather than each between two golden calls, is faster
-            # (benchmarks/bench_crosscheck.py, default suite: overhead 16 % -> 10 %); memory stays bounded.
+            # A chunk's arrays drawn in one go, rather than each between two golden calls: faster
+            # (benchmarks/bench_crosscheck.py), and memory stays bounded.
             for case, arrays in zip(chunk, [case.arrays() for case in chunk]):
                 produced = [check_case(function, case, name, tolerance, arrays=arrays)]
                 if grad and case.valid:

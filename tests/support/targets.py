@@ -5,7 +5,7 @@ Every target has the golden's signature,
     target(x, w, bias, *, stride, padding, output_padding, dilation, groups) -> numpy.ndarray
 
 validates its arguments (an invalid configuration raises ValueError), and is usable as
-"support.targets:<name>" (from the repository root) or imported.
+"support.targets:<name>" (tests/ on sys.path) or imported.
 
 Correct ones, each independent of the golden:
 - `lax_reference`: jax's lax_reference route. Dilate the input by the stride (s - 1 zeros between pixels),
