@@ -400,12 +400,21 @@ def test_the_gpu_variant_agrees_with_the_golden():
 PADDINGS = {"'VALID'": "VALID", "explicit pairs": [[0, 0], [0, 0], [0, 0], [0, 0]]}
 
 
-@pytest.mark.finding(
-    "tf-eigen-float16-sums-the-taps-in-float16",
-    "tensorflow-cpu 2.21 (Eigen): float16 conv2d_transpose sums the taps in float16",
-    where=lambda padding: probes.onednn_does_not_run(probes.tf_kernel(f"float16 conv2d_transpose {padding}")),
-)
-@pytest.mark.parametrize("padding", list(PADDINGS))
+def eigen_finding(finding: str, reason: str, dtype: str):
+    """A finding of TF's Eigen kernel for conv2d_transpose in `dtype`, its test run with each of PADDINGS: a
+    strict xfail where oneDNN does not run that call (tests/conftest.py)."""
+
+    def where(padding):
+        return probes.onednn_does_not_run(probes.tf_kernel(f"{dtype} conv2d_transpose {padding}"))
+
+    def mark(test):
+        return pytest.mark.finding(finding, reason, where=where)(pytest.mark.parametrize("padding", list(PADDINGS))(test))
+
+    return mark
+
+
+@eigen_finding("tf-eigen-float16-sums-the-taps-in-float16",
+               "tensorflow-cpu 2.21 (Eigen): float16 conv2d_transpose sums the taps in float16", "float16")
 def test_finding_tf_float16_sums_the_taps_in_float16(padding):
     """Output 8 is x[8]*w[0] + ... + x[0]*w[8] = -2048 + 7 + 2048 = 7, exact in float16; summed in float16 in
     reverse tap order, 2048 + 1 rounds back to 2048 and the result is 0 (float32 gives 7). Where oneDNN runs
@@ -421,12 +430,9 @@ def test_finding_tf_float16_sums_the_taps_in_float16(padding):
     assert float(tf.nn.conv2d_transpose(x, f, [1, 1, 17, 1], strides=1, padding=PADDINGS[padding])[0, 0, 8, 0]) == 7.0
 
 
-@pytest.mark.finding(
-    "tf-eigen-bfloat16-rounds-each-product",
-    "tensorflow-cpu 2.21 (Eigen): bfloat16 conv2d_transpose rounds each product to bfloat16 before summing",
-    where=lambda padding: probes.onednn_does_not_run(probes.tf_kernel(f"bfloat16 conv2d_transpose {padding}")),
-)
-@pytest.mark.parametrize("padding", list(PADDINGS))
+@eigen_finding("tf-eigen-bfloat16-rounds-each-product",
+               "tensorflow-cpu 2.21 (Eigen): bfloat16 conv2d_transpose rounds each product to bfloat16 before summing",
+               "bfloat16")
 def test_finding_tf_bfloat16_rounds_each_product(padding):
     """Output 1 is x0*w1 + x1*w0 = -1.6328125 * -1.8984375 + -1.96875 * 1.0078125 = 1.11566162109375, which
     rounds to 1.1171875 in bfloat16 (oneDNN gives it, where it runs bfloat16). TF's Eigen kernel gives

@@ -20,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, replace
 
