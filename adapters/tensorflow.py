@@ -167,7 +167,8 @@ class TensorflowAdapter(Adapter):
         refused = rank == 3 or refusal_reason(2, case, explicit=True) is not None
         own = [tuple(pair) for pair in case.padding]
         least = [(p.begin, p.end) for p in case_padding(case)]
-        spellings = [string(name) for name in {"same": ["SAME"], "valid": ["VALID"], "output_shape": ["SAME", "VALID"]}.get(case.mode, [])]
+        strings = {"same": ["SAME"], "valid": ["VALID"], "output_shape": ["SAME", "VALID"]}.get(case.mode, [])
+        spellings = [string(name) for name in strings]
         if case.mode in ("explicit", "output_shape") and not refused:
             spellings += [pairs(own)] + ([pairs(least)] if least != own else [])
         if case.mode == "explicit":

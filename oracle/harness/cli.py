@@ -1,4 +1,4 @@
-"""Command line: `convt-oracle selfcheck` and `convt-oracle cases` (also `python -m oracle`)."""
+"""Command line: `convt-oracle selfcheck`, `cases`, `run` and `adapters` (also `python -m convt_oracle`)."""
 
 from __future__ import annotations
 
