@@ -24,9 +24,8 @@ import math
 
 import numpy as np
 
-from convt_oracle import arithmetic
+from convt_oracle import arithmetic, limits, phase_route
 from convt_oracle import params as P
-from convt_oracle import phase_route
 
 
 def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
@@ -44,6 +43,7 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     cog, kernel_size = w64.shape[1], w64.shape[2:]
     bias64 = P.check_bias(bias, cog * params.groups)
     output_size = P.check_output_size(params, x64.shape[2:], kernel_size)
+    _check_memory("conv_transpose", x64, (x64.shape[0], cog * params.groups, *output_size))
     out = _ieee_products(lambda a, b: phase_route.scatter(a, b, params, output_size), x64, w64)
     if bias64 is not None:
         out += bias64.reshape(-1, *([1] * len(output_size)))
@@ -66,6 +66,8 @@ def conv(y, w, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
             f"out_channels = w.shape[1] * groups = {cog * groups}"
         )
     input_size = _input_size_for(params, output_size, kernel_size)
+    gathered = batch * cout * math.prod(kernel_size) * math.prod(input_size)
+    _check_memory("conv", y64, (batch, cin, *input_size), gathered=gathered)
     return _ieee_products(lambda a, b: _gather(a, b, params, input_size), y64, w64)
 
 
@@ -79,6 +81,8 @@ def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
     bias64 = P.check_bias(bias, cog * groups)
     output_size = P.check_output_size(params, input_size, kernel_size)
+    _check_memory("conv_transpose_vjp", x64, (batch, cog * groups, *output_size),
+                  gathered=batch * cog * groups * math.prod(kernel_size) * math.prod(input_size))
     g64 = P.as_float64("grad_out", grad_out)
     expected = (batch, cog * groups, *output_size)
     if g64.shape != expected:
@@ -98,6 +102,13 @@ def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, outp
     x64, w64, params = P.prepare(x, w, stride, padding, output_padding, dilation, groups)
     P.check_bias(None if bias_shape is None else np.broadcast_to(np.zeros(()), tuple(bias_shape)), w64.shape[1] * params.groups)
     return (x64.shape[0], w64.shape[1] * params.groups, *P.check_output_size(params, x64.shape[2:], w64.shape[2:]))
+
+
+def _check_memory(what: str, x64: np.ndarray, result_shape, gathered: int = 0) -> None:
+    """Refuse, before allocating, a computation whose float64 arrays would pass convt_oracle.limits's limit:
+    the result and about three more of its size (scratch, and the IEEE handling of inf and NaN), the input,
+    and `gathered`, the elements of the adjoint's gathered windows of y."""
+    limits.check(what, result_shape, 8 * (4 * math.prod(result_shape) + x64.size + gathered))
 
 
 def _ieee_products(op, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ TypeError that names the argument, the value it got, and the rule.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from numbers import Integral
 
@@ -17,6 +18,9 @@ import numpy as np
 from convt_oracle import arithmetic
 
 MAX_SPATIAL_RANK = 3
+# The largest integer an index of this platform holds (numpy's intp): a larger stride, padding or group
+# count cannot address anything.
+LARGEST_INDEX = sys.maxsize
 
 # Narrow floating types from ml_dtypes that convert exactly to float64.
 _ML_FLOAT_DTYPES = frozenset(
@@ -97,7 +101,16 @@ def per_axis_ints(name: str, value, rank: int, *, minimum: int) -> tuple[int, ..
         values = tuple(int(v) for v in values)
     if any(v < minimum for v in values):
         raise ValueError(f"{name}: got {_describe(value)}; each value must be a {rule} integer")
+    _check_fits(name, value, values)
     return values
+
+
+def _check_fits(name: str, value, values) -> None:
+    if any(v > LARGEST_INDEX for v in values):
+        raise ValueError(
+            f"{name}: got {_describe(value)}; each value must fit this platform's index type (at most "
+            f"2**{LARGEST_INDEX.bit_length()} - 1)"
+        )
 
 
 def per_axis_pairs(name: str, value, rank: int) -> tuple[tuple[int, int], ...]:
@@ -114,6 +127,7 @@ def per_axis_pairs(name: str, value, rank: int) -> tuple[tuple[int, int], ...]:
     if _is_int(value):
         if value < 0:
             raise ValueError(f"{name}: got {value!r}; padding must be non-negative")
+        _check_fits(name, value, [int(value)])
         return ((int(value), int(value)),) * rank
     try:
         items = tuple(value)
@@ -135,6 +149,7 @@ def per_axis_pairs(name: str, value, rank: int) -> tuple[tuple[int, int], ...]:
         if min(pair) < 0:
             raise ValueError(f"{name}: got {_describe(value)}; padding must be non-negative")
         pairs.append((int(pair[0]), int(pair[1])))
+    _check_fits(name, value, [v for pair in pairs for v in pair])
     return tuple(pairs)
 
 
@@ -209,6 +224,7 @@ def check_groups(groups) -> int:
         raise TypeError(f"groups: got {groups!r}; groups must be a positive int")
     if groups < 1:
         raise ValueError(f"groups: got {groups!r}; groups must be a positive int")
+    _check_fits("groups", groups, [int(groups)])
     return int(groups)
 
 

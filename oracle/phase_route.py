@@ -17,7 +17,8 @@ at a time (the loops run over phases and kernel taps only):
    each a plain block of one zero-padded copy of x, laid out once per geometry (`_phase_plan`);
 2. `phase[n, g, co, q] = sum_{j, ci} w[g*Cig + ci, co, t_j] * shifted[n, g, j, ci, q]`: one matrix product;
 3. `out[..., r::s] = phase`; positions that no tap reaches (output_padding past the full result, or a
-   stride longer than the kernel) are zero.
+   stride longer than the kernel) stay zero: only the phases that some tap reaches are visited, so the
+   work grows with x, w and the output, never with the product of the strides.
 
 The copies of step 1 hold Cig channels each; when the convolution reduces the channels (Cig > Cog) the
 definition is read literally instead, contracting the channels first (`_scatter_by_tap`), so that the
@@ -111,16 +112,17 @@ def _inputs_reaching_output(params: P.ConvParams, input_size, kernel_size, outpu
 
 
 def _taps_by_phase(params: P.ConvParams, kernel_size) -> dict[tuple[int, ...], list]:
-    """For every stride phase r, the taps that reach it, each with its shift in input positions.
+    """For every stride phase r that some tap reaches, those taps, each with its shift in input positions.
 
     Tap t writes output position o = i*s + t*d - begin, which lies in phase r = (t*d - begin) mod s at
-    o = q*s + r with q = i + shift, shift = (t*d - begin - r) // s.
+    o = q*s + r with q = i + shift, shift = (t*d - begin - r) // s. At most one phase per tap: the work
+    grows with the kernel, not with the product of the strides (the other phases are zero).
     """
-    phases = {phase: [] for phase in itertools.product(*(range(s) for s in params.stride))}
+    phases = {}
     for tap, position in enumerate(itertools.product(*(range(k) for k in kernel_size))):
         offsets = [t * d - b for t, d, (b, _) in zip(position, params.dilation, params.padding)]
         phase = tuple(offset % s for offset, s in zip(offsets, params.stride))
-        phases[phase].append((tap, tuple(offset // s for offset, s in zip(offsets, params.stride))))
+        phases.setdefault(phase, []).append((tap, tuple(offset // s for offset, s in zip(offsets, params.stride))))
     return phases
 
 
@@ -147,7 +149,7 @@ def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, outp
     x_columns = x64.reshape(batch, groups, cig, positions)
     # kernel[g, t, co, ci] = w[g*Cig + ci, co, t]
     kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 3, 2, 1)
-    out = np.empty((batch, groups, cog, *output_size))
+    out = np.zeros((batch, groups, cog, *output_size))  # the phases no tap reaches stay zero
     chunk = max(1, min(-(-taps // 2), (taps - 1) * math.prod(output_size) // positions))
     products_buffer = np.empty(batch * groups * positions * chunk * cog)
     for phase, phase_taps in _taps_by_phase(params, kernel_size).items():
@@ -211,7 +213,8 @@ def _phase_plan(params: P.ConvParams, input_size, kernel_size, output_size) -> _
             (tap, shift) for tap, shift in phase_taps
             if all(-sh < i and n - sh > 0 for sh, i, n in zip(shift, input_size, size))
         ]
-        phases.append((positions, size, reaching))
+        if reaching:  # a phase no tap's window reaches stays zero
+            phases.append((positions, size, reaching))
     reads = [(size, shift) for _, size, phase_taps in phases for _, shift in phase_taps]
     reads = reads or [((1,) * len(input_size), (0,) * len(input_size))]  # no tap reads x: a token span
     first = [min(-shift[a] for _, shift in reads) for a in range(len(input_size))]
@@ -247,6 +250,9 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
     cig, taps = cin // groups, math.prod(kernel_size)
     plan = _phase_plan(params, tuple(input_size), tuple(kernel_size), tuple(output_size))
+    out = np.zeros((batch, groups, cog, *output_size))  # the phases no tap reaches stay zero
+    if not plan.phases:
+        return out.reshape(batch, groups * cog, *output_size)
     padded = np.zeros((batch, groups, cig, *plan.padded_size))
     padded[(..., *plan.placement)] = x64.reshape(batch, groups, cig, *input_size)[(..., *plan.x_region)]
     # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
@@ -258,7 +264,6 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
     # output, padded x and scratch together, and no larger than _SHIFTED_ELEMENTS: past that, the blocks
     # no longer stay in the cache between their copy and their product. One tap at least, so a
     # convolution that reduces channels a lot may pass the budget by one tap's block.
-    out = np.empty((batch, groups, cog, *output_size))
     largest = max(math.prod(phase.size) for phase in plan.phases)
     per_tap, products_size = batch * groups * cig * largest, batch * groups * cog * largest
     most_taps = max(len(phase.taps) for phase in plan.phases)
@@ -272,9 +277,6 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
     more_buffer = np.empty(products_size) if chunk < most_taps else None
 
     for phase in plan.phases:
-        if not phase.taps:  # no tap reaches these positions (output_padding past the result, s > k*d)
-            out[(..., *phase.positions)] = 0.0
-            continue
         positions = math.prod(phase.size)
         # Channels last: OpenBLAS computes these matrix products transposed, which is faster on these
         # shapes (few output channels, or an inner dimension that is a multiple of 128).
