@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 from typing import TYPE_CHECKING
 
-from convt_oracle.compare import NOT_DISCREPANCIES, OUTCOMES, Comparison
+from convt_oracle.compare import NOT_DISCREPANCIES, OUTCOMES, UNSUPPORTED, Comparison
+from convt_oracle.harness.outputs import write_atomically
 
 if TYPE_CHECKING:
     from convt_oracle.cases.model import Case
@@ -138,7 +139,11 @@ def _cpu() -> str:
 
 @dataclass(frozen=True)
 class Report:
-    """All results of one cross-check, with what ran: targets, suite, dtypes, seed and environment."""
+    """All results of one cross-check, with what ran: targets, suite, dtypes, seed and environment.
+
+    `complete` is False for a run that was interrupted (the results so far); `targets_not_run` names each
+    target whose environment failed its check before the first case, with the reason.
+    """
 
     results: tuple[Result, ...]
     suite: str
@@ -146,11 +151,36 @@ class Report:
     seed: int
     targets: tuple[str, ...]
     environment: dict = field(default_factory=dict)
+    complete: bool = True
+    targets_not_run: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         """True when no result is a discrepancy (every one is `pass` or `unsupported`)."""
         return all(result.ok for result in self.results)
+
+    @property
+    def compared(self) -> int:
+        """How many results the golden judged: every one but those `unsupported` (the target could not be
+        asked). None judged: the report says nothing either way."""
+        return sum(result.outcome != UNSUPPORTED for result in self.results)
+
+    def verdict(self) -> str:
+        """One line: the discrepancies, or that nothing was compared, or OK; never OK for a run that did not
+        finish or in which a target did not run."""
+        if self.discrepancies:
+            text = f"{len(self.discrepancies)} discrepancies"
+        elif not self.compared:
+            text = "nothing was compared: " + ("every result is unsupported" if self.results else "no result")
+        elif self.complete and not self.targets_not_run:
+            return "OK: no discrepancy"
+        else:
+            text = "no discrepancy in what ran"
+        if self.targets_not_run:
+            text += f"; not run: {', '.join(self.targets_not_run)}"
+        if not self.complete:
+            text = f"INTERRUPTED, the results so far: {text}"
+        return text
 
     @property
     def discrepancies(self) -> tuple[Result, ...]:
@@ -172,31 +202,42 @@ class Report:
         for target, counts in self.counts().items():
             shown = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
             lines.append(f"  {target}: {shown or 'no results'}")
+        lines += self.discrepancy_lines(limit)
+        for target, reason in self.targets_not_run.items():
+            lines.append(f"  {target}: not run: {reason}")
+        lines.append(self.verdict())
+        return "\n".join(lines)
+
+    def discrepancy_lines(self, limit: int = 10) -> list[str]:
+        """The first `limit` discrepancies, each with its outcome, target, case and message."""
+        lines = []
         for result in self.discrepancies[:limit]:
             lines.append(f"\n{result.outcome}: {result.target} on {result.case_id}")
             lines += [f"  {line}" for line in result.message.splitlines()]
         if len(self.discrepancies) > limit:
             lines.append(f"\n... and {len(self.discrepancies) - limit} more discrepancies (see to_json())")
-        lines.append("OK: no discrepancy" if self.ok else f"{len(self.discrepancies)} discrepancies")
-        return "\n".join(lines)
+        return lines
 
     def to_json(self, path=None) -> str:
         """The report as strict JSON (non-finite numbers as the strings "inf", "-inf", "nan"); written to
-        `path` too when given."""
+        `path` too when given, atomically (convt_oracle.harness.outputs: ReportNotWritable if it cannot be)."""
         report = {
             "suite": self.suite,
             "dtypes": list(self.dtypes),
             "seed": self.seed,
             "targets": list(self.targets),
+            "targets_not_run": dict(self.targets_not_run),
+            "complete": self.complete,
             "environment": self.environment,
             "ok": self.ok,
+            "compared": self.compared,
+            "verdict": self.verdict(),
             "counts": self.counts(),
             "results": [result.to_dict() for result in self.results],
         }
         text = json.dumps(_strict(report), indent=1, allow_nan=False)
         if path is not None:
-            with open(path, "w") as handle:
-                handle.write(text)
+            write_atomically(path, text)
         return text
 
 
