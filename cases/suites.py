@@ -24,6 +24,8 @@ import math
 import random as _random
 from pathlib import Path
 
+import numpy as np
+
 from convt_oracle.cases import coverage as _coverage
 from convt_oracle.cases import curated, generator
 from convt_oracle.cases.model import DTYPES, Case
@@ -67,11 +69,64 @@ def write_frozen_default() -> None:
     FROZEN_DEFAULT.write_text(json.dumps([case.to_dict() for case in cases], separators=(",", ":")) + "\n")
 
 
+def check_dtypes(dtypes) -> tuple[str, ...]:
+    """Dtype names as a tuple, each known and none twice: a sequence of names, or one string of names
+    separated by commas or spaces. ValueError or TypeError naming the known ones."""
+    if isinstance(dtypes, str):
+        dtypes = dtypes.replace(",", " ").split()
+    try:
+        names = [str(name).strip() if isinstance(name, str) else name for name in dtypes]
+    except TypeError:
+        raise TypeError(f"dtypes: got {dtypes!r}; expected a sequence of dtype names among {', '.join(DTYPES)}") from None
+    unknown = [name for name in names if name not in DTYPES]
+    if not names:
+        raise ValueError(f"dtypes: none given; known dtypes: {', '.join(DTYPES)}")
+    if unknown:
+        raise ValueError(f"dtypes: unknown {', '.join(repr(name) for name in unknown)}; known dtypes: {', '.join(DTYPES)}")
+    return tuple(dict.fromkeys(names))
+
+
+def check_seed(seed) -> int:
+    """The seed of the generated suites: an int (TypeError otherwise)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed: got {seed!r}; expected an int")
+    return int(seed)
+
+
+def select(suite, dtypes, *, seed: int = 0, max_cases: int | None = None) -> list[Case]:
+    """The cases to check: `suite` (a suite name, or a sequence of Cases) in `dtypes`, the first `max_cases`
+    of them. Every argument is checked, and a selection with no case in it is a ValueError: a check of
+    nothing would say nothing."""
+    dtypes, seed = check_dtypes(dtypes), check_seed(seed)
+    if isinstance(suite, str):
+        cases = get(suite, seed=seed)
+    else:
+        try:
+            cases = list(suite)
+        except TypeError:
+            raise TypeError(f"suite: got {type(suite).__name__}; expected a suite name or a sequence of Cases") from None
+        strays = [index for index, case in enumerate(cases) if not isinstance(case, Case)]
+        if strays:
+            raise TypeError(
+                f"suite: item {strays[0]} is {type(cases[strays[0]]).__name__}, not a convt_oracle.cases.model.Case "
+                f"(make_case builds one)"
+            )
+    if max_cases is not None and (isinstance(max_cases, bool) or not isinstance(max_cases, (int, np.integer))):
+        raise TypeError(f"max_cases: got {max_cases!r}; expected an int >= 1 or None")
+    if max_cases is not None and max_cases < 1:
+        raise ValueError(f"max_cases: got {max_cases}; expected at least 1 (None: every case)")
+    selected = expand(cases, dtypes)[:max_cases]
+    if not cases:
+        raise ValueError("suite: no case given: there would be nothing to check")
+    if not selected:
+        named = repr(suite) if isinstance(suite, str) else f"the {len(cases)} cases given"
+        raise ValueError(f"suite: {named} has no case in dtypes {', '.join(dtypes)}: there would be nothing to check")
+    return selected
+
+
 def expand(cases: list[Case], dtypes) -> list[Case]:
     """Each configuration in each dtype, and each dtype-specific case whose dtype is among `dtypes`."""
-    unknown = [d for d in dtypes if d not in DTYPES]
-    if unknown:
-        raise ValueError(f"dtypes: unknown {unknown}; expected some of {', '.join(DTYPES)}")
+    dtypes = check_dtypes(dtypes)
     expanded = []
     for case in cases:
         if case.dtype is None:

@@ -20,6 +20,8 @@ def assert_conv_transpose_close(actual, x, w, bias=None, *, tolerance: Tolerance
     and the first mismatching indices with actual, expected and bound.
     """
     __tracebackhide__ = True
+    if tolerance is not None and not isinstance(tolerance, Tolerance):
+        raise TypeError(f"tolerance: got {type(tolerance).__name__}; expected a convt_oracle.Tolerance or None")
     dtype = str(np.asarray(x).dtype)
     if dtype not in UNIT_ROUNDOFF:
         raise TypeError(

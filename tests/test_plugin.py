@@ -172,7 +172,7 @@ def test_other(convt_case):
     "marker, message",
     [
         ('suite="no-such-suite"', "*@pytest.mark.convt: suite: unknown 'no-such-suite'; known suites: *article*"),
-        ('dtypes="float8"', "*@pytest.mark.convt: dtypes: unknown float8; known dtypes: float16, bfloat16, float32, float64"),
+        ('dtypes="float8"', "*@pytest.mark.convt: dtypes: unknown 'float8'; known dtypes: float16, bfloat16, float32, float64"),
         ("size=3", "*@pytest.mark.convt on *: unexpected [[]'size'[]]; it takes suite, dtypes, seed"),
     ],
 )
@@ -193,8 +193,8 @@ def test_case(convt_case):
     "args, message",
     [
         (["--convt-suite", "no-such-suite"], "ERROR: convt-oracle: --convt-suite: unknown 'no-such-suite'; known suites: *article*"),
-        (["--convt-dtypes", "float32,f16"], "ERROR: convt-oracle: --convt-dtypes: unknown f16; known dtypes: float16, bfloat16, float32, float64"),
-        (["--convt-dtypes", ","], "ERROR: convt-oracle: --convt-dtypes: unknown (none given); known dtypes: *"),
+        (["--convt-dtypes", "float32,f16"], "ERROR: convt-oracle: --convt-dtypes: unknown 'f16'; known dtypes: float16, bfloat16, float32, float64"),
+        (["--convt-dtypes", ","], "ERROR: convt-oracle: --convt-dtypes: none given; known dtypes: *"),
         (["--convt-seed", "zero"], "ERROR: convt-oracle: --convt-seed: got 'zero'; expected an integer"),
     ],
 )

@@ -231,14 +231,23 @@ def crosscheck(
     separate process: an abort, a segfault or a hang past `timeout` seconds becomes `crash` / `timeout`
     for that case, the process is restarted and the remaining cases run (convt_oracle.harness.isolation: the target must
     then be "module:function" or importable by reference, not a lambda or closure). `progress`, if given,
-    is called with each Result as it is produced.
+    is called with each Result as it is produced. Every argument is checked first (ValueError or TypeError
+    naming it); a selection of no case at all is a ValueError, since a check of nothing would say nothing.
     """
     from convt_oracle.cases import suites
 
-    dtypes = tuple(dtypes)
-    cases = suites.expand(suites.get(suite, seed=seed) if isinstance(suite, str) else list(suite), dtypes)
-    if max_cases is not None:
-        cases = cases[:max_cases]
+    cases = suites.select(suite, dtypes, seed=seed, max_cases=max_cases)
+    dtypes, seed = suites.check_dtypes(dtypes), suites.check_seed(seed)
+    for flag, value in (("grad", grad), ("isolate", isolate)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag}: got {value!r}; expected True or False")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+                                or timeout == float("inf")):
+        raise ValueError(f"timeout: got {timeout!r}; expected a positive number of seconds (or None: no limit)")
+    if tolerance is not None and not isinstance(tolerance, Tolerance):
+        raise TypeError(f"tolerance: got {type(tolerance).__name__}; expected a convt_oracle.Tolerance or None")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress: got {type(progress).__name__}; expected a callable taking each Result, or None")
     name = target_name(target)
     runner = None
     if isolate:

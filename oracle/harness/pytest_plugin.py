@@ -104,19 +104,18 @@ def _option(config, name: str):
 def validate(suite, dtypes, seed, *, where: str) -> tuple[str, tuple[str, ...], int]:
     """(suite, dtypes, seed) checked against the known suites and dtypes; ValueError naming the known ones."""
     from convt_oracle.cases import suites
-    from convt_oracle.cases.model import DTYPES
 
     if suite not in suites.SUITES:
         raise ValueError(f"{where}suite: unknown {suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
-    dtypes = _names(dtypes)
-    unknown = [d for d in dtypes if d not in DTYPES]
-    if unknown or not dtypes:
-        raise ValueError(f"{where}dtypes: unknown {', '.join(unknown) or '(none given)'}; known dtypes: {', '.join(DTYPES)}")
     try:
-        seed = int(seed)
+        dtypes = suites.check_dtypes(_names(dtypes))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}{error}") from None
+    try:
+        seed = int(seed)  # an option's text
     except (TypeError, ValueError):
         raise ValueError(f"{where}seed: got {seed!r}; expected an integer") from None
-    return suite, tuple(dict.fromkeys(dtypes)), seed
+    return suite, dtypes, seed
 
 
 def pytest_configure(config):
