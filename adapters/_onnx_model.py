@@ -40,6 +40,9 @@ from convt_oracle import arithmetic
 from convt_oracle.errors import Unsupported
 
 OPSET = 22  # ConvTranspose-22 (bfloat16 added to the type list); onnxruntime 1.32 and onnx 1.23 run it
+# ConvTranspose-11 is the same operator for float16, float32 and float64: the opset an older runtime that
+# knows no opset 22 is given (onnxruntime 1.17 reads opsets up to 20).
+OLDER_OPSET = 11
 SESSION_CACHE_SIZE = 256
 
 
@@ -138,8 +141,9 @@ def _output_shape_attributes(case) -> dict:
     return found.argument
 
 
-def build_model(case, attrs: dict):
-    """An in-memory ModelProto: one ConvTranspose node, inputs X, W (and B with a bias), output Y."""
+def build_model(case, attrs: dict, *, opset: int = OPSET, ir_version: int | None = None):
+    """An in-memory ModelProto: one ConvTranspose node, inputs X, W (and B with a bias), output Y, in
+    `opset`, stamped with `ir_version` (None: the one onnx writes by default)."""
     from onnx import helper
 
     elem = _elem_type(case.dtype)
@@ -151,7 +155,10 @@ def build_model(case, attrs: dict):
         inputs.append(helper.make_tensor_value_info("B", elem, [case.out_channels]))
     node = helper.make_node("ConvTranspose", [value.name for value in inputs], ["Y"], **attrs)
     graph = helper.make_graph([node], "conv_transpose", inputs, [helper.make_tensor_value_info("Y", elem, None)])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    if ir_version is not None:
+        model.ir_version = ir_version
+    return model
 
 
 def signature(case, attrs: dict) -> tuple:
@@ -174,6 +181,7 @@ class OnnxAdapter(Adapter):
 
     autodiff = False  # ONNX has no autodiff here: vjp is unsupported
     output_padding_limit = "output_padding < stride (onnxruntime and onnx.reference refuse more)"
+    model_format = {"opset": OPSET, "ir_version": None}  # what build_model writes (a runtime may want older)
 
     def __init__(self):
         super().__init__()
@@ -193,7 +201,7 @@ class OnnxAdapter(Adapter):
         if key in self._compiled:
             self._compiled.move_to_end(key)
             return self._compiled[key]
-        compiled = self.compile(build_model(case, attrs))
+        compiled = self.compile(build_model(case, attrs, **self.model_format))
         self.compilations += 1
         self._compiled[key] = compiled
         if len(self._compiled) > SESSION_CACHE_SIZE:

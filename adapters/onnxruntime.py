@@ -6,12 +6,19 @@
 - 1-, 2- and 3-d, groups, dilation, bias (input B), asymmetric pads; modes as in adapters/_onnx_model.py.
 - One InferenceSession per model signature (dtype, shapes, bias, attributes), kept in an LRU cache:
   creating one costs 3-5 ms, running a small case ~30 us.
+- The models are written for the runtime in use: `load()` asks it for the opset and IR version it reads
+  (an older runtime, 1.17 say, refuses the IR version a newer onnx writes by default and knows no opset
+  22; ConvTranspose-11 is the same operator for its dtypes). It needs `onnx` in its environment.
 - No autodiff.
 """
 
 from __future__ import annotations
 
-from convt_oracle.adapters._onnx_model import OnnxAdapter
+import re
+import sys
+
+from convt_oracle.adapters._onnx_model import OLDER_OPSET, OPSET, OnnxAdapter, build_model
+from convt_oracle.cases.model import make_case
 
 
 class OnnxRuntimeAdapter(OnnxAdapter):
@@ -27,8 +34,39 @@ class OnnxRuntimeAdapter(OnnxAdapter):
     def load(self):
         if self._framework is None:
             ort = super().load()
+            try:
+                import onnx
+            except ImportError as error:
+                raise ImportError(
+                    f"the onnxruntime adapter builds its models with onnx, which {sys.executable} cannot import "
+                    f"({error}): install onnx >= 1.15 beside onnxruntime {ort.__version__}"
+                ) from None
             ort.set_default_logger_severity(3)  # errors only: a refused case raises, and the oracle reports it
+            self.model_format = self._model_format(ort, onnx)
         return self._framework
+
+    def _model_format(self, ort, onnx) -> dict:
+        """The opset and IR version of the models this runtime loads: onnx's own first; where the runtime
+        refuses the IR version, the highest it names; where it knows no opset 22, ConvTranspose-11."""
+        case = make_case(input_size=2, kernel_size=2, dtype="float32")
+        refusals = []
+        for opset in (OPSET, OLDER_OPSET):
+            ir_version = None
+            for _ in range(2):
+                model = build_model(case, {"kernel_shape": [2]}, opset=opset, ir_version=ir_version)
+                try:
+                    ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+                    return {"opset": opset, "ir_version": ir_version}
+                except Exception as error:  # noqa: BLE001 - the runtime's refusal says what it reads
+                    refusals.append(f"opset {opset}, IR version {model.ir_version}: {str(error).strip()[-200:]}")
+                    highest = re.search(r"max supported IR version: (\d+)", str(error))
+                    if highest is None or int(highest.group(1)) >= model.ir_version:
+                        break
+                    ir_version = int(highest.group(1))
+        raise RuntimeError(
+            f"onnxruntime {ort.__version__} loads no ConvTranspose model that onnx {onnx.__version__} writes: "
+            + "; ".join(refusals)
+        )
 
     def compile(self, model):
         ort = self.load()

@@ -8,6 +8,9 @@ the suites every discrepancy it shows must be one of them.
 """
 
 import dataclasses
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -188,6 +191,54 @@ def test_onnxruntime_refuses_output_padding_ge_stride():
 
 
 # --- onnx.reference --------------------------------------------------------------------------------------
+
+
+# The oldest onnxruntime of pyproject.toml's range (onnxruntime>=1.17) that has a wheel for this Python. It
+# reads IR version 9 and opsets up to 20; the onnx installed here writes IR 14 by default.
+OLDEST_ONNXRUNTIME = "1.17.3"
+
+
+@pytest.fixture(scope="module")
+def oldest_onnxruntime(request, tmp_path_factory) -> str:
+    """An interpreter with the oldest onnxruntime and this environment's onnx (numpy 1.x, which that runtime
+    was built against), made once from the package index and kept in pytest's cache; skipped, saying why,
+    where the index cannot be reached."""
+    import venv
+
+    cache = getattr(request.config, "cache", None)
+    folder = (cache.mkdir(f"onnxruntime-{OLDEST_ONNXRUNTIME}-py{sys.version_info[0]}{sys.version_info[1]}")
+              if cache is not None else tmp_path_factory.mktemp("oldest-onnxruntime"))
+    python, ready = folder / "bin" / "python", folder / "ready"
+    if not ready.exists():
+        venv.create(folder, with_pip=True, clear=True)
+        done = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", f"onnxruntime=={OLDEST_ONNXRUNTIME}",
+             f"onnx=={onnx.__version__}", "numpy<2", "ml_dtypes<0.6"],
+            capture_output=True, text=True, timeout=900,
+        )
+        if done.returncode != 0:
+            pytest.skip(f"cannot install onnxruntime {OLDEST_ONNXRUNTIME} from the package index here: "
+                        f"{done.stderr.strip().splitlines()[-1:]}")
+        ready.write_text("")
+    return str(python)
+
+
+def test_the_oldest_onnxruntime_of_the_range_loads_the_models_and_agrees(oldest_onnxruntime, tmp_path):
+    """onnxruntime 1.17 refuses the IR version and the opset that a current onnx writes by default: the
+    adapter asks the runtime what it reads and writes that. Both runtimes, in one run, give the same outcome
+    on every smoke case."""
+    report = tmp_path / "run.json"
+    targets = f"onnxruntime,onnxruntime@{oldest_onnxruntime}"
+    done = subprocess.run([sys.executable, "-m", "convt_oracle", "run", "--suite", "smoke", "--targets", targets,
+                           "--json", str(report)], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, (done.returncode, done.stdout[-3000:], done.stderr[-3000:])
+    data = json.loads(report.read_text())
+    assert data["environment"]["frameworks"][f"onnxruntime@{oldest_onnxruntime}"] == OLDEST_ONNXRUNTIME
+    outcomes = {}
+    for result in data["results"]:
+        outcomes.setdefault(result["case_id"], {})[result["target"].partition("@")[2]] = result["outcome"]
+    assert len(outcomes) == len(suites.select("smoke", ("float32",))) and all(len(set(pair.values())) == 1 for pair in outcomes.values())
+    assert sum(pair[""] == "pass" for pair in outcomes.values()) >= len(outcomes) // 2
 
 
 def known_reference_finding(case) -> str | None:
