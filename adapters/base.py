@@ -106,6 +106,39 @@ class Adapter:
         """Framework-specific limits (override)."""
         return None
 
+    # --- the environment ------------------------------------------------------------------------------
+    def check_environment(self) -> str | None:
+        """Why this adapter cannot run in this process's environment, or None: its device is missing, or its
+        framework does not answer a trivial call (the first small case it can express, in float32 where it
+        has it) with the right shape. Asked once before a run's first case, so that a broken environment is
+        one line of the report instead of a `raised` or `crash` per case."""
+        device = self._device_reason()
+        if device:
+            return device
+        case = self.trivial_case()
+        if case is None:
+            return f"{self.name} can express none of the trivial cases it is checked with"
+        try:
+            result = self.call_case(case, *case.arrays())
+        except Exception as error:  # noqa: BLE001 - whatever it is, the environment cannot run the adapter
+            return f"a trivial call ({case.id}) raised {type(error).__name__}: {error}"
+        shape = getattr(result, "shape", None)
+        if shape != case.output_shape:
+            return f"a trivial call ({case.id}) returned {type(result).__name__} of shape {shape}, not {case.output_shape}"
+        return None
+
+    def trivial_case(self) -> Case | None:
+        """The first of a few small valid cases (3 wide, kernel 2, in each rank and mode) this adapter can express."""
+        dtypes = ["float32"] + [dtype for dtype in self.dtypes if dtype != "float32"]
+        for rank in self.spatial_ranks:
+            for dtype in dtypes:
+                for mode in ("explicit", "valid", "same"):
+                    case = make_case(input_size=(3,) * rank, kernel_size=2, in_channels=2, out_channels=2,
+                                     mode=mode, dtype=dtype, seed=1)
+                    if self.unsupported(case) is None:
+                        return case
+        return None
+
     # --- calls ------------------------------------------------------------------------------------------
     def call_case(self, case: Case, x, w, bias):
         reason = self.unsupported(case)

@@ -382,3 +382,28 @@ def test_an_interpreter_without_numpy_fails_at_once():
     with pytest.raises(ValueError, match="cannot run the worker .*No module named 'numpy'"):
         IsolatedTarget(ct.correct, python=without_site_packages)
 
+
+SLOW_IMPORT = """
+import time
+time.sleep({seconds})
+
+
+def conv_transpose(x, w, bias=None, **params):
+    import convt_oracle
+    return convt_oracle.conv_transpose(x, w, bias, **params).astype(x.dtype)
+"""
+
+
+def test_a_start_past_its_limit_is_tried_once_more_with_a_longer_one(tmp_path, monkeypatch):
+    """A target whose import takes 2 s, under a 1.5 s start limit: the first start times out, the second
+    (3 x the limit) loads it. One that takes 6 s fails both, saying so."""
+    (tmp_path / "slow_two.py").write_text(SLOW_IMPORT.format(seconds=2))
+    (tmp_path / "slow_six.py").write_text(SLOW_IMPORT.format(seconds=6))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # where the worker finds them; not imported here
+
+    with IsolatedTarget("slow_two:conv_transpose", start_timeout=1.5) as target:
+        case = TRIGGER.with_dtype("float64")
+        x, w, bias = case.arrays()
+        assert target(x, w, bias, **case.params()).shape == case.output_shape
+    with pytest.raises(TargetTimedOut, match=r"did not load slow_six:conv_transpose within 4.5 s, twice \(the first time within 1.5 s\)"):
+        IsolatedTarget("slow_six:conv_transpose", start_timeout=1.5)

@@ -48,6 +48,12 @@ if TYPE_CHECKING:
 
 # The packages a worker imports from where this process has them (the repository's folders map into them).
 PACKAGES = ("convt_oracle", "convt_oracle.adapters", "convt_oracle.cases")
+# Workers of one process start at most this many at a time: a framework's import is CPU-bound, and nine of
+# them starting on two cores take longer each than any start limit allows.
+STARTING_AT_ONCE = os.cpu_count() or 1
+_starting = threading.BoundedSemaphore(STARTING_AT_ONCE)
+# A start that passes its limit is tried once more with this many times the limit before it fails.
+START_RETRY_FACTOR = 3
 
 
 def package_folders() -> dict[str, str]:
@@ -226,9 +232,10 @@ class IsolatedTarget:
     `target`: "module:function" or an importable callable. `timeout`: seconds per call (None: no limit).
     `python`: the worker's interpreter, a path or a command line (default: this one); it needs numpy.
     `start_timeout`: seconds to start the worker and import the target (default max(60, timeout): a
-    framework's import may take longer than one call). The worker starts here, so that a target
-    that cannot be loaded fails at once (ValueError); after a crash or a timeout it restarts on the next
-    call. Calls from several threads are serialized; use one IsolatedTarget per concurrent worker.
+    framework's import may take longer than one call); it counts from the worker's own start, not from the
+    wait for one of the STARTING_AT_ONCE start slots, and a start that passes it is tried once more with
+    START_RETRY_FACTOR times the limit. The worker starts here, so that a target that cannot be loaded
+    fails at once (ValueError); after a crash or a timeout it restarts on the next call. Calls from several threads are serialized; use one IsolatedTarget per concurrent worker.
     `output`: a file that receives the worker's stdout and stderr (a framework's log lines and warnings),
     appended across restarts; None leaves them on this process's stderr.
     """
@@ -280,12 +287,35 @@ class IsolatedTarget:
         """An adapter's vjp_case, in the worker."""
         return self._run("vjp_case", (case, x, w, grad_out, bias), {})
 
+    def _check_environment(self):
+        """An adapter's check_environment, in the worker: None, or why it cannot run there."""
+        return self._run("check_environment", (), {})
+
     def _start(self) -> None:
         self._worker = None
-        self._worker = _Worker(
-            self._group, self._command, self.reference, self.paths, self._fault_log, self.start_timeout, self.output
-        )
+        limit = self.start_timeout
+        for attempt in (1, 2):
+            with _starting:  # the limit counts from here: waiting for a slot is not the worker's time
+                try:
+                    self._worker = _Worker(
+                        self._group, self._command, self.reference, self.paths, self._fault_log, limit, self.output
+                    )
+                    break
+                except TargetTimedOut as error:
+                    if attempt == 2 or limit is None:
+                        raise TargetTimedOut(
+                            f"{error}, twice (the first time within {self.start_timeout:g} s); the machine may be "
+                            f"busy: give a longer start limit"
+                        ) from None
+                    limit *= START_RETRY_FACTOR
         self.info = dict(self._worker.info)  # pid, python, executable, numpy, methods of the current worker
+
+    def abort(self) -> None:
+        """Kill the worker now, from any thread, without waiting for a call in flight (an interrupted run):
+        that call then ends as TargetCrashed. close() still cleans up."""
+        worker = self._worker
+        if worker is not None and worker.popen is not None and worker.popen.poll() is None:
+            worker.popen.kill()
 
     def _run(self, what: str, args: tuple, params: dict):
         import execnet

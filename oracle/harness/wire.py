@@ -32,8 +32,9 @@ import numpy as np
 
 # Exceptions of the oracle that keep their meaning across the process boundary: kind by class name.
 SPECIAL = {"Unsupported": "unsupported", "TargetCrashed": "crash", "TargetTimedOut": "timeout"}
-# A target's optional methods that the parent can call: the golden-signature vjp, an adapter's per-case calls.
-METHODS = ("vjp", "call_case", "vjp_case")
+# A target's optional methods that the parent can call: the golden-signature vjp, an adapter's per-case calls
+# and its check of the environment it runs in.
+METHODS = ("vjp", "call_case", "vjp_case", "check_environment")
 
 
 # --- values -----------------------------------------------------------------------------------------------

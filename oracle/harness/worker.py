@@ -28,6 +28,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import os
+import signal
 import sys
 import time
 
@@ -60,6 +61,10 @@ def resolve(reference: str):
 
 def serve(channel) -> None:
     """Load the target once, then answer calls until the parent sends None."""
+    # The parent decides when a worker ends (it kills it outright): a Ctrl-C or a SIGTERM sent to the whole
+    # process group interrupts the run, not a case in the middle of its call.
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
     config = channel.receive()
     sys.meta_path.insert(0, _Packages(config["packages"]))
     for path in reversed(config["paths"]):
