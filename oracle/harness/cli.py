@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 
 import numpy as np
+
+
+# Exit statuses, the same for every command (README, "Exit statuses").
+EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 5
+EXIT_STATUSES = {
+    EXIT_OK: "nothing wrong",
+    EXIT_DISCREPANCIES: "discrepancies (the targets' findings)",
+    EXIT_USAGE: "usage error",
+    EXIT_ENVIRONMENT: "environment error: a target not run, a report not written",
+    EXIT_NOTHING_COMPARED: "nothing was compared (every case unsupported)",
+    128 + signal.SIGINT: "interrupted by SIGINT (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the results so far are reported",
+}
 
 
 def _article_example() -> bool:
@@ -103,27 +116,31 @@ def cases_command(suite: str | None, seed: int, pairs: bool, dtypes) -> int:
 
 
 def _dtypes(parser, text: str, option: str) -> tuple:
-    from convt_oracle.cases.model import DTYPES
+    from convt_oracle.cases import suites
 
-    dtypes = tuple(d.strip() for d in text.split(",") if d.strip())
-    unknown = [d for d in dtypes if d not in DTYPES]
-    if unknown or not dtypes:
-        parser.error(f"{option}: unknown {unknown or text!r}; expected some of {', '.join(DTYPES)}")
-    return dtypes
+    try:
+        return suites.check_dtypes(text)
+    except (TypeError, ValueError) as error:
+        parser.error(f"{option}: {str(error).removeprefix('dtypes: ')}")
 
 
 def run_command(parser, args) -> int:
-    """`convt-oracle run`: exit 0 with no discrepancy, 1 with discrepancies, 2 for a usage error."""
+    """`convt-oracle run`; its exit status is one of EXIT_STATUSES."""
     from convt_oracle.cases import suites
-    from convt_oracle.harness.run import ProgressPrinter, TargetSpec, installed_targets, outcome_table, run
+    from convt_oracle.harness.outputs import ReportNotWritable, check_writable
+    from convt_oracle.harness.run import Interrupted, ProgressPrinter, TargetSpec, installed_targets, outcome_table, run
 
     if args.suite not in suites.SUITES:
         parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
     dtypes = _dtypes(parser, args.dtypes, "--dtypes")
     if not args.timeout > 0:
         parser.error(f"--timeout: got {args.timeout:g}; a case needs a positive number of seconds")
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        parser.error(f"--json: the directory of {args.json!r} does not exist")
+    if args.json:
+        try:
+            check_writable("--json", args.json)
+        except ReportNotWritable as error:
+            print(f"convt-oracle run: {error}", file=sys.stderr)
+            return EXIT_ENVIRONMENT
     left_out = {}
     try:
         if args.targets is not None:
@@ -140,7 +157,7 @@ def run_command(parser, args) -> int:
         parser.error(str(error))
     if not targets:
         parser.error("no target: no adapter's framework is installed (pip install 'convt-oracle[all]')")
-    total = len(suites.expand(suites.get(args.suite, seed=args.seed), dtypes))
+    total = len(suites.select(args.suite, dtypes, seed=args.seed))
     print(
         f"convt-oracle run: suite {args.suite!r} ({total} cases), dtypes {', '.join(dtypes)}, seed {args.seed}, "
         f"grad {'on' if args.grad else 'off'}, targets {', '.join(t.label for t in targets)}",
@@ -149,33 +166,60 @@ def run_command(parser, args) -> int:
     logs = args.worker_logs or tempfile.mkdtemp(prefix="convt-oracle-workers-")
     os.makedirs(logs, exist_ok=True)
     for name, why in left_out.items():
-        print(f"  not run: {name} ({why})")
+        print(f"  left out: {name} ({why})")
+
+    def interrupt(signum, frame):  # SIGTERM and SIGHUP end the run as Ctrl-C does: the results so far
+        raise Interrupted(signum)
+
+    handlers = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
     progress = ProgressPrinter([t.label for t in targets], total)
     try:
         report = run(targets, suite=args.suite, dtypes=dtypes, seed=args.seed, grad=args.grad,
                      timeout=args.timeout, progress=progress, worker_logs=logs)
     finally:
         progress.close()
+        # From here on the report is written: a second signal must not cut it short.
+        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(number, signal.SIG_IGN)
     print(f"the workers' own output (framework log lines, warnings): {logs}")
     print()
     print(outcome_table(report))
-    for label in report.targets:  # a device variant whose device is not there: one line, not a result per case
-        details = {r.detail for r in report.results if r.target == label}
-        if len(details) == 1 and next(iter(details)).startswith("skipped: "):
-            print(f"  {label}: {next(iter(details))}")
+    print("\n".join(report.discrepancy_lines(limit=5)))
     print()
-    print(report.summary(limit=5).split("\n", 1)[1] if report.discrepancies else "OK: no discrepancy")
+    print(report.verdict())
+    written = True
     if args.json:
-        report.to_json(args.json)
-        print(f"report written to {args.json}")
-    if not report.environment.get("complete", True):
-        print("the run did not finish: some cases have no result (interrupted)", file=sys.stderr)
-        return 130
-    return 0 if report.ok else 1
+        try:
+            report.to_json(args.json)
+            print(f"report written to {args.json}")
+        except ReportNotWritable as error:
+            print(f"convt-oracle run: {error}", file=sys.stderr)
+            written = False
+    for number, handler in handlers.items():
+        signal.signal(number, handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return exit_status(report, written)
+
+
+def exit_status(report, written: bool = True) -> int:
+    """The exit status of a command that made `report` (EXIT_STATUSES); `written`: whether every report file
+    asked for was written."""
+    interrupted = report.environment.get("interrupted_by")
+    if interrupted:
+        return 128 + signal.Signals[interrupted].value
+    if not written or report.targets_not_run:
+        return EXIT_ENVIRONMENT
+    if report.discrepancies:
+        return EXIT_DISCREPANCIES
+    if not report.compared:
+        return EXIT_NOTHING_COMPARED
+    return EXIT_OK
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="convt-oracle", description=__doc__)
+    epilog = "exit statuses:\n" + "\n".join(f"  {status:>3}  {meaning}" for status, meaning in EXIT_STATUSES.items())
+    parser = argparse.ArgumentParser(prog="convt-oracle", description=__doc__, epilog=epilog,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("selfcheck", help="the article's example and the golden's adjoint self-check")
     check.add_argument("--seed", type=int, default=0, help="seed of the random configurations (default 0)")
@@ -204,13 +248,22 @@ def main(argv=None) -> int:
     )
     commands.add_parser("adapters", help="the installed adapters, with framework versions and capabilities")
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except KeyboardInterrupt as interruption:  # before a run's own handling begins, or in another command
+        signum = getattr(interruption, "signum", signal.SIGINT)
+        print(f"convt-oracle: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
+
+
+def _dispatch(parser, args) -> int:
     if args.command == "run":
         return run_command(parser, args)
     if args.command == "adapters":
         from convt_oracle.harness.run import describe_adapters
 
         print(describe_adapters())
-        return 0
+        return EXIT_OK
     if args.command == "selfcheck":
         return selfcheck(args.seed, args.count)
     if args.command == "cases":
@@ -218,13 +271,7 @@ def main(argv=None) -> int:
 
         if args.suite is not None and args.suite not in suites.SUITES:
             parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
-        dtypes = tuple(d.strip() for d in args.dtypes.split(",") if d.strip())
-        from convt_oracle.cases.model import DTYPES
-
-        unknown = [d for d in dtypes if d not in DTYPES]
-        if unknown or not dtypes:
-            parser.error(f"--dtypes: unknown {unknown or args.dtypes!r}; expected some of {', '.join(DTYPES)}")
-        return cases_command(args.suite, args.seed, args.pairs, dtypes)
+        return cases_command(args.suite, args.seed, args.pairs, _dtypes(parser, args.dtypes, "--dtypes"))
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
 
 

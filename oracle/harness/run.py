@@ -17,6 +17,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -73,10 +74,15 @@ class TargetSpec:
                 return importlib.metadata.version(dists[0])
             except importlib.metadata.PackageNotFoundError:
                 return "not installed"
-        done = subprocess.run(
-            [self.python, "-c", _VERSION_SCRIPT, self.framework], capture_output=True, text=True, timeout=60
-        )
-        return done.stdout.strip() or f"unknown ({done.stderr.strip().splitlines()[-1:]})"
+        try:
+            done = subprocess.run(
+                [*shlex.split(self.python), "-c", _VERSION_SCRIPT, self.framework], capture_output=True, text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"unknown ({type(error).__name__}: {error})"
+        last = done.stderr.strip().splitlines()[-1:]
+        return done.stdout.strip() or f"unknown ({last[0] if last else f'exit {done.returncode}'})"
 
 
 def gpu_device_files() -> list[str]:
@@ -104,6 +110,14 @@ def installed_targets() -> tuple[list[TargetSpec], dict[str, str]]:
     return found, left_out
 
 
+class Interrupted(KeyboardInterrupt):
+    """A signal that ends a run the way Ctrl-C does (SIGTERM, SIGHUP): the results so far are reported."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def run(
     targets: list[TargetSpec],
     *,
@@ -117,27 +131,43 @@ def run(
 ) -> Report:
     """Run each target on the suite (in each dtype) in its own worker; targets run concurrently.
 
-    `worker_logs`: a directory where each worker's output (its framework's log lines and warnings) goes,
-    one file per target; None leaves it on stderr.
+    Before a target's first case its worker must start (at most as many starting at once as the machine
+    has cores; a start that passes its limit is tried once more with a longer one) and pass its adapter's
+    check of the environment (the framework imports and answers a trivial call). A target that does not is
+    not run: `Report.targets_not_run` says why, and it has no result.
 
-    `progress(target_label, done, total)` is called after each result. Interrupted (Ctrl-C), the run
-    returns the results finished so far.
+    `worker_logs`: a directory where each worker's output (its framework's log lines and warnings) goes,
+    one file per target; None leaves it on stderr. `progress(target_label, done, total)` is called after
+    each result. Interrupted (Ctrl-C, or `Interrupted` raised by a signal handler), the run kills its
+    workers and returns the results finished before the interruption, `complete` False; a worker that dies
+    meanwhile costs no `crash`.
     """
     from convt_oracle.harness.isolation import IsolatedTarget
 
-    cases = suites.expand(suites.get(suite, seed=seed), dtypes)
+    cases = suites.select(suite, dtypes, seed=seed)
     golden = Golden(shared=True)
     results = {spec.label: [] for spec in targets}
+    not_run: dict[str, str] = {}
+    workers: dict[str, IsolatedTarget] = {}
     stop = threading.Event()
 
     def drive(spec: TargetSpec):
         collected = results[spec.label]
         try:
             output = None if worker_logs is None else os.path.join(worker_logs, f"{spec.log_name}.log")
-            worker = IsolatedTarget(spec.adapter, python=spec.python, timeout=timeout, output=output)
-        except Exception as error:  # the framework does not even start: every case says so
-            detail = f"the worker could not start: {type(error).__name__}: {error}"
-            collected += [Result(case, spec.label, C.CRASH, detail=detail) for case in cases]
+            worker = workers[spec.label] = IsolatedTarget(spec.adapter, python=spec.python, timeout=timeout, output=output)
+        except Exception as error:  # the framework does not even start: one line, not a crash per case
+            if not stop.is_set():
+                not_run[spec.label] = f"the worker did not start: {type(error).__name__}: {error}"
+            return
+        try:
+            problem = worker.check_environment() if hasattr(worker, "check_environment") else None
+        except Exception as error:  # noqa: BLE001 - the check itself failing is the environment's answer
+            problem = f"its check of the environment raised {type(error).__name__}: {error}"
+        if problem is not None:
+            if not stop.is_set():
+                not_run[spec.label] = problem
+            worker.close()
             return
         vjp = grad and hasattr(worker, "vjp_case")  # without one, check_vjp says unsupported, asking nothing
         drawn = deque()  # the (x, w, bias) of the cases sent ahead of their answers, in order
@@ -153,21 +183,24 @@ def run(
         answers = worker.stream(calls())
         try:
             for index, case in enumerate(cases):
-                if stop.is_set():
-                    return
                 answer = next(answers)
-                result = check_case(_Answered(answer), case, spec.label, golden=golden, arrays=drawn.popleft())
-                collected.append(replace(result, target_seconds=answer[2]))
+                produced = [replace(check_case(_Answered(answer), case, spec.label, golden=golden, arrays=drawn.popleft()),
+                                    target_seconds=answer[2])]
                 if grad and case.valid:
                     if vjp:
                         answer = next(answers)
-                        result = replace(check_vjp(_Answered(answer), case, spec.label, golden=golden), target_seconds=answer[2])
+                        produced.append(replace(check_vjp(_Answered(answer), case, spec.label, golden=golden),
+                                                target_seconds=answer[2]))
                     else:
-                        result = check_vjp(worker, case, spec.label, golden=golden)
-                    collected.append(result)
+                        produced.append(check_vjp(worker, case, spec.label, golden=golden))
+                if stop.is_set():  # an answer after the interruption may be the interruption's doing
+                    return
+                collected.extend(produced)
                 if progress is not None:
                     progress(spec.label, index + 1, len(cases))
         except Exception as error:  # the run's own failure: the cases left say so, none is dropped silently
+            if stop.is_set():
+                return
             detail = f"the run could not go on with this target: {type(error).__name__}: {error}"
             done = {(r.case, r.check) for r in collected}
             collected += [Result(c, spec.label, C.CRASH, detail=detail) for c in cases if (c, "forward") not in done]
@@ -176,25 +209,38 @@ def run(
             worker.close()
 
     threads = [threading.Thread(target=drive, args=(spec,), daemon=True) for spec in targets]
-    for thread in threads:
-        thread.start()
+    interrupted = None
     try:
+        for thread in threads:
+            thread.start()
         while any(thread.is_alive() for thread in threads):
             for thread in threads:
                 thread.join(0.2)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         stop.set()
-        print("\ninterrupted: reporting the results finished so far", file=sys.stderr)
+        interrupted = interruption.signum if isinstance(interruption, Interrupted) else signal.SIGINT
+        for worker in list(workers.values()):
+            worker.abort()
+        print(f"\ninterrupted ({signal.Signals(interrupted).name}): reporting the results finished so far",
+              file=sys.stderr, flush=True)
+    collected = {label: list(found) for label, found in results.items()}  # what a thread adds now is not counted
     versions = {spec.label: spec.version() for spec in targets}
-    ran = {label: {r.case for r in collected if r.check == "forward"} for label, collected in results.items()}
-    complete = not stop.is_set() and all(len(ran[spec.label]) == len(cases) for spec in targets)
+    extra = {"frameworks": versions, "grad": grad}
+    if interrupted is not None:
+        extra["interrupted_by"] = signal.Signals(interrupted).name
+    ran = {label: {r.case for r in found if r.check == "forward"} for label, found in collected.items()}
+    complete = interrupted is None and all(
+        len(ran[spec.label]) == len(cases) for spec in targets if spec.label not in not_run
+    )
     return Report(
-        results=tuple(result for spec in targets for result in results[spec.label]),
+        results=tuple(result for spec in targets for result in collected[spec.label]),
         suite=suite,
-        dtypes=tuple(dtypes),
+        dtypes=suites.check_dtypes(dtypes),
         seed=seed,
         targets=tuple(spec.label for spec in targets),
-        environment=environment({"frameworks": versions, "grad": grad, "complete": complete}),
+        environment=environment(extra),
+        complete=complete,
+        targets_not_run={spec.label: not_run[spec.label] for spec in targets if spec.label in not_run},
     )
 
 
@@ -216,19 +262,24 @@ class _Answered:
 
 
 def outcome_table(report: Report) -> str:
-    """Targets (and, with vjp results, target x check) x outcomes, the outcomes that occur, as aligned text."""
-    checks = sorted({r.check for r in report.results}, key=["forward", "vjp"].index)
+    """Targets (and, with vjp results, target x check) x outcomes, the outcomes that occur, as aligned text;
+    a target that did not run is one line with the reason."""
+    checks = sorted({r.check for r in report.results}, key=["forward", "vjp"].index) or ["forward"]
     counts = {}
     for target in report.targets:
+        if target in report.targets_not_run:
+            continue
         for check in checks:
             label = target if checks == ["forward"] else f"{target} {check}"
             found = [r.outcome for r in report.results if r.target == target and r.check == check]
             counts[label] = {outcome: found.count(outcome) for outcome in C.OUTCOMES}
     shown = [outcome for outcome in C.OUTCOMES if any(row[outcome] for row in counts.values())]
-    width = max([len("target")] + [len(label) for label in counts])
+    width = max([len("target")] + [len(label) for label in counts] + [len(label) for label in report.targets_not_run])
     lines = ["  ".join(["target".ljust(width)] + [outcome.rjust(max(len(outcome), 5)) for outcome in shown])]
     for label, row in counts.items():
         lines.append("  ".join([label.ljust(width)] + [str(row[o]).rjust(max(len(o), 5)) for o in shown]))
+    for label, reason in report.targets_not_run.items():
+        lines.append(f"{label.ljust(width)}  not run: {reason}")
     return "\n".join(lines)
 
 
