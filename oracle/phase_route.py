@@ -35,6 +35,7 @@ import dataclasses
 import functools
 import itertools
 import math
+import threading
 
 import numpy as np
 
@@ -44,6 +45,31 @@ from convt_oracle import params as P
 # Most elements of the gathered blocks of x held at once by the phase route (8 MiB, so that the blocks
 # stay in cache between their copy and their product): a phase with more taps is summed in parts.
 _SHIFTED_ELEMENTS = 2**20
+
+# Each thread keeps one buffer of at most _KEPT_ELEMENTS (16 MiB) from call to call, for the phase route's
+# scratch (padded x, the gathered blocks, the products). Fresh pages for them on every call cost more
+# than the copies into them once BLAS runs threads: with two threads, 2.6x the time of a small call
+# (4.0 ms instead of 1.5 ms on a 2-core AMD EPYC VM). Larger scratch is allocated for the call.
+_KEPT_ELEMENTS = 2**21
+_kept = threading.local()
+
+
+def release_scratch() -> None:
+    """Free this thread's kept scratch buffer (at most 16 MiB); the next call allocates it again."""
+    _kept.__dict__.pop("buffer", None)
+
+
+def _scratch(*sizes: int) -> list[np.ndarray]:
+    """Flat float64 buffers of these sizes, uninitialized: parts of this thread's kept buffer when they
+    fit in it together (it grows up to _KEPT_ELEMENTS), else new ones."""
+    total = sum(sizes)
+    if total > _KEPT_ELEMENTS:
+        return [np.empty(size) for size in sizes]
+    kept = getattr(_kept, "buffer", None)
+    if kept is None or kept.size < total:
+        kept = _kept.buffer = np.empty(total)
+    ends = list(itertools.accumulate(sizes))
+    return [kept[end - size : end] for size, end in zip(sizes, ends)]
 
 
 def scatter(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
@@ -253,46 +279,63 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
     out = np.zeros((batch, groups, cog, *output_size))  # the phases no tap reaches stay zero
     if not plan.phases:
         return out.reshape(batch, groups * cog, *output_size)
-    padded = np.zeros((batch, groups, cig, *plan.padded_size))
-    padded[(..., *plan.placement)] = x64.reshape(batch, groups, cig, *input_size)[(..., *plan.x_region)]
+    padded_shape = (batch, groups, cig, *plan.padded_size)  # x[x_region] at [placement] in zeros (the plan)
     # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
     kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 2, 3, 1)
 
-    # Scratch, reused by every phase: one phase's products and the blocks of padded x its taps read
-    # (`shifted`), `chunk` taps at a time; a phase with more taps is summed in parts (`more`: the products
-    # of the next part). The chunk is as large as the memory budget allows, (taps + 1) x the output for
-    # output, padded x and scratch together, and no larger than _SHIFTED_ELEMENTS: past that, the blocks
-    # no longer stay in the cache between their copy and their product. One tap at least, so a
-    # convolution that reduces channels a lot may pass the budget by one tap's block.
+    # Scratch, reused by every phase: the blocks of padded x its taps read (`shifted`) and their products,
+    # for `items` batch items and `chunk` taps at a time. The memory budget is (taps + 1) x the output for
+    # output, padded x and scratch together, and the blocks stay under _SHIFTED_ELEMENTS so that they are
+    # still in the cache between their copy and their product. Batch items are split first: each part is
+    # then one matrix product over all of a phase's taps (the longest inner dimension, the fastest product,
+    # with two BLAS threads as with one). Only when one item's taps do not fit are the taps summed in
+    # parts (`more`: the products of the next part). One tap at least, so a convolution that reduces
+    # channels a lot may pass the budget by one tap's block.
     largest = max(math.prod(phase.size) for phase in plan.phases)
-    per_tap, products_size = batch * groups * cig * largest, batch * groups * cog * largest
+    per_tap, products_per_item = groups * cig * largest, groups * cog * largest  # per batch item
     most_taps = max(len(phase.taps) for phase in plan.phases)
-    left = taps * out.size - products_size - padded.size  # for shifted (and `more`)
-    if most_taps * per_tap <= min(left, _SHIFTED_ELEMENTS):
-        chunk = most_taps  # every phase in one matrix product
+    left = taps * out.size - math.prod(padded_shape) - w64.size  # for shifted, the products and one phase's kernels
+    items = min(batch, left // (most_taps * per_tap + products_per_item), _SHIFTED_ELEMENTS // (most_taps * per_tap))
+    if items >= 1:
+        chunk = most_taps
     else:
-        chunk = max(1, min((left - products_size) // per_tap, _SHIFTED_ELEMENTS // per_tap))
-    shifted_buffer = np.empty(min(chunk, most_taps) * per_tap)
-    products_buffer = np.empty(products_size)
-    more_buffer = np.empty(products_size) if chunk < most_taps else None
+        items = 1
+        chunk = max(1, min((left - 2 * products_per_item) // per_tap, _SHIFTED_ELEMENTS // per_tap))
+    padded, shifted_buffer, products_buffer, more_buffer = _scratch(
+        math.prod(padded_shape), items * chunk * per_tap, items * products_per_item,
+        products_per_item if chunk < most_taps else 0,
+    )
+    padded = padded.reshape(padded_shape)
+    padded.fill(0)
+    padded[(..., *plan.placement)] = x64.reshape(batch, groups, cig, *input_size)[(..., *plan.x_region)]
 
     for phase in plan.phases:
         positions = math.prod(phase.size)
-        # Channels last: OpenBLAS computes these matrix products transposed, which is faster on these
-        # shapes (few output channels, or an inner dimension that is a multiple of 128).
-        products = _view(products_buffer, (batch, groups, positions, cog)).swapaxes(-1, -2)
-        for start in range(0, len(phase.taps), chunk):
-            part = range(start, min(start + chunk, len(phase.taps)))
-            # shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
-            shifted = _view(shifted_buffer, (batch, groups, len(part), cig, *phase.size))
-            for j, index in enumerate(part):
-                shifted[:, :, j] = padded[(..., *phase.windows[index])]
-            part_kernel = kernel[:, :, list(phase.taps[start : start + chunk]), :].reshape(groups, cog, len(part) * cig)
-            columns = shifted.reshape(batch, groups, len(part) * cig, positions)
-            if start == 0:
-                np.matmul(part_kernel, columns, out=products)
-            else:
-                more = _view(more_buffer, (batch, groups, positions, cog)).swapaxes(-1, -2)
-                products += np.matmul(part_kernel, columns, out=more)
-        out[(..., *phase.positions)] = products.reshape(batch, groups, cog, *phase.size)
+        # part_kernels[k][g, co, j*Cig + ci] = w[g*Cig + ci, co, t_j] for the taps t_j of part k
+        part_kernels = [
+            kernel[:, :, list(phase.taps[start : start + chunk]), :].reshape(groups, cog, -1)
+            for start in range(0, len(phase.taps), chunk)
+        ]
+        for first in range(0, batch, items):
+            part_x = padded[first : first + items]
+            part_items = len(part_x)
+            # Channels last: OpenBLAS computes these matrix products transposed, which is faster on these
+            # shapes (few output channels, or an inner dimension that is a multiple of 128).
+            products = _view(products_buffer, (part_items, groups, positions, cog)).swapaxes(-1, -2)
+            for start, part_kernel in zip(range(0, len(phase.taps), chunk), part_kernels):
+                part = range(start, min(start + chunk, len(phase.taps)))
+                # shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
+                shifted = _view(shifted_buffer, (part_items, groups, len(part), cig, *phase.size))
+                for j, index in enumerate(part):
+                    shifted[:, :, j] = part_x[(..., *phase.windows[index])]
+                columns = shifted.reshape(part_items, groups, len(part) * cig, positions)
+                if start == 0:
+                    np.matmul(part_kernel, columns, out=products)
+                else:
+                    more = _view(more_buffer, (part_items, groups, positions, cog)).swapaxes(-1, -2)
+                    products += np.matmul(part_kernel, columns, out=more)
+            out[(slice(first, first + part_items), ..., *phase.positions)] = products.reshape(
+                part_items, groups, cog, *phase.size
+            )
+        del part_kernels  # before the next phase's are made
     return out.reshape(batch, groups * cog, *output_size)

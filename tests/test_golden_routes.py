@@ -243,3 +243,29 @@ def test_every_tap_of_a_3d_kernel_is_read():
         want = np.zeros((1, 1, 3, 3, 3))
         want[(0, 0, *(slice(t, t + 2) for t in tap))] = x[0, 0]
         np.testing.assert_array_equal(definition.conv_transpose(x, w), want)
+
+
+def test_threads_calling_at_once_each_get_their_own_scratch():
+    """The phase route keeps a scratch buffer per thread between calls: eight threads computing different
+    geometries at once (small and large, so that the buffers are reused, grown and bypassed) each get the
+    definition's exact result; so does a call after the buffer is released."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from convt_oracle import phase_route
+
+    configs = [draw_config(index) for index in range(48)]
+    kept = ((2, 64, 40, 40), (64, 64, 3, 3), {"stride": 2, "padding": 1}, None)  # 9.4 MiB of scratch
+    past = ((16, 32, 40, 40), (32, 32, 3, 3), {"stride": 2, "padding": 1}, None)  # 16.02 MiB: not kept
+    configs[::12] = [kept, past] * (len(configs[::12]) // 2)
+
+    def check(index):
+        x_shape, w_shape, params, bias_length = configs[index]
+        x, w, bias = draw_data(np.random.default_rng([SEED, index, 2]), x_shape, w_shape, bias_length, "integer")
+        fast, plain = convt_oracle.conv_transpose(x, w, bias, **params), definition.conv_transpose(x, w, bias, **params)
+        return np.array_equal(fast, plain)
+
+    with ThreadPoolExecutor(8) as pool:
+        agree = list(pool.map(check, list(range(len(configs))) * 2))
+    assert all(agree), [i for i, ok in enumerate(agree) if not ok]
+    phase_route.release_scratch()
+    assert check(1)
