@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import pstats
-import statistics
 import sys
 import time
 import types

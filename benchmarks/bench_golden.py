@@ -1,6 +1,10 @@
 """Benchmark the float64 golden `convt_oracle.conv_transpose` against torch's conv_transpose{1,2,3}d.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--json PATH]   (= make bench)
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--json PATH]
+    .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--json PATH]    (the default thread count)
+
+`make bench` runs both: one thread, the setting of issue 2's targets, and the default (one per core),
+the setting a user's run has.
 
 Per case: golden and torch wall time (median and min of N calls, after warm-up), golden GFLOP/s (nominal
 FLOPs = 2 * N * Cin * Cout/groups * prod(kernel) * prod(input spatial)), also as % of numpy's float64 GEMM
@@ -8,10 +12,11 @@ rate (the best of square GEMMs timed in the same rounds as the case, so that bot
 same state), the golden/torch ratio of medians, and the golden's peak extra memory in one call
 (tracemalloc, which numpy reports its buffers to) against (kernel taps + 1) x output size. The calls of
 golden, torch and the GEMM take turns in ROUNDS blocks: on a shared machine whose speed drifts, each sees
-the same conditions.
+the same conditions; each block starts after a pause, so that no library's idle threads still spin in it.
 Each case first checks that golden and torch agree; if not, it exits 1 without benchmarking. At the end it
 says which of the targets are met (golden <= 1.0x torch on every case, >= 50 % of GEMM on the largest, memory
-within budget on every case) and exits 2 if one is missed.
+within budget on every case; the GEMM share only with one thread, where both run single-threaded) and exits 2
+if one is missed.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from benchmarks.memory import peak_extra_memory  # noqa: E402
 
 AGREEMENT_RTOL = 1e-10  # max |golden - torch| allowed, relative to max(1, max |torch|); both are float64
 ROUNDS = 10  # blocks per timed function, taking turns
+SETTLE_S = 0.2  # pause before each block: BLAS and OpenMP threads stop spinning within about 0.1 s
 CEILING_SIZE = 1024  # n of the n x n GEMMs timed with each case
 
 
@@ -107,11 +113,13 @@ class Result:
 
 def time_calls(fns, repeat: int, rounds: int = ROUNDS) -> list[tuple[float, float]]:
     """(median, min) seconds of `repeat` calls of each fn, in `rounds` blocks per fn that take turns (fair under
-    background load); each block starts with an untimed call: one library's thread pool still spinning right
-    after its call slows the other (torch ran 2x slower interleaved call by call with 2 threads)."""
+    background load); each block starts after a pause of SETTLE_S and an untimed call: one library's
+    threads still spinning after its calls slow the other's (with 2 threads, torch's small dilated case
+    took 2.0 to 6.3 ms right after the golden's calls, 1.3 ms on its own)."""
     times = [[] for _ in fns]
     for block in range(rounds):
         for fn, fn_times in zip(fns, times):
+            time.sleep(SETTLE_S)
             fn()
             for _ in range(len(range(block, repeat, rounds))):
                 start = time.perf_counter()
@@ -212,21 +220,25 @@ def markdown_table(results: list[Result], info: dict) -> str:
     return "\n".join(lines)
 
 
-def check_targets(results: list[Result]) -> list[tuple[str, bool]]:
-    """The issue's targets, each as (line, met): golden <= 1.0x torch's median time on every case, >= 50 %
-    of the GEMM ceiling on the largest case (by FLOPs), peak memory within (taps + 1) x output on every case."""
+def check_targets(results: list[Result], threads: int) -> list[tuple[str, bool]]:
+    """The targets, each as (line, met or not a target here): golden <= 1.0x torch's median time on every case, >= 50 % of the
+    GEMM ceiling on the largest case (by FLOPs; with one thread: the golden's copies and sums run on one
+    core whatever the thread count, so with more it is shown, not a target), peak memory within
+    (taps + 1) x output on every case."""
     largest = max(results, key=lambda r: r.flops)
     slowest = max(results, key=lambda r: r.ratio_golden_torch)
     over = [r.case for r in results if not r.within_budget]
     checks = [
         (slowest.ratio_golden_torch <= 1.0,
          f"golden/torch <= 1.0 on every case: worst {slowest.ratio_golden_torch:.2f} ({slowest.case})"),
-        (largest.pct_of_gemm >= 50,
+        (largest.pct_of_gemm >= 50 if threads == 1 else None,
          f">= 50 % of GEMM on the largest case ({largest.case}): {largest.pct_of_gemm:.0f} % by the median, "
-         f"{100 * largest.flops / largest.golden_min_s / 1e9 / largest.gemm_gflops:.0f} % by the min"),
+         f"{100 * largest.flops / largest.golden_min_s / 1e9 / largest.gemm_gflops:.0f} % by the min"
+         + (f" (a target with one thread; shown only, with {threads})" if threads > 1 else "")),
         (not over, "peak memory within (taps + 1) x output on every case" + (f": OVER on {over}" if over else "")),
     ]
-    return [(f"{'MET   ' if met else 'MISSED'} {text}", met) for met, text in checks]
+    labels = {True: "MET   ", False: "MISSED", None: "SHOWN "}  # None: not a target in this setting
+    return [(f"{labels[met]} {text}", met is not False) for met, text in checks]
 
 
 @torch.inference_mode()
@@ -253,7 +265,7 @@ def main(argv=None) -> int:
         print_case(results[-1])
     print(f"\n({len(CASES)} cases in {time.perf_counter() - started:.1f} s, {args.repeat} repeats each)\n")
     print(markdown_table(results, info))
-    targets = check_targets(results)
+    targets = check_targets(results, info["torch_threads"])
     print()
     for line, _ in targets:
         print(line)
