@@ -165,7 +165,7 @@ def _view(buffer: np.ndarray, shape) -> np.ndarray:
 def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
     """The scatter form read literally, one stride phase at a time: for a chunk of the phase's taps,
     products[n, g, i, j, co] = sum_ci w[g*Cig + ci, co, t_j] * x[n, g*Cig + ci, i] (one matrix product,
-    channels last as in the phase route), each added into the phase's positions q = i + shift(t_j) in a
+    channels last), each added into the phase's positions q = i + shift(t_j) in a
     buffer of the phase's own, which is then written into the output once. The products hold Cog
     channels per tap: at most half the taps at a time, and no more than (taps - 1) x the output's size
     (one tap at least)."""
@@ -279,7 +279,9 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
     out = np.zeros((batch, groups, cog, *output_size))  # the phases no tap reaches stay zero
     if not plan.phases:
         return out.reshape(batch, groups * cog, *output_size)
-    padded_shape = (batch, groups, cig, *plan.padded_size)  # x[x_region] at [placement] in zeros (the plan)
+    # x[x_region] at [placement] in zeros (the plan), batch items inside the channels, so that the blocks
+    # of all the items of a part are one matrix's columns
+    padded_shape = (groups, cig, batch, *plan.padded_size)
     # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
     kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 2, 3, 1)
 
@@ -287,9 +289,10 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
     # for `items` batch items and `chunk` taps at a time. The memory budget is (taps + 1) x the output for
     # output, padded x and scratch together, and the blocks stay under _SHIFTED_ELEMENTS so that they are
     # still in the cache between their copy and their product. Batch items are split first: each part is
-    # then one matrix product over all of a phase's taps (the longest inner dimension, the fastest product,
-    # with two BLAS threads as with one). Only when one item's taps do not fit are the taps summed in
-    # parts (`more`: the products of the next part). One tap at least, so a convolution that reduces
+    # then one matrix product per group over all of a phase's taps and all the part's items (the longest
+    # inner dimension, and the items side by side in the columns: a few large products, which two BLAS
+    # threads share better than many small ones). Only when one item's taps do not fit are the taps summed
+    # in parts (`more`: the products of the next part). One tap at least, so a convolution that reduces
     # channels a lot may pass the budget by one tap's block.
     largest = max(math.prod(phase.size) for phase in plan.phases)
     per_tap, products_per_item = groups * cig * largest, groups * cog * largest  # per batch item
@@ -307,7 +310,9 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
     )
     padded = padded.reshape(padded_shape)
     padded.fill(0)
-    padded[(..., *plan.placement)] = x64.reshape(batch, groups, cig, *input_size)[(..., *plan.x_region)]
+    padded[(..., *plan.placement)] = np.moveaxis(x64.reshape(batch, groups, cig, *input_size), 0, 2)[
+        (..., *plan.x_region)
+    ]
 
     for phase in plan.phases:
         positions = math.prod(phase.size)
@@ -317,25 +322,25 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
             for start in range(0, len(phase.taps), chunk)
         ]
         for first in range(0, batch, items):
-            part_x = padded[first : first + items]
-            part_items = len(part_x)
-            # Channels last: OpenBLAS computes these matrix products transposed, which is faster on these
-            # shapes (few output channels, or an inner dimension that is a multiple of 128).
-            products = _view(products_buffer, (part_items, groups, positions, cog)).swapaxes(-1, -2)
+            part_x = padded[:, :, first : first + items]
+            part_items = part_x.shape[2]
+            # products[g, co, (n, q)]: channels first, so that writing them into the phase's (strided)
+            # positions of the output copies runs of positions, not a transpose
+            products = _view(products_buffer, (groups, cog, part_items * positions))
             for start, part_kernel in zip(range(0, len(phase.taps), chunk), part_kernels):
                 part = range(start, min(start + chunk, len(phase.taps)))
-                # shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
-                shifted = _view(shifted_buffer, (part_items, groups, len(part), cig, *phase.size))
+                # shifted[g, j, ci, n, q] = x[n, g*Cig + ci, q - shift_j]  (zero where q - shift_j is outside x)
+                shifted = _view(shifted_buffer, (groups, len(part), cig, part_items, *phase.size))
                 for j, index in enumerate(part):
-                    shifted[:, :, j] = part_x[(..., *phase.windows[index])]
-                columns = shifted.reshape(part_items, groups, len(part) * cig, positions)
+                    shifted[:, j] = part_x[(..., *phase.windows[index])]
+                columns = shifted.reshape(groups, len(part) * cig, part_items * positions)
                 if start == 0:
                     np.matmul(part_kernel, columns, out=products)
                 else:
-                    more = _view(more_buffer, (part_items, groups, positions, cog)).swapaxes(-1, -2)
+                    more = _view(more_buffer, (groups, cog, part_items * positions))
                     products += np.matmul(part_kernel, columns, out=more)
-            out[(slice(first, first + part_items), ..., *phase.positions)] = products.reshape(
-                part_items, groups, cog, *phase.size
+            out[(slice(first, first + part_items), ..., *phase.positions)] = np.moveaxis(
+                products.reshape(groups, cog, part_items, *phase.size), 2, 0
             )
         del part_kernels  # before the next phase's are made
     return out.reshape(batch, groups * cog, *output_size)
