@@ -230,7 +230,7 @@ def test_failure_carries_the_message_and_a_reproducer_that_runs(run):
         if not line.startswith("    "):
             break
         snippet.append(line[4:])
-    assert f"case = Case.from_dict(" in "\n".join(snippet)
+    assert "case = Case.from_dict(" in "\n".join(snippet)
     ran = subprocess.run([sys.executable, "-c", "\n".join(snippet)], cwd=run.path, capture_output=True, text=True)
     assert ran.returncode == 1
     assert "AssertionError: conv_transpose result is not close (value_mismatch)" in ran.stderr
