@@ -1,7 +1,7 @@
 """Benchmark the float64 golden `convt_oracle.conv_transpose` against torch's conv_transpose{1,2,3}d.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--json PATH]
-    .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--json PATH]    (the default thread count)
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--settle S] [--json PATH]
+    .venv/bin/python benchmarks/bench_golden.py [--repeat N] [--settle S] [--json PATH]    (default threads)
 
 `make bench` runs both: one thread, the setting of issue 2's targets, and the default (one per core),
 the setting a user's run has.
@@ -43,7 +43,7 @@ from benchmarks.memory import peak_extra_memory  # noqa: E402
 
 AGREEMENT_RTOL = 1e-10  # max |golden - torch| allowed, relative to max(1, max |torch|); both are float64
 ROUNDS = 10  # blocks per timed function, taking turns
-SETTLE_S = 0.2  # pause before each block: BLAS and OpenMP threads stop spinning within about 0.1 s
+SETTLE_S = 0.2  # default pause before each block (--settle): BLAS and OpenMP threads stop spinning within about 0.1 s
 CEILING_SIZE = 1024  # n of the n x n GEMMs timed with each case
 
 
@@ -111,15 +111,14 @@ class Result:
     within_budget: bool
 
 
-def time_calls(fns, repeat: int, rounds: int = ROUNDS) -> list[tuple[float, float]]:
+def time_calls(fns, repeat: int, rounds: int = ROUNDS, settle: float = SETTLE_S) -> list[tuple[float, float]]:
     """(median, min) seconds of `repeat` calls of each fn, in `rounds` blocks per fn that take turns (fair under
-    background load); each block starts after a pause of SETTLE_S and an untimed call: one library's
-    threads still spinning after its calls slow the other's (with 2 threads, torch's small dilated case
-    took 2.0 to 6.3 ms right after the golden's calls, 1.3 ms on its own)."""
+    background load); each block starts after a pause of `settle` seconds and an untimed call: one
+    library's threads still spinning after its calls slow the other's (`--settle 0` shows it)."""
     times = [[] for _ in fns]
     for block in range(rounds):
         for fn, fn_times in zip(fns, times):
-            time.sleep(SETTLE_S)
+            time.sleep(settle)
             fn()
             for _ in range(len(range(block, repeat, rounds))):
                 start = time.perf_counter()
@@ -147,7 +146,7 @@ def make_inputs(case: Case, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     return x, w
 
 
-def run_case(case: Case, repeat: int, rng: np.random.Generator) -> Result:
+def run_case(case: Case, repeat: int, rng: np.random.Generator, settle: float = SETTLE_S) -> Result:
     x, w = make_inputs(case, rng)
     xt, wt = torch.from_numpy(x), torch.from_numpy(w)
     torch_op = TORCH_OPS[len(case.spatial)]
@@ -162,7 +161,7 @@ def run_case(case: Case, repeat: int, rng: np.random.Generator) -> Result:
                          f"max abs diff {diff:.3e}; not benchmarking")
 
     gemm, gemm_flops = square_gemm(CEILING_SIZE)
-    (g_med, g_min), (t_med, t_min), (_, gemm_min) = time_calls([golden, reference, gemm], repeat)
+    (g_med, g_min), (t_med, t_min), (_, gemm_min) = time_calls([golden, reference, gemm], repeat, settle=settle)
     ceiling = gemm_flops / gemm_min / 1e9
     peak = peak_extra_memory(golden)
     gflops = case.flops / g_med / 1e9
@@ -242,12 +241,24 @@ def check_targets(results: list[Result], threads: int) -> list[tuple[str, bool]]
 
 
 @torch.inference_mode()
+def _at_least(lowest, kind):
+    """An argparse type: a number of `kind` no smaller than `lowest`, else an error naming the rule."""
+    def parse(text: str):
+        value = kind(text)
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"got {text}; must be at least {lowest}")
+        return value
+    return parse
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=50, help="timed calls per case and library (default 50)")
+    parser.add_argument("--repeat", type=_at_least(1, int), default=50,
+                        help="timed calls per case and library (default 50)")
+    parser.add_argument("--settle", type=_at_least(0, float), default=SETTLE_S, metavar="S",
+                        help=f"pause in seconds before each block of calls (default {SETTLE_S})")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also save machine info and results as JSON")
     args = parser.parse_args(argv)
-    args.repeat = max(1, args.repeat)
 
     info = machine_info()
     print(f"CPU: {info['cpu']} ({info['cores']} logical cores); Python {info['python']}, "
@@ -261,7 +272,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     started, results = time.perf_counter(), []
     for case in CASES:
-        results.append(run_case(case, args.repeat, rng))
+        results.append(run_case(case, args.repeat, rng, args.settle))
         print_case(results[-1])
     print(f"\n({len(CASES)} cases in {time.perf_counter() - started:.1f} s, {args.repeat} repeats each)\n")
     print(markdown_table(results, info))
@@ -273,7 +284,7 @@ def main(argv=None) -> int:
 
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"machine": info, "repeat": args.repeat, "results": [asdict(r) for r in results]}
+        payload = {"machine": info, "repeat": args.repeat, "settle_s": args.settle, "results": [asdict(r) for r in results]}
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"\nsaved {args.json}")
     return 0 if info["targets_met"] else 2
