@@ -240,7 +240,6 @@ def check_targets(results: list[Result], threads: int) -> list[tuple[str, bool]]
     return [(f"{labels[met]} {text}", met is not False) for met, text in checks]
 
 
-@torch.inference_mode()
 def _at_least(lowest, kind):
     """An argparse type: a number of `kind` no smaller than `lowest`, else an error naming the rule."""
     def parse(text: str):
@@ -251,6 +250,7 @@ def _at_least(lowest, kind):
     return parse
 
 
+@torch.inference_mode()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=_at_least(1, int), default=50,
