@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sys
 
-from convt_oracle.adapters._onnx_model import OLDER_OPSET, OPSET, OnnxAdapter, build_model
+from convt_oracle.adapters._onnx_model import OLDER_OPSET, OPSET, OnnxAdapter, attributes, build_model
 from convt_oracle.cases.model import make_case
 
 
@@ -32,8 +32,11 @@ class OnnxRuntimeAdapter(OnnxAdapter):
         return super().unsupported(case)
 
     def load(self):
+        """onnxruntime, once onnx imports beside it and the models' format is known: a load that fails
+        leaves nothing half set, and the next one tries again."""
         if self._framework is None:
-            ort = super().load()
+            import onnxruntime as ort
+
             try:
                 import onnx
             except ImportError as error:
@@ -43,6 +46,7 @@ class OnnxRuntimeAdapter(OnnxAdapter):
                 ) from None
             ort.set_default_logger_severity(3)  # errors only: a refused case raises, and the oracle reports it
             self.model_format = self._model_format(ort, onnx)
+            self._framework = ort
         return self._framework
 
     def _model_format(self, ort, onnx) -> dict:
@@ -53,7 +57,7 @@ class OnnxRuntimeAdapter(OnnxAdapter):
         for opset in (OPSET, OLDER_OPSET):
             ir_version = None
             for _ in range(2):
-                model = build_model(case, {"kernel_shape": [2]}, opset=opset, ir_version=ir_version)
+                model = build_model(case, attributes(case), opset=opset, ir_version=ir_version)
                 try:
                     ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
                     return {"opset": opset, "ir_version": ir_version}
