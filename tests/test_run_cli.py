@@ -28,7 +28,7 @@ def run(*arguments, timeout=300):
         (["--targets", "onnxruntime,onnxruntime"], "--targets: onnxruntime given twice"),
         (["--targets", "torch@/no/such/python"], "no interpreter '/no/such/python'"),
         (["--dtypes", "float8"], "--dtypes: unknown 'float8'; known dtypes:"),
-        (["--timeout", "0"], "--timeout: got 0; a case needs a positive number of seconds"),
+        (["--timeout", "0"], "--timeout: got 0; a case needs a positive, finite number of seconds"),
         (["--seed", "x"], "--seed: invalid int value"),
     ],
     ids=["suite", "target", "no-target", "twice", "interpreter", "dtype", "timeout", "seed"],

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
+import math
 import signal
 import sys
 import tempfile
+import traceback
 
 import numpy as np
 
 
 # Exit statuses, the same for every command (README, "Exit statuses").
-EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 5
+EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4, 5
 EXIT_STATUSES = {
     EXIT_OK: "nothing wrong",
     EXIT_DISCREPANCIES: "discrepancies (the targets' findings)",
     EXIT_USAGE: "usage error",
-    EXIT_ENVIRONMENT: "environment error: a target not run, a report not written",
+    EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written",
+    EXIT_INTERNAL: "an error of convt-oracle itself (its traceback is printed: please report it)",
     EXIT_NOTHING_COMPARED: "nothing was compared (every case unsupported)",
     128 + signal.SIGINT: "interrupted by SIGINT (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the results so far are reported",
 }
@@ -127,14 +129,14 @@ def _dtypes(parser, text: str, option: str) -> tuple:
 def run_command(parser, args) -> int:
     """`convt-oracle run`; its exit status is one of EXIT_STATUSES."""
     from convt_oracle.cases import suites
-    from convt_oracle.harness.outputs import ReportNotWritable, check_writable
-    from convt_oracle.harness.run import Interrupted, ProgressPrinter, TargetSpec, installed_targets, outcome_table, run
+    from convt_oracle.harness.outputs import ReportNotWritable, check_folder_writable, check_writable
+    from convt_oracle.harness.run import Interrupted, TargetSpec, installed_targets
 
     if args.suite not in suites.SUITES:
         parser.error(f"--suite: unknown {args.suite!r}; known suites: {', '.join(sorted(suites.SUITES))}")
     dtypes = _dtypes(parser, args.dtypes, "--dtypes")
-    if not args.timeout > 0:
-        parser.error(f"--timeout: got {args.timeout:g}; a case needs a positive number of seconds")
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
+        parser.error(f"--timeout: got {args.timeout:g}; a case needs a positive, finite number of seconds")
     if args.json:
         try:
             check_writable("--json", args.json)
@@ -156,7 +158,11 @@ def run_command(parser, args) -> int:
     except ValueError as error:
         parser.error(str(error))
     if not targets:
-        parser.error("no target: no adapter's framework is installed (pip install 'convt-oracle[all]')")
+        print("convt-oracle run: no target: no adapter's framework is installed (pip install 'convt-oracle[all]')",
+              file=sys.stderr)
+        for name, why in left_out.items():
+            print(f"  left out: {name} ({why})", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     total = len(suites.select(args.suite, dtypes, seed=args.seed))
     print(
         f"convt-oracle run: suite {args.suite!r} ({total} cases), dtypes {', '.join(dtypes)}, seed {args.seed}, "
@@ -164,21 +170,40 @@ def run_command(parser, args) -> int:
         flush=True,
     )
     logs = args.worker_logs or tempfile.mkdtemp(prefix="convt-oracle-workers-")
-    os.makedirs(logs, exist_ok=True)
+    try:
+        check_folder_writable("--worker-logs", logs)
+    except ReportNotWritable as error:
+        print(f"convt-oracle run: {error}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     for name, why in left_out.items():
         print(f"  left out: {name} ({why})")
 
     def interrupt(signum, frame):  # SIGTERM and SIGHUP end the run as Ctrl-C does: the results so far
         raise Interrupted(signum)
 
-    handlers = {number: signal.signal(number, interrupt) for number in (signal.SIGTERM, signal.SIGHUP)}
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    handlers = {number: signal.getsignal(number) for number in handled}
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, interrupt)
+    try:
+        return _run_and_report(args, targets, dtypes, total, logs)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+
+
+def _run_and_report(args, targets, dtypes, total, logs) -> int:
+    """Run, print the table and write the report; signals are ignored once the run has returned, so that
+    a second one does not cut the report short."""
+    from convt_oracle.harness.outputs import ReportNotWritable
+    from convt_oracle.harness.run import ProgressPrinter, outcome_table, run
+
     progress = ProgressPrinter([t.label for t in targets], total)
     try:
         report = run(targets, suite=args.suite, dtypes=dtypes, seed=args.seed, grad=args.grad,
                      timeout=args.timeout, progress=progress, worker_logs=logs)
     finally:
         progress.close()
-        # From here on the report is written: a second signal must not cut it short.
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_IGN)
     print(f"the workers' own output (framework log lines, warnings): {logs}")
@@ -195,9 +220,6 @@ def run_command(parser, args) -> int:
         except ReportNotWritable as error:
             print(f"convt-oracle run: {error}", file=sys.stderr)
             written = False
-    for number, handler in handlers.items():
-        signal.signal(number, handler)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     return exit_status(report, written)
 
 
@@ -254,6 +276,11 @@ def main(argv=None) -> int:
         signum = getattr(interruption, "signum", signal.SIGINT)
         print(f"convt-oracle: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         return 128 + signum
+    except Exception:  # noqa: BLE001 - a bug of ours: never the status of a finding (1), which `make run` accepts
+        traceback.print_exc()
+        print(f"convt-oracle: internal error (exit status {EXIT_INTERNAL}); please report it with the traceback above",
+              file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def _dispatch(parser, args) -> int:

@@ -149,10 +149,12 @@ def run(
     results = {spec.label: [] for spec in targets}
     not_run: dict[str, str] = {}
     workers: dict[str, IsolatedTarget] = {}
+    versions = {spec.label: "unknown (interrupted before it was looked up)" for spec in targets}
     stop = threading.Event()
 
     def drive(spec: TargetSpec):
         collected = results[spec.label]
+        versions[spec.label] = spec.version()  # here, so that nothing is left to do once the cases end
         try:
             output = None if worker_logs is None else os.path.join(worker_logs, f"{spec.log_name}.log")
             worker = workers[spec.label] = IsolatedTarget(spec.adapter, python=spec.python, timeout=timeout, output=output)
@@ -224,8 +226,7 @@ def run(
         print(f"\ninterrupted ({signal.Signals(interrupted).name}): reporting the results finished so far",
               file=sys.stderr, flush=True)
     collected = {label: list(found) for label, found in results.items()}  # what a thread adds now is not counted
-    versions = {spec.label: spec.version() for spec in targets}
-    extra = {"frameworks": versions, "grad": grad}
+    extra = {"frameworks": dict(versions), "grad": grad}
     if interrupted is not None:
         extra["interrupted_by"] = signal.Signals(interrupted).name
     ran = {label: {r.case for r in found if r.check == "forward"} for label, found in collected.items()}
