@@ -13,7 +13,8 @@ No speed tricks, so that it reads as the math and the fast route (`convt_oracle.
 `convt_oracle.golden.conv_transpose`) can be checked against it. It only multiplies products that exist
 (no zeros stand in for positions outside x), so inf and NaN follow IEEE by themselves: inf * 0 only where
 x or w really is 0, inf + -inf = NaN. Arguments are checked by the same `convt_oracle.params` functions as
-the golden's, and raise the same errors.
+the golden's, and raise the same errors; the golden's memory limit is not applied (it allocates the
+uncropped full result, and serves the tests).
 """
 
 from __future__ import annotations

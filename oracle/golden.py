@@ -43,7 +43,9 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     cog, kernel_size = w64.shape[1], w64.shape[2:]
     bias64 = P.check_bias(bias, cog * params.groups)
     output_size = P.check_output_size(params, x64.shape[2:], kernel_size)
-    _check_memory("conv_transpose", x64, (x64.shape[0], cog * params.groups, *output_size))
+    result_shape = (x64.shape[0], cog * params.groups, *output_size)
+    blocks = min(phase_route.BLOCK_ELEMENTS, math.prod(kernel_size) * math.prod(result_shape))
+    _check_memory("conv_transpose", x64, result_shape, gathered=blocks)
     out = _ieee_products(lambda a, b: phase_route.scatter(a, b, params, output_size), x64, w64)
     if bias64 is not None:
         out += bias64.reshape(-1, *([1] * len(output_size)))
@@ -81,12 +83,12 @@ def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
     bias64 = P.check_bias(bias, cog * groups)
     output_size = P.check_output_size(params, input_size, kernel_size)
-    _check_memory("conv_transpose_vjp", x64, (batch, cog * groups, *output_size),
-                  gathered=batch * cog * groups * math.prod(kernel_size) * math.prod(input_size))
     g64 = P.as_float64("grad_out", grad_out)
     expected = (batch, cog * groups, *output_size)
     if g64.shape != expected:
         raise ValueError(f"grad_out: got shape {g64.shape}; expected the output shape {expected}")
+    _check_memory("conv_transpose_vjp", x64, expected,
+                  gathered=batch * cog * groups * math.prod(kernel_size) * math.prod(input_size))
     keywords = dict(stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups)
     grad_x = conv(g64, w64, **keywords)
 
@@ -107,7 +109,7 @@ def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, outp
 def _check_memory(what: str, x64: np.ndarray, result_shape, gathered: int = 0) -> None:
     """Refuse, before allocating, a computation whose float64 arrays would pass convt_oracle.limits's limit:
     the result and about three more of its size (scratch, and the IEEE handling of inf and NaN), the input,
-    and `gathered`, the elements of the adjoint's gathered windows of y."""
+    and `gathered`: the scratch beyond those (the adjoint's gathered windows of y, the fast route's blocks)."""
     limits.check(what, result_shape, 8 * (4 * math.prod(result_shape) + x64.size + gathered))
 
 

@@ -1,5 +1,5 @@
 """How much memory the golden may take: a computation whose result and scratch would pass the limit is
-refused before anything is allocated, with a ValueError that names the shape, its size and the limit, so
+refused before the result and scratch are allocated, with a ValueError that names the shape, its size and the limit, so
 that no argument makes the machine's out-of-memory killer end the process.
 
 The limit is half of this machine's physical memory, or the `CONVT_ORACLE_MEMORY_LIMIT` environment
@@ -23,16 +23,17 @@ def _physical_memory() -> int | None:
         return None
 
 
-def _parse(text: str) -> int:
-    text = text.strip().upper().removesuffix("B")
-    number, suffix = (text[:-1], text[-1]) if text[-1:] in _SUFFIXES else (text, "")
+def _parse(given: str) -> int:
+    """Bytes from the environment variable's text: a number, optionally with a K, M, G or T suffix (and B)."""
+    text = given.strip().upper().removesuffix("B")
+    suffix = text[-1:] if text[-1:] in ("K", "M", "G", "T") else ""
     try:
-        value = float(number) * _SUFFIXES[suffix]
+        value = float(text.removesuffix(suffix)) * _SUFFIXES[suffix]
     except ValueError:
-        value = -1.0
-    if not math.isfinite(value) or value <= 0:
+        value = math.nan
+    if not math.isfinite(value) or int(value) < 1:
         raise ValueError(
-            f"{ENVIRONMENT_VARIABLE}: got {text!r}; expected a positive number of bytes, optionally with a K, M, "
+            f"{ENVIRONMENT_VARIABLE}: got {given!r}; expected a positive number of bytes, optionally with a K, M, "
             f"G or T suffix (e.g. 8G)"
         )
     return int(value)
@@ -75,5 +76,5 @@ def check(what: str, shape, needed: int) -> None:
             f"{what}: the result of shape {tuple(shape)} takes {format_bytes(result)} in float64 ({result} bytes) "
             f"and, with its scratch, about {format_bytes(needed)}; the golden's limit is {format_bytes(limit)}, "
             f"{source} ({ENVIRONMENT_VARIABLE} or convt_oracle.limits.set_memory_limit sets it): refused before "
-            f"allocating anything"
+            f"allocating it"
         )

@@ -13,10 +13,11 @@ it satisfy i*s + t*d - begin = q*s + r, so a phase receives exactly the taps t w
 divisible by s, each from input position i = q - shift(t). The code vectorizes that identity, one phase
 at a time (the loops run over phases and kernel taps only):
 
-1. `shifted[n, g, j, ci, q] = x[n, g*Cig + ci, q - shift_j]` for the phase's taps j (zero outside x):
+1. `shifted[g, j, ci, n, q] = x[n, g*Cig + ci, q - shift_j]` for the phase's taps j (zero outside x):
    each a plain block of one zero-padded copy of x, laid out once per geometry (`_phase_plan`);
-2. `phase[n, g, co, q] = sum_{j, ci} w[g*Cig + ci, co, t_j] * shifted[n, g, j, ci, q]`: one matrix product;
-3. `out[..., r::s] = phase`; positions that no tap reaches (output_padding past the full result, or a
+2. `phase[g, co, (n, q)] = sum_{j, ci} w[g*Cig + ci, co, t_j] * shifted[g, j, ci, n, q]`: one matrix
+   product per group, the batch items side by side in its columns;
+3. `out[n, g, co, r::s] = phase[g, co, n]`; positions that no tap reaches (output_padding past the full result, or a
    stride longer than the kernel) stay zero: only the phases that some tap reaches are visited, so the
    work grows with x, w and the output, never with the product of the strides.
 
@@ -43,8 +44,9 @@ from convt_oracle import arithmetic
 from convt_oracle import params as P
 
 # Most elements of the gathered blocks of x held at once by the phase route (8 MiB, so that the blocks
-# stay in cache between their copy and their product): a phase with more taps is summed in parts.
-_SHIFTED_ELEMENTS = 2**20
+# stay in cache between their copy and their product; fewer batch items at a time, then fewer taps), and
+# of the channel-reducing route's products (fewer taps at a time).
+BLOCK_ELEMENTS = 2**20
 
 # Each thread keeps one buffer of at most _KEPT_ELEMENTS (16 MiB) from call to call, for the phase route's
 # scratch (padded x, the gathered blocks, the products). Fresh pages for them on every call cost more
@@ -165,19 +167,22 @@ def _view(buffer: np.ndarray, shape) -> np.ndarray:
 def _scatter_by_tap(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, output_size) -> np.ndarray:
     """The scatter form read literally, one stride phase at a time: for a chunk of the phase's taps,
     products[n, g, i, j, co] = sum_ci w[g*Cig + ci, co, t_j] * x[n, g*Cig + ci, i] (one matrix product,
-    channels last), each added into the phase's positions q = i + shift(t_j) in a
-    buffer of the phase's own, which is then written into the output once. The products hold Cog
-    channels per tap: at most half the taps at a time, and no more than (taps - 1) x the output's size
-    (one tap at least)."""
+    channels last), each added into the phase's positions q = i + shift(t_j) in a buffer of the phase's
+    own, which is then written into the output once. The products hold Cog channels per tap: at most
+    half the taps at a time, and no more than BLOCK_ELEMENTS nor (taps - 1) x the output's size (one
+    tap at least)."""
     batch, cin, *input_size = x64.shape
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
     cig, taps, positions = cin // groups, math.prod(kernel_size), math.prod(input_size)
     x_columns = x64.reshape(batch, groups, cig, positions)
-    # kernel[g, t, co, ci] = w[g*Cig + ci, co, t]
-    kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 3, 2, 1)
+    # kernel[g, t, co, ci] = w[g*Cig + ci, co, t], contiguous: a phase's taps are then one copy
+    kernel = np.ascontiguousarray(w64.reshape(groups, cig, cog, taps).transpose(0, 3, 2, 1))
     out = np.zeros((batch, groups, cog, *output_size))  # the phases no tap reaches stay zero
-    chunk = max(1, min(-(-taps // 2), (taps - 1) * math.prod(output_size) // positions))
-    products_buffer = np.empty(batch * groups * positions * chunk * cog)
+    per_tap = batch * groups * positions * cog  # products of one tap
+    chunk = max(1, min(
+        -(-taps // 2), (taps - 1) * math.prod(output_size) // positions, BLOCK_ELEMENTS // max(1, per_tap)
+    ))
+    products_buffer = np.empty(per_tap * chunk)
     for phase, phase_taps in _taps_by_phase(params, kernel_size).items():
         size = _phase_size(output_size, params.stride, phase)
         phase_sum = np.zeros((batch, groups, *size, cog))
@@ -282,28 +287,28 @@ def _scatter_by_phase(x64: np.ndarray, w64: np.ndarray, params: P.ConvParams, ou
     # x[x_region] at [placement] in zeros (the plan), batch items inside the channels, so that the blocks
     # of all the items of a part are one matrix's columns
     padded_shape = (groups, cig, batch, *plan.padded_size)
-    # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap]
-    kernel = w64.reshape(groups, cig, cog, taps).transpose(0, 2, 3, 1)
+    # kernel[g, co, tap, ci] = w[g*Cig + ci, co, tap], contiguous: a phase's taps are then one copy
+    kernel = np.ascontiguousarray(w64.reshape(groups, cig, cog, taps).transpose(0, 2, 3, 1))
 
     # Scratch, reused by every phase: the blocks of padded x its taps read (`shifted`) and their products,
     # for `items` batch items and `chunk` taps at a time. The memory budget is (taps + 1) x the output for
-    # output, padded x and scratch together, and the blocks stay under _SHIFTED_ELEMENTS so that they are
+    # output, padded x and scratch together, and the blocks stay under BLOCK_ELEMENTS so that they are
     # still in the cache between their copy and their product. Batch items are split first: each part is
     # then one matrix product per group over all of a phase's taps and all the part's items (the longest
     # inner dimension, and the items side by side in the columns: a few large products, which two BLAS
     # threads share better than many small ones). Only when one item's taps do not fit are the taps summed
-    # in parts (`more`: the products of the next part). One tap at least, so a convolution that reduces
-    # channels a lot may pass the budget by one tap's block.
+    # in parts (`more`: the products of the next part). One tap at least: where the budget leaves room for
+    # less (a kernel of few taps), one tap's block may pass it.
     largest = max(math.prod(phase.size) for phase in plan.phases)
     per_tap, products_per_item = groups * cig * largest, groups * cog * largest  # per batch item
     most_taps = max(len(phase.taps) for phase in plan.phases)
     left = taps * out.size - math.prod(padded_shape) - w64.size  # for shifted, the products and one phase's kernels
-    items = min(batch, left // (most_taps * per_tap + products_per_item), _SHIFTED_ELEMENTS // (most_taps * per_tap))
+    items = min(batch, left // (most_taps * per_tap + products_per_item), BLOCK_ELEMENTS // (most_taps * per_tap))
     if items >= 1:
         chunk = most_taps
     else:
         items = 1
-        chunk = max(1, min((left - 2 * products_per_item) // per_tap, _SHIFTED_ELEMENTS // per_tap))
+        chunk = max(1, min((left - 2 * products_per_item) // per_tap, BLOCK_ELEMENTS // per_tap))
     padded, shifted_buffer, products_buffer, more_buffer = _scratch(
         math.prod(padded_shape), items * chunk * per_tap, items * products_per_item,
         products_per_item if chunk < most_taps else 0,
