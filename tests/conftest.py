@@ -38,8 +38,7 @@ def pytest_report_header(config):
 
 
 def pytest_runtest_setup(item):
-    marker = item.get_closest_marker("framework")
-    if marker is not None:
+    for marker in item.iter_markers("framework"):  # the module's and the test's own: each is needed
         name = marker.args[0]
         if importlib.util.find_spec(name) is None:
             pytest.skip(f"{name} is not installed: this test needs it")

@@ -155,27 +155,30 @@ def test_sweep_reaches_the_corners():
 
 
 @pytest.mark.parametrize(
-    "x_shape, w_shape, bias_shape, params",
+    "x_shape, w_shape, bias_shape, params, words",
     [
-        ((1, 2, 4), (2, 3, 3), None, dict(stride=-1)),
-        ((1, 2, 4), (2, 3, 3), None, dict(stride=(1, 2))),
-        ((1, 2, 4), (2, 3, 3), None, dict(padding=((3, 4),))),  # full 6, crop 7
-        ((1, 2, 4, 4), (2, 3, 3, 3), None, dict(padding=((0, 0), (6, 0)))),
-        ((1, 2, 4), (2, 3, 3), (4,), dict()),
-        ((1, 4, 4), (4, 3, 3), (3,), dict(groups=2)),  # Cout = 6
-        ((1, 3, 4), (2, 3, 3), None, dict()),
-        ((1, 2, 4), (2, 3, 3), None, dict(groups=0)),
-        ((1, 2, 4), (2, 3, 3), None, dict(padding="SAME")),
-        ((1, 2, 4), (2, 3, 3), None, dict(dilation=1.5)),
+        ((1, 2, 4), (2, 3, 3), None, dict(stride=-1), "stride: got -1"),
+        ((1, 2, 4), (2, 3, 3), None, dict(stride=(1, 2)), "stride: got (1, 2) with 2 values"),
+        ((1, 2, 4), (2, 3, 3), None, dict(padding=((3, 4),)), "output size of -1"),  # full 6, crop 7
+        ((1, 2, 4, 4), (2, 3, 3, 3), None, dict(padding=((0, 0), (6, 0))), "axis 1 leaves an output size of 0"),
+        ((1, 2, 4), (2, 3, 3), (4,), dict(), "bias: got shape (4,); expected (out_channels,) = (3,)"),
+        ((1, 4, 4), (4, 3, 3), (3,), dict(groups=2), "expected (out_channels,) = (6,)"),  # Cout = 6
+        ((1, 3, 4), (2, 3, 3), None, dict(), "x: got 3 channels"),
+        ((1, 2, 4), (2, 3, 3), None, dict(groups=0), "groups: got 0"),
+        ((1, 2, 4), (2, 3, 3), None, dict(padding="SAME"), "padding: got 'SAME'"),
+        ((1, 2, 4), (2, 3, 3), None, dict(dilation=1.5), "dilation: got 1.5"),
     ],
 )
-def test_definition_raises_the_golden_errors(x_shape, w_shape, bias_shape, params):
+def test_definition_raises_the_golden_errors(x_shape, w_shape, bias_shape, params, words):
+    """Both refuse the same arguments, each with a message naming the argument and the value (written out
+    here), and with the same message."""
     x, w = np.ones(x_shape), np.ones(w_shape)
     bias = None if bias_shape is None else np.ones(bias_shape)
     with pytest.raises((ValueError, TypeError)) as golden_error:
         convt_oracle.conv_transpose(x, w, bias, **params)
     with pytest.raises((ValueError, TypeError)) as definition_error:
         definition.conv_transpose(x, w, bias, **params)
+    assert words in str(golden_error.value), str(golden_error.value)
     assert type(definition_error.value) is type(golden_error.value)
     assert str(definition_error.value) == str(golden_error.value)
 

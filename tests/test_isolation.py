@@ -383,9 +383,14 @@ def test_an_interpreter_without_numpy_fails_at_once():
         IsolatedTarget(ct.correct, python=without_site_packages)
 
 
-SLOW_IMPORT = """
+SLOW_FIRST_IMPORT = """
+import os
 import time
-time.sleep({seconds})
+
+# The first import (the first worker's) leaves a mark and takes a minute; a later one finds the mark and is quick.
+if not os.path.exists({mark!r}):
+    open({mark!r}, "w").close()
+    time.sleep(60)
 
 
 def conv_transpose(x, w, bias=None, **params):
@@ -395,15 +400,15 @@ def conv_transpose(x, w, bias=None, **params):
 
 
 def test_a_start_past_its_limit_is_tried_once_more_with_a_longer_one(tmp_path, monkeypatch):
-    """A target whose import takes 2 s, under a 1.5 s start limit: the first start times out, the second
-    (3 x the limit) loads it. One that takes 6 s fails both, saying so."""
-    (tmp_path / "slow_two.py").write_text(SLOW_IMPORT.format(seconds=2))
-    (tmp_path / "slow_six.py").write_text(SLOW_IMPORT.format(seconds=6))
+    """A target whose first import takes a minute, under a 5 s start limit: the first start times out, the
+    second (3 x the limit) loads it. One whose every import takes a minute fails both, saying so."""
+    (tmp_path / "slow_first.py").write_text(SLOW_FIRST_IMPORT.format(mark=str(tmp_path / "imported-once")))
+    (tmp_path / "slow_always.py").write_text("import time\ntime.sleep(60)\n")
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # where the worker finds them; not imported here
 
-    with IsolatedTarget("slow_two:conv_transpose", start_timeout=1.5) as target:
+    with IsolatedTarget("slow_first:conv_transpose", start_timeout=5) as target:
         case = TRIGGER.with_dtype("float64")
         x, w, bias = case.arrays()
         assert target(x, w, bias, **case.params()).shape == case.output_shape
-    with pytest.raises(TargetTimedOut, match=r"did not load slow_six:conv_transpose within 4.5 s, twice \(the first time within 1.5 s\)"):
-        IsolatedTarget("slow_six:conv_transpose", start_timeout=1.5)
+    with pytest.raises(TargetTimedOut, match=r"did not load slow_always:conv_transpose within 4.5 s, twice \(the first time within 1.5 s\)"):
+        IsolatedTarget("slow_always:conv_transpose", start_timeout=1.5)

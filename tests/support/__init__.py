@@ -1,5 +1,5 @@
 """The test support package: what the tests share, imported one way, `from support import ...` (tests/ is
-on sys.path: pyproject.toml's pytest `pythonpath`, and tests/conftest.py for what runs outside pytest).
+on sys.path through pyproject.toml's pytest `pythonpath`).
 
 - `targets`: reference implementations (correct, each independent of the golden) and mutants (wrong in
   one plausible way each), all with the golden's signature;

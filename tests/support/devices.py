@@ -13,8 +13,8 @@ def check_skipped_without_its_device(name: str, cases, words: str) -> None:
     """Where the framework sees no such device, `name` says so on every case (forward and vjp)."""
     adapter = registry.load(name)
     reason = adapter.device_unavailable()
-    if reason is None:  # the device is there: nothing to explain
-        return
+    if reason is None:
+        pytest.skip(f"{name}'s device is here: there is no skip to explain (its other test runs on it)")
     assert words in reason, reason
     report = convt_oracle.crosscheck(adapter, suite=cases, grad=True)
     assert {r.outcome for r in report.results} == {"unsupported"}
