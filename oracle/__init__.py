@@ -47,7 +47,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted([*globals(), *_PUBLIC])
+    return sorted({*globals(), *_PUBLIC})
 
 
 __all__ = list(_PUBLIC)

@@ -292,6 +292,8 @@ def _dispatch(parser, args) -> int:
         print(describe_adapters())
         return EXIT_OK
     if args.command == "selfcheck":
+        if args.count < 1:
+            parser.error(f"--count: got {args.count}; expected at least 1 configuration")
         return selfcheck(args.seed, args.count)
     if args.command == "cases":
         from convt_oracle.cases import suites

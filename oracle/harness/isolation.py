@@ -302,7 +302,7 @@ class IsolatedTarget:
                     )
                     break
                 except TargetTimedOut as error:
-                    if attempt == 2 or limit is None:
+                    if attempt == 2:
                         raise TargetTimedOut(
                             f"{error}, twice (the first time within {self.start_timeout:g} s); the machine may be "
                             f"busy: give a longer start limit"

@@ -112,7 +112,7 @@ def validate(suite, dtypes, seed, *, where: str) -> tuple[str, tuple[str, ...], 
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}{error}") from None
     try:
-        seed = int(seed)  # an option's text
+        seed = suites.check_seed(int(seed) if isinstance(seed, str) else seed)  # an option's text, or a marker's int
     except (TypeError, ValueError):
         raise ValueError(f"{where}seed: got {seed!r}; expected an integer") from None
     return suite, dtypes, seed

@@ -142,7 +142,7 @@ class Report:
     """All results of one cross-check, with what ran: targets, suite, dtypes, seed and environment.
 
     `complete` is False for a run that was interrupted (the results so far); `targets_not_run` names each
-    target whose environment failed its check before the first case, with the reason.
+    target whose worker did not start or whose environment failed its check, with the reason.
     """
 
     results: tuple[Result, ...]

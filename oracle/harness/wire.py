@@ -9,7 +9,7 @@ Every value on the execnet channel is a plain list, tuple, dict, str, int, float
 - a result that is not an array is {"object": (type name, repr)}, so that the parent can report what the
   target returned;
 - a case (convt_oracle.cases.model.Case, for an adapter's call_case / vjp_case) is {"case": JSON text of
-  its fields} (a dict of them, as case.to_dict() gives, is read too).
+  its fields}.
 
 A reply to a call is (number, "ok", encoded result, seconds) or (number, "error", kind, type name, module,
 message, traceback text, seconds); `seconds` is the target's own time, measured in the worker. The
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import functools
 import json
 import traceback
 
@@ -81,7 +82,7 @@ def decode(data, placeholder=None):
     if kind == "case":
         from convt_oracle.cases.model import Case
 
-        return Case.from_dict(json.loads(payload) if isinstance(payload, str) else payload)
+        return Case.from_dict(json.loads(payload))
     raise ValueError(f"cannot decode {kind!r}")
 
 
@@ -91,9 +92,16 @@ def encode_argument(value):
     from convt_oracle.cases.model import Case
 
     if isinstance(value, Case):
-        fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(Case)}
+        fields = {name: getattr(value, name) for name in _case_fields()}
         return {"case": json.dumps(fields, default=_json_item)}
     return encode(value if value is None or isinstance(value, np.ndarray) else np.asarray(value))
+
+
+@functools.cache
+def _case_fields() -> tuple[str, ...]:
+    from convt_oracle.cases.model import Case
+
+    return tuple(field.name for field in dataclasses.fields(Case))
 
 
 def _json_item(value):
