@@ -5,7 +5,7 @@ Another package registers its own adapter in its pyproject.toml:
     [project.entry-points."convt_oracle.adapters"]
     mykernel = "mypackage.convt:MyKernelAdapter"
 
-The entry point names an `convt_oracle.adapters.base.Adapter` subclass; `load(name)` instantiates it.
+The entry point names a `convt_oracle.adapters.base.Adapter` subclass; `load(name)` instantiates it.
 """
 
 from __future__ import annotations

@@ -164,12 +164,13 @@ class TensorflowAdapter(Adapter):
         # Explicit pairs exist for Conv2DBackpropInput (1-d and 2-d), where TF's CPU kernels take them: the
         # case's own (begin, end) pairs, then the same crop written with the least end. Where they are out
         # of reach, an explicit case whose crop a padding string gives is asked that way.
-        refused = rank == 3 or refusal_reason(2, case, explicit=True) is not None
+        pairs_asked = case.mode in ("explicit", "output_shape")
+        refused = pairs_asked and (rank == 3 or refusal_reason(2, case, explicit=True) is not None)
         own = [tuple(pair) for pair in case.padding]
         least = [(p.begin, p.end) for p in case_padding(case)]
         strings = {"same": ["SAME"], "valid": ["VALID"], "output_shape": ["SAME", "VALID"]}.get(case.mode, [])
         spellings = [string(name) for name in strings]
-        if case.mode in ("explicit", "output_shape") and not refused:
+        if pairs_asked and not refused:
             spellings += [pairs(own)] + ([pairs(least)] if least != own else [])
         if case.mode == "explicit":
             spellings += [string("SAME"), string("VALID")]

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convt_oracle.cases.model import DTYPES, MODES, VALUE_KINDS, Case
+from convt_oracle.cases.model import DTYPES, MODES, VALUE_KINDS, Case, check_dtypes
 from convt_oracle import arithmetic
 
 LONG_REDUCTION = 512
@@ -258,10 +258,7 @@ def _items(items) -> str:
 
 def coverage(cases, dtypes=DTYPES) -> Coverage:
     """Counts and covered pairs of `cases` run in `dtypes` (configurations in each, others in their own)."""
-    dtypes = tuple(dtypes)
-    unknown = [d for d in dtypes if d not in DTYPES]
-    if unknown:
-        raise ValueError(f"dtypes: unknown {unknown}; expected some of {', '.join(DTYPES)}")
+    dtypes = check_dtypes(dtypes)
     counts = {name: Counter() for name in FEATURES}
     covered = set()
     rows = Counter()  # (configuration features, dtype) -> runs: many cases share their features

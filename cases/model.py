@@ -29,6 +29,23 @@ VALUE_KINDS = ("normal", "large", "nonfinite", "nonfinite_weights")
 _SHORT_DTYPE = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 
 
+def check_dtypes(dtypes) -> tuple[str, ...]:
+    """Dtype names as a tuple, each known and none twice: a sequence of names, or one string of names
+    separated by commas or spaces. ValueError or TypeError naming the known ones."""
+    if isinstance(dtypes, str):
+        dtypes = dtypes.replace(",", " ").split()
+    try:
+        names = [str(name).strip() if isinstance(name, str) else name for name in dtypes]
+    except TypeError:
+        raise TypeError(f"dtypes: got {dtypes!r}; expected a sequence of dtype names among {', '.join(DTYPES)}") from None
+    unknown = [name for name in names if name not in DTYPES]
+    if not names:
+        raise ValueError(f"dtypes: none given; known dtypes: {', '.join(DTYPES)}")
+    if unknown:
+        raise ValueError(f"dtypes: unknown {', '.join(repr(name) for name in unknown)}; known dtypes: {', '.join(DTYPES)}")
+    return tuple(dict.fromkeys(names))
+
+
 def numpy_dtype(name: str) -> np.dtype:
     """The numpy dtype of a dtype name (bfloat16 from ml_dtypes)."""
     if name == "bfloat16":

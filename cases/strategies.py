@@ -27,7 +27,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from convt_oracle.cases.model import DTYPES, MODES, VALUE_KINDS, Case, make_case, numpy_dtype
+from convt_oracle.cases.model import DTYPES, MODES, VALUE_KINDS, Case, check_dtypes, make_case, numpy_dtype
 from convt_oracle import arithmetic
 
 # What a TF output_shape call can ask for: forward padding 'VALID', 'SAME' or explicit (begin, end) pairs.
@@ -43,11 +43,7 @@ def spatial_ranks(max_rank: int = 3) -> st.SearchStrategy[int]:
 
 def dtypes(names=DTYPES) -> st.SearchStrategy[str]:
     """One of the dtype names (shrinks to the first)."""
-    names = tuple(names)
-    unknown = [name for name in names if name not in DTYPES]
-    if unknown or not names:
-        raise ValueError(f"dtypes: got {names!r}; expected some of {', '.join(DTYPES)}")
-    return st.sampled_from(names)
+    return st.sampled_from(check_dtypes(names))
 
 
 _dtypes = dtypes  # for `cases`, whose argument of that name shadows it

@@ -28,7 +28,7 @@ import numpy as np
 
 from convt_oracle.cases import coverage as _coverage
 from convt_oracle.cases import curated, generator
-from convt_oracle.cases.model import DTYPES, Case
+from convt_oracle.cases.model import Case, check_dtypes  # noqa: F401 (check_dtypes: suites.check_dtypes too)
 
 SUITES = {}
 
@@ -67,23 +67,6 @@ def write_frozen_default() -> None:
     """Regenerate cases/default-seed0.json from the generator."""
     cases = SUITES["default"](seed=0)
     FROZEN_DEFAULT.write_text(json.dumps([case.to_dict() for case in cases], separators=(",", ":")) + "\n")
-
-
-def check_dtypes(dtypes) -> tuple[str, ...]:
-    """Dtype names as a tuple, each known and none twice: a sequence of names, or one string of names
-    separated by commas or spaces. ValueError or TypeError naming the known ones."""
-    if isinstance(dtypes, str):
-        dtypes = dtypes.replace(",", " ").split()
-    try:
-        names = [str(name).strip() if isinstance(name, str) else name for name in dtypes]
-    except TypeError:
-        raise TypeError(f"dtypes: got {dtypes!r}; expected a sequence of dtype names among {', '.join(DTYPES)}") from None
-    unknown = [name for name in names if name not in DTYPES]
-    if not names:
-        raise ValueError(f"dtypes: none given; known dtypes: {', '.join(DTYPES)}")
-    if unknown:
-        raise ValueError(f"dtypes: unknown {', '.join(repr(name) for name in unknown)}; known dtypes: {', '.join(DTYPES)}")
-    return tuple(dict.fromkeys(names))
 
 
 def check_seed(seed) -> int:

@@ -236,8 +236,6 @@ def crosscheck(
     """
     from convt_oracle.cases import suites
 
-    cases = suites.select(suite, dtypes, seed=seed, max_cases=max_cases)
-    dtypes, seed = suites.check_dtypes(dtypes), suites.check_seed(seed)
     for flag, value in (("grad", grad), ("isolate", isolate)):
         if not isinstance(value, bool):
             raise TypeError(f"{flag}: got {value!r}; expected True or False")
@@ -248,6 +246,8 @@ def crosscheck(
         raise TypeError(f"tolerance: got {type(tolerance).__name__}; expected a convt_oracle.Tolerance or None")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress: got {type(progress).__name__}; expected a callable taking each Result, or None")
+    cases = suites.select(suite, dtypes, seed=seed, max_cases=max_cases)  # checks these arguments too
+    dtypes, seed = suites.check_dtypes(dtypes), suites.check_seed(seed)  # as the report states them
     name = target_name(target)
     runner = None
     if isolate:
