@@ -24,7 +24,8 @@ RAISED = "raised"
 ACCEPTED_INVALID = "accepted_invalid"
 CRASH = "crash"
 TIMEOUT = "timeout"
-UNSUPPORTED = "unsupported"
+UNSUPPORTED = "unsupported"  # the framework's API cannot express the case: nothing was asked
+REFUSED = "refused"  # the framework raised on a case its adapter declares outside its documented domain
 OUTCOMES = (
     PASS,
     VALUE_MISMATCH,
@@ -36,8 +37,10 @@ OUTCOMES = (
     CRASH,
     TIMEOUT,
     UNSUPPORTED,
+    REFUSED,
 )
-NOT_DISCREPANCIES = (PASS, UNSUPPORTED)
+NOT_DISCREPANCIES = (PASS, UNSUPPORTED, REFUSED)
+NOT_COMPARED = (UNSUPPORTED, REFUSED)  # no result to judge: the framework was not asked, or declined as documented
 FIRST_MISMATCHES = 5
 
 

@@ -12,6 +12,7 @@ from convt_oracle import compare as C
 from convt_oracle.cases.model import Case, make_case
 from convt_oracle.errors import Unsupported
 from convt_oracle.harness.crosscheck import crosscheck, crosscheck_target
+from convt_oracle.harness.report import Report, ReportFormatError
 from support import targets as T
 
 SEED = 0
@@ -258,6 +259,35 @@ def test_to_json_is_strict_json_with_non_finite_numbers_as_strings():
     metrics = data["results"][0]["metrics"]
     assert data["results"][0]["outcome"] == C.NONFINITE_MISMATCH
     assert "nan" in {str(m["expected"]) for m in metrics["first_mismatches"]}
+
+
+def test_a_report_read_back_from_its_json_is_the_same_report(failing_report, tmp_path):
+    path = tmp_path / "run.json"
+    text = failing_report.to_json(path)
+    back = Report.load(path)
+    assert back.results == failing_report.results
+    assert (back.suite, back.dtypes, back.seed, back.targets) == ("custom", ("float32", "float16"), SEED, failing_report.targets)
+    assert back.to_json() == text
+
+
+def test_a_report_with_non_finite_metrics_reads_back():
+    report = crosscheck(T.nan_output_zeroed, suite=[make_case(input_size=4, kernel_size=2, values="nonfinite", seed=5)])
+    back = Report.from_dict(json.loads(report.to_json()))
+    assert back.results == report.results
+
+
+@pytest.mark.parametrize("content, says", [
+    ("{", "not JSON"),
+    ('{"a": 1}', "not a convt-oracle run report"),
+    ('{"suite": "smoke", "results": [], "schema": 1}', "report schema 1"),
+    ('{"suite": "smoke", "results": [{"case": {}}], "schema": 2}', "malformed run report"),
+])
+def test_a_file_that_is_not_a_run_report_of_this_schema_is_refused_with_its_path(tmp_path, content, says):
+    path = tmp_path / "old.json"
+    path.write_text(content)
+    with pytest.raises(ReportFormatError, match=says) as error:
+        Report.load(path)
+    assert str(path) in str(error.value)
 
 
 def test_reproducer_of_a_failing_case_runs_and_fails():

@@ -8,13 +8,28 @@ import platform
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from convt_oracle.compare import NOT_DISCREPANCIES, OUTCOMES, UNSUPPORTED, Comparison
+from convt_oracle.compare import NOT_COMPARED, NOT_DISCREPANCIES, OUTCOMES, Comparison, Mismatch
 from convt_oracle.harness.outputs import write_atomically
 
 if TYPE_CHECKING:
     from convt_oracle.cases.model import Case
+
+# The version of the run report's JSON layout (`Report.to_json`); `Report.load` reads this one only.
+SCHEMA = 2
+
+
+class ReportFormatError(ValueError):
+    """A file is not a run report this version of convt-oracle reads; the message says which and why."""
+
+
+class Known(NamedTuple):
+    """The known finding (convt_oracle.harness.known) that a discrepancy matched: it does not fail the run."""
+
+    id: str
+    reason: str = ""
+    issue: str = ""
 
 
 @dataclass(frozen=True)
@@ -29,6 +44,7 @@ class Result:
     detail: str = ""  # the exception a target raised, the reason it gave for `unsupported`, a crash
     target_seconds: float = 0.0
     golden_seconds: float = 0.0
+    known: Known | None = None  # the known finding this discrepancy matched, if any
 
     @property
     def case_id(self) -> str:
@@ -36,7 +52,13 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in NOT_DISCREPANCIES
+        """Not a discrepancy: a pass, an unsupported or refused case, or a discrepancy that is a known finding."""
+        return self.outcome in NOT_DISCREPANCIES or self.known is not None
+
+    @property
+    def compared(self) -> bool:
+        """Whether the golden judged a result of the target (not unsupported, not refused)."""
+        return self.outcome not in NOT_COMPARED
 
     # The comparison's metrics, read as the result's own; None where nothing was compared (the target
     # raised, was unsupported, crashed, or the case is invalid).
@@ -101,7 +123,40 @@ class Result:
             },
             "target_seconds": self.target_seconds,
             "golden_seconds": self.golden_seconds,
+            "known": None if self.known is None else self.known._asdict(),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Result:
+        """The Result that `to_dict` wrote (non-finite metrics read back from their strings)."""
+        from convt_oracle.cases.model import Case
+
+        metrics = data.get("metrics")
+        comparison = None
+        if metrics is not None:
+            values = {key: value for key, value in metrics.items() if key != "mismatch_percent"}
+            for key in ("max_abs_error", "max_bound_ratio"):
+                values[key] = _float(values.get(key, 0.0))
+            for key in ("actual_shape", "expected_shape"):
+                if values.get(key) is not None:
+                    values[key] = tuple(values[key])
+            values["first_mismatches"] = tuple(
+                Mismatch(**{**m, "index": tuple(m["index"]), **{k: _float(m[k]) for k in ("actual", "expected", "bound")}})
+                for m in values.get("first_mismatches", ())
+            )
+            comparison = Comparison(**values)
+        known = data.get("known")
+        return cls(
+            case=Case.from_dict(data["case"]),
+            target=data["target"],
+            outcome=data["outcome"],
+            check=data.get("check", "forward"),
+            comparison=comparison,
+            detail=data.get("detail", ""),
+            target_seconds=data.get("target_seconds", 0.0),
+            golden_seconds=data.get("golden_seconds", 0.0),
+            known=None if known is None else Known(**known),
+        )
 
 
 def environment(extra: dict | None = None) -> dict:
@@ -162,8 +217,8 @@ class Report:
     @property
     def compared(self) -> int:
         """How many results the golden judged: every one but those `unsupported` (the target could not be
-        asked). None judged: the report says nothing either way."""
-        return sum(result.outcome != UNSUPPORTED for result in self.results)
+        asked) or `refused` (it declined, as documented). None judged: the report says nothing either way."""
+        return sum(result.compared for result in self.results)
 
     def verdict(self) -> str:
         """One line: the discrepancies, or that nothing was compared, or OK; never OK for a run that did not
@@ -171,7 +226,7 @@ class Report:
         if self.discrepancies:
             text = f"{len(self.discrepancies)} discrepancies"
         elif not self.compared:
-            text = "nothing was compared: " + ("every result is unsupported" if self.results else "no result")
+            text = "nothing was compared: " + ("every result is unsupported or refused" if self.results else "no result")
         elif self.complete and not self.targets_not_run:
             return "OK: no discrepancy"
         else:
@@ -222,6 +277,7 @@ class Report:
         """The report as strict JSON (non-finite numbers as the strings "inf", "-inf", "nan"); written to
         `path` too when given, atomically (convt_oracle.harness.outputs: ReportNotWritable if it cannot be)."""
         report = {
+            "schema": SCHEMA,
             "suite": self.suite,
             "dtypes": list(self.dtypes),
             "seed": self.seed,
@@ -239,6 +295,49 @@ class Report:
         if path is not None:
             write_atomically(path, text)
         return text
+
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "the report") -> Report:
+        """The Report that `to_json` wrote; ReportFormatError for anything else (another schema, not a run report)."""
+        if not isinstance(data, dict) or "results" not in data or "suite" not in data:
+            raise ReportFormatError(f"{source}: not a convt-oracle run report (no 'suite' and 'results')")
+        if data.get("schema") != SCHEMA:
+            raise ReportFormatError(
+                f"{source}: report schema {data.get('schema', 1)!r}; this convt-oracle reads schema {SCHEMA} "
+                f"(write the report again with this version)"
+            )
+        try:
+            return cls(
+                results=tuple(Result.from_dict(result) for result in data["results"]),
+                suite=data["suite"],
+                dtypes=tuple(data["dtypes"]),
+                seed=data["seed"],
+                targets=tuple(data["targets"]),
+                environment=data.get("environment", {}),
+                complete=data.get("complete", True),
+                targets_not_run=data.get("targets_not_run", {}),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ReportFormatError(f"{source}: a malformed run report: {type(error).__name__}: {error}") from None
+
+    @classmethod
+    def load(cls, path) -> Report:
+        """The run report written to `path` (`to_json(path)`, `convt-oracle run --json`); ReportFormatError
+        naming the path when it cannot be read as one."""
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except OSError as error:
+            raise ReportFormatError(f"{path}: cannot read it: {error.strerror or error}") from None
+        except json.JSONDecodeError as error:
+            raise ReportFormatError(f"{path}: not JSON: {error}") from None
+        return cls.from_dict(data, source=str(path))
+
+
+def _float(value):
+    """A number from strict JSON, where non-finite ones are the strings "inf", "-inf" and "nan"."""
+    return float(value) if isinstance(value, str) else value
 
 
 def _strict(value):
