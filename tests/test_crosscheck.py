@@ -272,8 +272,10 @@ def test_a_report_read_back_from_its_json_is_the_same_report(failing_report, tmp
 
 def test_a_report_with_non_finite_metrics_reads_back():
     report = crosscheck(T.nan_output_zeroed, suite=[make_case(input_size=4, kernel_size=2, values="nonfinite", seed=5)])
-    back = Report.from_dict(json.loads(report.to_json()))
-    assert back.results == report.results
+    text = report.to_json()
+    back = Report.from_dict(json.loads(text))
+    assert back.to_json() == text  # NaN metrics: compared as JSON, since NaN != NaN in the dataclasses
+    assert np.isnan(back.results[0].first_mismatches[0].expected) or np.isnan(back.results[0].max_abs_error)
 
 
 @pytest.mark.parametrize("content, says", [
