@@ -199,11 +199,13 @@ def test_the_run_s_html_is_self_contained_with_a_heatmap_per_discrepancy(run):
     data, paths = run
     html = paths["html"].read_text()
     page = parse(html)
-    assert all(reference.startswith("data:") for reference in page.references), page.references[:5]
+    assert all(reference.startswith(("data:", "#panel-")) for reference in page.references), page.references[:5]
     assert not re.search(r"url\((?!data:)", html)  # no CSS resource either
     heatmaps = [image for image in page.images if image.get("class") == "heatmap"]
     with_values = [r for r in data["results"] if r["outcome"] in VALUE_OUTCOMES]
     assert with_values and len(heatmaps) == len(with_values)
+    # Each discrepancy's row in its table links to its heatmaps.
+    assert sorted(r for r in page.references if r.startswith("#")) == sorted(f"#panel-{i + 1}" for i in range(len(heatmaps)))
     for image, result in zip(heatmaps, with_values):
         cells = result["metrics"]["error_map"]["cells"]
         pixels = png_pixels(image["src"])
@@ -259,7 +261,7 @@ def test_the_gate_s_html_shows_the_baseline_s_and_the_candidate_s_maps(tmp_path)
     with_baseline_maps = [e for e in failing_candidates if e.baseline is not None and e.baseline.comparison is not None
                           and e.baseline.comparison.error_map is not None]
     assert failing_candidates and len(heatmaps) == len(failing_candidates) + len(with_baseline_maps)
-    assert all(reference.startswith("data:") for reference in page.references)
+    assert all(reference.startswith(("data:", "#panel-")) for reference in page.references)
 
 
 def test_report_options_that_cannot_be_written_exit_3_before_the_run(tmp_path):

@@ -399,7 +399,7 @@ def _axes(error_map) -> str:
             f"max over the batch and channels")
 
 
-def _panel(title: str, result: Result, baseline: Result | None, group: str) -> dict:
+def _panel(title: str, result: Result, baseline: Result | None, group: str, anchor: str) -> dict:
     """A discrepancy's heatmaps (the candidate's, and a gate's baseline's where it has one), message and reproducer."""
     maps = []
     for label, source in (("baseline", baseline), ("candidate" if baseline is not None else "", result)):
@@ -409,7 +409,8 @@ def _panel(title: str, result: Result, baseline: Result | None, group: str) -> d
         maps.append({"label": label, "axes": _axes(error_map), "overall": heatmap(error_map.cells),
                      "channels": [heatmap(channel) for channel in error_map.channels]})
     message = "\n".join(result.message.splitlines()[:MESSAGE_LINES])
-    return {"title": title, "group": group, "maps": maps, "message": message, "reproducer": result.reproducer()}
+    return {"title": title, "group": group, "anchor": anchor, "maps": maps, "message": message,
+            "reproducer": result.reproducer()}
 
 
 def _html(title: str, headline: list[str], warnings: list[str], sections: list[dict], panels: list[dict],
@@ -420,10 +421,19 @@ def _html(title: str, headline: list[str], warnings: list[str], sections: list[d
     )
 
 
+def _has_map(result: Result | None) -> bool:
+    return result is not None and result.comparison is not None and result.comparison.error_map is not None
+
+
 def run_html(report: Report) -> str:
     """A run report as one self-contained HTML file: the tables per outcome and a heatmap per discrepancy."""
     rows = run_rows(report)
-    counts = Counter(result.outcome for result in report.results)
+    panels, anchors = [], {}
+    for row in rows:
+        if _has_map(row.result):
+            anchors[id(row)] = f"panel-{len(panels) + 1}"
+            panels.append(_panel(f"{row.result.outcome}: {row.target} on {row.result.case_id}", row.result, None,
+                                 row.group, anchors[id(row)]))
     sections = []
     for group in [*(o for o in OUTCOMES if o not in (PASS, *NOT_COMPARED)), "known"]:
         members = [row for row in rows if row.group == group]
@@ -431,11 +441,11 @@ def run_html(report: Report) -> str:
             sections.append({
                 "title": group, "open": group != "known", "regression": group != "known",
                 "header": ["target", "case", "check", "max abs error", "error / bound", "message"],
-                "rows": [[row.target, row.result.case.id, row.result.check, _error(row.result), _ratio(row.result),
-                          row.summary] for row in members],
+                "rows": [{"cells": [row.target, row.result.case.id, row.result.check, _error(row.result),
+                                    _ratio(row.result), row.summary], "anchor": anchors.get(id(row))}
+                         for row in members],
             })
-    panels = [_panel(f"{row.result.outcome}: {row.target} on {row.result.case_id}", row.result, None, row.group)
-              for row in rows if row.result.comparison is not None and row.result.comparison.error_map is not None]
+    counts = Counter(result.outcome for result in report.results)
     headline = [
         f"suite {report.suite!r} (seed {report.seed}), dtypes {', '.join(report.dtypes)}; {_versions(report, report.targets)}",
         "counts: " + ", ".join(f"{outcome} {counts[outcome]}" for outcome in OUTCOMES if counts[outcome]),
@@ -447,9 +457,16 @@ def run_html(report: Report) -> str:
 def gate_html(gate_result) -> str:
     """A gate as one self-contained HTML file: a table per category that changed and a heatmap (baseline and
     candidate) per candidate discrepancy."""
-    from convt_oracle.harness.gate import CATEGORIES, UNCHANGED, failing
+    from convt_oracle.harness.gate import CATEGORIES, MISSING_CASE, UNCHANGED, failing
 
     rows = gate_rows(gate_result)
+    panels, anchors = [], {}
+    for row in rows:
+        new = None if row.group == MISSING_CASE else row.result
+        if new is not None and failing(new) and _has_map(new):
+            anchors[id(row)] = f"panel-{len(panels) + 1}"
+            panels.append(_panel(f"{row.group}: {row.target} on {new.case_id}", new, row.baseline, row.group,
+                                 anchors[id(row)]))
     sections = []
     for category in sorted((c for c in CATEGORIES if c != UNCHANGED), key=lambda c: c not in gate_result.fail_on):
         members = [row for row in rows if row.group == category]
@@ -457,13 +474,8 @@ def gate_html(gate_result) -> str:
             sections.append({
                 "title": category, "open": category in gate_result.fail_on, "regression": category in gate_result.fail_on,
                 "header": GATE_HEADER,
-                "rows": [_gate_cells(row) for row in members],
+                "rows": [{"cells": _gate_cells(row), "anchor": anchors.get(id(row))} for row in members],
             })
-    panels = []
-    for entry in gate_result.entries:
-        new = entry.candidate
-        if new is not None and failing(new) and new.comparison is not None and new.comparison.error_map is not None:
-            panels.append(_panel(f"{entry.category}: {entry.target} on {new.case_id}", new, entry.baseline, entry.category))
     counts = gate_result.counts()
     headline = [gate_result.headline(),
                 "counts: " + ", ".join(f"{category} {counts[category]}" for category in CATEGORIES if counts[category])]

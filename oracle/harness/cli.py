@@ -16,9 +16,10 @@ import numpy as np
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4, 5
 EXIT_STATUSES = {
     EXIT_OK: "nothing wrong",
-    EXIT_DISCREPANCIES: "discrepancies (the targets' findings)",
+    EXIT_DISCREPANCIES: "discrepancies (the targets' findings); gate: regressions",
     EXIT_USAGE: "usage error",
-    EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written",
+    EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written; "
+                      "gate: a report it cannot read or compare",
     EXIT_INTERNAL: "an error of convt-oracle itself (its traceback is printed: please report it)",
     EXIT_NOTHING_COMPARED: "nothing was compared (every case unsupported)",
     128 + signal.SIGINT: "interrupted by SIGINT (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the results so far are reported",
