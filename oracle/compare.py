@@ -7,6 +7,7 @@ convt_oracle.tolerance); `compare(actual, expected)` returns a frozen `Compariso
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +43,11 @@ OUTCOMES = (
 NOT_DISCREPANCIES = (PASS, UNSUPPORTED, REFUSED)
 NOT_COMPARED = (UNSUPPORTED, REFUSED)  # no result to judge: the framework was not asked, or declined as documented
 FIRST_MISMATCHES = 5
+# A discrepancy's error map (ErrorMap): at most this many cells per spatial axis, and one map per output channel
+# too where the output has at most ERROR_MAP_CHANNELS channels. 32 x 32 cells of 3 significant digits keep a
+# discrepancy's map under about 8 kB of JSON.
+ERROR_MAP_CELLS = 32
+ERROR_MAP_CHANNELS = 4
 
 
 @dataclass(frozen=True)
@@ -138,6 +144,68 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
+class ErrorMap:
+    """Where a discrepancy's result is wrong, small enough for a report: |actual - expected| / bound over the
+    output's spatial axes, the maximum over the batch and the channels, max-pooled to at most ERROR_MAP_CELLS
+    cells per axis (a cell above 1 holds an element outside its bound).
+
+    A 2-d output is rows x columns (H x W); a 1-d output one row (a strip along its axis); a 3-d output the
+    maximum over its first spatial axis (D), then H x W. An element that is non-finite where it should not
+    be (or finite where it should not be) is inf; one that is rightly non-finite is 0. Values are rounded up to
+    3 significant digits (so that a cell above 1 stays above 1).
+    """
+
+    cells: tuple[tuple[float, ...], ...]  # rows x columns
+    spatial_shape: tuple[int, ...]  # the output's spatial shape
+    block: tuple[int, int]  # output positions per cell along the rows and the columns
+    channels: tuple[tuple[tuple[float, ...], ...], ...] = ()  # the same map per output channel, where they are few
+
+    @classmethod
+    def of(cls, ratio: np.ndarray) -> ErrorMap | None:
+        """The map of a (batch, channels, *spatial) array of per-element ratios; None without spatial axes."""
+        if ratio.ndim < 3 or ratio.size == 0:
+            return None
+        overall, block = _pooled(ratio.max(axis=(0, 1)))
+        channels = ()
+        if 1 < ratio.shape[1] <= ERROR_MAP_CHANNELS:
+            channels = tuple(_pooled(ratio[:, c].max(axis=0))[0] for c in range(ratio.shape[1]))
+        return cls(cells=overall, spatial_shape=tuple(int(n) for n in ratio.shape[2:]), block=block, channels=channels)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ErrorMap:
+        """The ErrorMap that dataclasses.asdict wrote to JSON (inf as the string "inf")."""
+        def grid(rows):
+            return tuple(tuple(float(value) for value in row) for row in rows)
+
+        return cls(
+            cells=grid(data["cells"]), spatial_shape=tuple(data["spatial_shape"]), block=tuple(data["block"]),
+            channels=tuple(grid(channel) for channel in data.get("channels", ())),
+        )
+
+
+def _pooled(spatial: np.ndarray) -> tuple[tuple[tuple[float, ...], ...], tuple[int, int]]:
+    """(cells, block) of one map: `spatial` (1 to 3 axes) as rows x columns, max-pooled to at most
+    ERROR_MAP_CELLS per axis, rounded up to 3 significant digits."""
+    if spatial.ndim == 3:
+        spatial = spatial.max(axis=0)
+    elif spatial.ndim == 1:
+        spatial = spatial[None, :]
+    block = tuple(-(-size // ERROR_MAP_CELLS) for size in spatial.shape)  # ceil: at most ERROR_MAP_CELLS cells
+    for axis, step in enumerate(block):
+        spatial = np.maximum.reduceat(spatial, np.arange(0, spatial.shape[axis], step), axis=axis)
+    cells = tuple(tuple(_round_up(value) for value in row) for row in spatial.tolist())
+    return cells, (int(block[0]), int(block[1]))
+
+
+def _round_up(value: float) -> float:
+    """`value` (>= 0) rounded up to 3 significant digits; 0 and inf as they are."""
+    if value == 0 or not math.isfinite(value):
+        return value
+    exponent = math.floor(math.log10(value)) - 2
+    return float(f"{math.ceil(value / 10.0**exponent)}e{exponent}")
+
+
+@dataclass(frozen=True)
 class Comparison:
     """The outcome of comparing one result, with the metrics a report needs."""
 
@@ -154,6 +222,7 @@ class Comparison:
     first_mismatches: tuple[Mismatch, ...] = ()
     border_mismatches: int = 0
     interior_mismatches: int = 0
+    error_map: ErrorMap | None = None  # discrepancies with values only (value_mismatch, nonfinite_mismatch)
 
     @property
     def ok(self) -> bool:
@@ -274,6 +343,9 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, max_abs=None, 
             ratios = errors / bound[finite]
         max_abs = float(errors.max()) if errors.size else float("nan")
         max_ratio = float(ratios.max()) if ratios.size else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ratio = np.where(finite, np.abs(got - want) / bound, 0.0)
+    ratio = np.where(wrong & ~finite, np.inf, np.nan_to_num(ratio, nan=np.inf))  # a wrong non-finite element: inf
     what = (
         "wrong non-finite values (inf or NaN where the golden is finite, finite where it is inf, NaN or certainly "
         "overflows, or the wrong one)"
@@ -299,5 +371,6 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, max_abs=None, 
         first_mismatches=first,
         border_mismatches=on_border,
         interior_mismatches=count - on_border,
+        error_map=ErrorMap.of(ratio),
         **common,
     )

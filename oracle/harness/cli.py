@@ -1,4 +1,4 @@
-"""Command line: `convt-oracle selfcheck`, `cases`, `run` and `adapters` (also `python -m convt_oracle`)."""
+"""Command line: `convt-oracle selfcheck`, `cases`, `run`, `adapters` and `gate` (also `python -m convt_oracle`)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import numpy as np
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4, 5
 EXIT_STATUSES = {
     EXIT_OK: "nothing wrong",
-    EXIT_DISCREPANCIES: "discrepancies (the targets' findings)",
+    EXIT_DISCREPANCIES: "discrepancies (the targets' findings); gate: regressions",
     EXIT_USAGE: "usage error",
-    EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written",
+    EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written; "
+                      "gate: a report it cannot read or compare",
     EXIT_INTERNAL: "an error of convt-oracle itself (its traceback is printed: please report it)",
     EXIT_NOTHING_COMPARED: "nothing was compared (every case unsupported)",
     128 + signal.SIGINT: "interrupted by SIGINT (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the results so far are reported",
@@ -143,6 +144,13 @@ def run_command(parser, args) -> int:
         except ReportNotWritable as error:
             print(f"convt-oracle run: {error}", file=sys.stderr)
             return EXIT_ENVIRONMENT
+    from convt_oracle.harness import ci_reports  # --junit, --markdown, --html: checked before the run too
+
+    try:
+        ci_reports.check_run_options(args)
+    except (ReportNotWritable, ci_reports.ReportLibraryMissing) as error:
+        print(f"convt-oracle run: {error}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
     left_out = {}
     try:
         if args.targets is not None:
@@ -220,6 +228,9 @@ def _run_and_report(args, targets, dtypes, total, logs) -> int:
         except ReportNotWritable as error:
             print(f"convt-oracle run: {error}", file=sys.stderr)
             written = False
+    from convt_oracle.harness.ci_reports import write_run_reports
+
+    written &= write_run_reports(report, args)
     return exit_status(report, written)
 
 
@@ -268,7 +279,9 @@ def main(argv=None) -> int:
         "--worker-logs", metavar="DIR",
         help="where each worker's own output goes, one file per target (default: a new temporary directory)",
     )
+    _add_report_options(running)
     commands.add_parser("adapters", help="the installed adapters, with framework versions and capabilities")
+    _add_gate_command(commands)
     args = parser.parse_args(argv)
     try:
         return _dispatch(parser, args)
@@ -283,7 +296,38 @@ def main(argv=None) -> int:
         return EXIT_INTERNAL
 
 
+def _add_report_options(command) -> None:
+    """--junit, --markdown, --html (convt_oracle.harness.ci_reports), for `run` and `gate`."""
+    command.add_argument("--junit", metavar="PATH", help="write JUnit XML: a testsuite per target, a testcase per "
+                         "case, dtype and check")
+    command.add_argument("--markdown", metavar="PATH", help="write a Markdown summary under 1 MiB (for "
+                         "$GITHUB_STEP_SUMMARY)")
+    command.add_argument("--html", metavar="PATH", help="write one self-contained HTML file with a heatmap per "
+                         "discrepancy (needs the 'report' extra)")
+
+
+def _add_gate_command(commands) -> None:
+    from convt_oracle.harness import gate
+
+    gating = commands.add_parser(
+        "gate", help="compare a candidate run report with a baseline: exit 1 on a regression",
+        description="Compare the run report CANDIDATE with BASELINE, result by result (README, 'Gate'). Categories: "
+                    + ", ".join(gate.CATEGORIES) + ".",
+    )
+    gating.add_argument("baseline", metavar="BASELINE", help="a run report (run --json), or RUN.json::TARGET")
+    gating.add_argument("candidate", metavar="CANDIDATE", help="a run report, or RUN.json::TARGET")
+    gating.add_argument("--known", metavar="FILE", help="re-apply this known-findings file to the candidate")
+    gating.add_argument("--fail-on", metavar="CATEGORIES",
+                        help=f"comma-separated categories that fail the gate (default: {','.join(gate.DEFAULT_FAIL_ON)})")
+    gating.add_argument("--json", metavar="PATH", help="write the diff: counts, changes, both environments")
+    _add_report_options(gating)
+
+
 def _dispatch(parser, args) -> int:
+    if args.command == "gate":
+        from convt_oracle.harness.gate import gate_command
+
+        return gate_command(args)
     if args.command == "run":
         return run_command(parser, args)
     if args.command == "adapters":

@@ -28,6 +28,7 @@ import numpy as np
 
 from convt_oracle import compare as C
 from convt_oracle.errors import TargetCrashed, TargetTimedOut, Unsupported
+from convt_oracle.harness.kernels import framework_settings
 from convt_oracle.harness.report import Report, Result, environment
 from convt_oracle.tolerance import Tolerance
 
@@ -273,13 +274,15 @@ def crosscheck(
     finally:
         if runner is not None:
             runner.close()
+    # What the target's frameworks say decides their kernels (convt_oracle.harness.kernels): its worker's, or this process's.
+    kernels = runner.info.get("kernels", {}) if runner is not None else framework_settings()
     return Report(
         results=tuple(results),
         suite=suite if isinstance(suite, str) else "custom",
         dtypes=dtypes,
         seed=seed,
         targets=(name,),
-        environment=environment(),
+        environment=environment({"target_kernels": {name: kernels}}),
     )
 
 

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from convt_oracle.compare import NOT_COMPARED, NOT_DISCREPANCIES, OUTCOMES, Comparison, Mismatch
+from convt_oracle.compare import NOT_COMPARED, NOT_DISCREPANCIES, OUTCOMES, Comparison, ErrorMap, Mismatch
 from convt_oracle.harness.outputs import write_atomically
 
 if TYPE_CHECKING:
@@ -144,6 +144,8 @@ class Result:
                 Mismatch(**{**m, "index": tuple(m["index"]), **{k: _float(m[k]) for k in ("actual", "expected", "bound")}})
                 for m in values.get("first_mismatches", ())
             )
+            if values.get("error_map") is not None:
+                values["error_map"] = ErrorMap.from_dict(values["error_map"])
             comparison = Comparison(**values)
         known = data.get("known")
         return cls(
@@ -160,8 +162,12 @@ class Result:
 
 
 def environment(extra: dict | None = None) -> dict:
+    """Where a report was made: versions, the CPU, and what decides the kernels (`kernel_settings`, from
+    convt_oracle.harness.kernels; a run adds each target's `target_kernels`)."""
     import ml_dtypes
     import numpy
+
+    from convt_oracle.harness.kernels import machine_settings
 
     return {
         "python": platform.python_version(),
@@ -170,6 +176,7 @@ def environment(extra: dict | None = None) -> dict:
         "cpu": _cpu(),
         "numpy": numpy.__version__,
         "ml_dtypes": ml_dtypes.__version__,
+        "kernel_settings": machine_settings(),
         **(extra or {}),
     }
 

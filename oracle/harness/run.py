@@ -150,6 +150,7 @@ def run(
     not_run: dict[str, str] = {}
     workers: dict[str, IsolatedTarget] = {}
     versions = {spec.label: "unknown (interrupted before it was looked up)" for spec in targets}
+    kernels: dict[str, dict] = {}  # target label -> what its frameworks say decides their kernels
     stop = threading.Event()
 
     def drive(spec: TargetSpec):
@@ -162,6 +163,7 @@ def run(
             if not stop.is_set():
                 not_run[spec.label] = f"the worker did not start: {type(error).__name__}: {error}"
             return
+        kernels[spec.label] = worker.info.get("kernels", {})  # convt_oracle.harness.kernels.framework_settings
         try:
             problem = worker.check_environment() if hasattr(worker, "check_environment") else None
         except Exception as error:  # noqa: BLE001 - the check itself failing is the environment's answer
@@ -226,7 +228,8 @@ def run(
         print(f"\ninterrupted ({signal.Signals(interrupted).name}): reporting the results finished so far",
               file=sys.stderr, flush=True)
     collected = {label: list(found) for label, found in results.items()}  # what a thread adds now is not counted
-    extra = {"frameworks": dict(versions), "grad": grad}
+    extra = {"frameworks": dict(versions), "grad": grad,
+             "target_kernels": {spec.label: kernels[spec.label] for spec in targets if spec.label in kernels}}
     if interrupted is not None:
         extra["interrupted_by"] = signal.Signals(interrupted).name
     ran = {label: {r.case for r in found if r.check == "forward"} for label, found in collected.items()}

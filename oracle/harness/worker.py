@@ -9,7 +9,7 @@ Protocol on one execnet channel (the values: convt_oracle.harness.wire):
 
     parent -> worker  {"packages": {package: folder}, "paths": [...], "target": "module:attribute" or
                        "module:Class()", "fault_log": path, "output": path or None}
-    worker -> parent  ("ready", {"pid", "python", "executable", "numpy", "methods"})
+    worker -> parent  ("ready", {"pid", "python", "executable", "numpy", "methods", "kernels"})
                    or ("unusable", type name, message)                the interpreter cannot run a worker
                    or ("failed", type name, message)                  the target could not be loaded
     parent -> worker  (number, method, encoded args, params)          repeated; method "call" or one of
@@ -92,6 +92,8 @@ def serve(channel) -> None:
         return
     import numpy
 
+    from convt_oracle.harness.kernels import framework_settings
+
     channel.send((
         "ready",
         {
@@ -100,6 +102,7 @@ def serve(channel) -> None:
             "executable": sys.executable,
             "numpy": numpy.__version__,
             "methods": [name for name in wire.METHODS if callable(getattr(target, name, None))],
+            "kernels": framework_settings(),  # what the target's frameworks say decides their kernels
         },
     ))
     while True:
