@@ -149,7 +149,7 @@ def run_command(parser, args) -> int:
             names = [t.strip() for t in args.targets.split(",") if t.strip()]
             if not names:
                 parser.error(f"--targets: got {args.targets!r}; give adapter names, comma-separated")
-            targets = [TargetSpec.parse(name) for name in names]
+            targets = [TargetSpec.parse(name, where="--targets") for name in names]
             repeated = sorted({t.label for t in targets if [u.label for u in targets].count(t.label) > 1})
             if repeated:
                 parser.error(f"--targets: {', '.join(repeated)} given twice")
@@ -257,7 +257,8 @@ def main(argv=None) -> int:
     running = commands.add_parser("run", help="every installed adapter (or --targets) on a suite, against the golden")
     running.add_argument("--suite", default="default", help="suite name (default: default)")
     running.add_argument(
-        "--targets", help="comma-separated adapters, each optionally NAME@/path/to/python (default: every installed adapter)"
+        "--targets", help="comma-separated adapter names or module:function, each optionally NAME@/path/to/python "
+        "(default: every installed adapter)"
     )
     running.add_argument("--dtypes", default="float32", help="comma-separated dtypes (default: float32)")
     running.add_argument("--grad", action="store_true", help="also check each adapter's vector-Jacobian product")
