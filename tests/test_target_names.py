@@ -50,6 +50,8 @@ def test_the_grammar(other_python):
     spec = TargetSpec.parse(f"{FUNCTION}@{other_python}")
     assert (spec.name, spec.python, spec.is_adapter, spec.adapter) == (FUNCTION, other_python, False, None)
     assert spec.label == f"{FUNCTION}@{other_python}" and spec.framework is None
+    instance = crosscheck_target("support.crashy_targets:ModeAware()")  # "module:Class()": an instance
+    assert type(instance).__name__ == "ModeAware" and hasattr(instance, "call_case")
     adapter = TargetSpec.parse(f"keras-jax@{other_python}")
     assert adapter.is_adapter and adapter.adapter == "keras-jax" and adapter.framework == "keras"
 
@@ -58,7 +60,7 @@ BAD_NAMES = [
     ("no-such-adapter", "unknown adapter 'no-such-adapter'; known adapters: "),
     ("torch@", "'torch@': no interpreter after '@'"),
     ("torch@/no/such/python", "'torch@/no/such/python': no interpreter '/no/such/python'"),
-    ("mod:1function", "'mod:1function': expected 'module:function', two dotted Python names"),
+    ("mod:1function", "'mod:1function': expected 'module:function' (or 'module:Class()'), two dotted Python names"),
     ("no-such-adapter@/no/such/python", "unknown adapter 'no-such-adapter'"),
 ]
 

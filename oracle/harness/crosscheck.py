@@ -54,8 +54,10 @@ def crosscheck_target(target):
         module_name, _, attribute = spec.name.partition(":")
         try:
             found = importlib.import_module(module_name)
-            for part in attribute.split("."):
+            for part in attribute.removesuffix("()").split("."):
                 found = getattr(found, part)
+            if attribute.endswith("()"):  # "module:Class()": an instance, as a worker makes one
+                found = found()
         except (ImportError, AttributeError) as error:
             raise ValueError(f"target: cannot load {target!r} ({error}); expected 'module:function'") from None
         if not callable(found):

@@ -2,7 +2,8 @@
 `--convt-targets` (and `Result.reproducer`, which names its target the same way).
 
     NAME                 an adapter registered in the entry-point group convt_oracle.adapters: "torch"
-    module:function      a callable with the golden's signature: "mypkg.ops:conv_transpose"
+    module:function      a callable with the golden's signature: "mypkg.ops:conv_transpose"; "module:Class()"
+                         is an instance of the class, made with no arguments
     TARGET@PYTHON        either of those run in a worker process under another interpreter, given as a path
                          or a command line: "torch@/envs/torch214/bin/python", "torch@python3.12"
 
@@ -50,8 +51,10 @@ class TargetSpec:
             raise ValueError(f"{where}: {text!r}: no interpreter after '@'; expected NAME@/path/to/python")
         if ":" in name:
             module, _, attribute = name.partition(":")
-            if not all(part.isidentifier() for part in [*module.split("."), *attribute.split(".")]):
-                raise ValueError(f"{where}: {text!r}: expected 'module:function', two dotted Python names")
+            names = [*module.split("."), *attribute.removesuffix("()").split(".")]
+            if not all(part.isidentifier() for part in names):
+                raise ValueError(f"{where}: {text!r}: expected 'module:function' (or 'module:Class()'), "
+                                 f"two dotted Python names")
         else:
             known = registry.available()
             if name not in known:
