@@ -26,6 +26,7 @@ from convt_oracle.cases import suites
 from convt_oracle import compare as C
 from convt_oracle.harness.crosscheck import Golden, check_case, check_vjp
 from convt_oracle.harness.report import Report, Result, environment
+from convt_oracle.harness.shards import Shard
 from convt_oracle.harness.targets import TargetSpec
 
 def gpu_device_files() -> list[str]:
@@ -71,6 +72,7 @@ def run(
     timeout: float = 60,
     progress=None,
     worker_logs: str | None = None,
+    shard: Shard | None = None,
 ) -> Report:
     """Run each target on the suite (in each dtype) in its own worker; targets run concurrently.
 
@@ -81,13 +83,17 @@ def run(
 
     `worker_logs`: a directory where each worker's output (its framework's log lines and warnings) goes,
     one file per target; None leaves it on stderr. `progress(target_label, done, total)` is called after
-    each result. Interrupted (Ctrl-C, or `Interrupted` raised by a signal handler), the run kills its
+    each result. `shard`: run only that part of the suite's cases (convt_oracle.harness.shards; the report
+    records it). Interrupted (Ctrl-C, or `Interrupted` raised by a signal handler), the run kills its
     workers and returns the results finished before the interruption, `complete` False; a worker that dies
     meanwhile costs no `crash`.
     """
     from convt_oracle.harness.isolation import IsolatedTarget
 
     cases = suites.select(suite, dtypes, seed=seed)
+    suite_cases = len(cases)
+    if shard is not None:
+        cases = shard.select(cases)
     golden = Golden(shared=True)
     results = {spec.label: [] for spec in targets}
     not_run: dict[str, str] = {}
@@ -188,6 +194,8 @@ def run(
         environment=environment(extra),
         complete=complete,
         targets_not_run={spec.label: not_run[spec.label] for spec in targets if spec.label in not_run},
+        shard=shard,
+        suite_cases=suite_cases,
     )
 
 
