@@ -279,6 +279,28 @@ def merge_command(args) -> int:
     return EXIT_ENVIRONMENT if merged.missing_count else exit_status(report)
 
 
+def env_command(args) -> int:
+    """`convt-oracle env`: a worker environment for FRAMEWORK==VERSION (convt_oracle.harness.envs); prints the
+    NAME@DIR/bin/python of each of its adapters on stdout, what it decides and does on stderr."""
+    from convt_oracle.harness import envs
+
+    try:
+        made = envs.plan(args.folder, args.requirement, python=args.python, backend=args.backend,
+                         accept_cuda_build=args.accept_cuda_build)
+        print(f"convt-oracle env: {made.folder}, Python {'.'.join(map(str, made.python_version))} ({made.python})",
+              file=sys.stderr)
+        for note in made.notes:
+            print(f"  {note}", file=sys.stderr)
+        print(f"  installs: {' '.join(made.packages)}", file=sys.stderr, flush=True)
+        if not args.dry_run:
+            envs.create(made, say=lambda line: print(line, file=sys.stderr, flush=True))
+    except envs.EnvError as error:
+        print(f"convt-oracle env: {error}", file=sys.stderr)
+        return error.status
+    print("\n".join(made.targets()))
+    return EXIT_OK
+
+
 def exit_status(report, written: bool = True) -> int:
     """The exit status of a command that made `report` (EXIT_STATUSES); `written`: whether every report file
     asked for was written."""
@@ -331,6 +353,17 @@ def main(argv=None) -> int:
              "`convt-oracle merge` joins the parts' reports",
     )
     commands.add_parser("adapters", help="the installed adapters, with framework versions and capabilities")
+    making = commands.add_parser(
+        "env", help="a worker environment for FRAMEWORK==VERSION, made with uv; prints the NAME@DIR/bin/python to use")
+    making.add_argument("folder", metavar="DIR", help="the new environment's folder (new, or empty)")
+    making.add_argument("requirement", metavar="FRAMEWORK==VERSION",
+                        help="torch, tensorflow, jax, onnxruntime, onnx or keras at one version")
+    making.add_argument("--python", help="its interpreter: a path, or a version uv finds installed (default: this one's)")
+    making.add_argument("--backend", metavar="NAME[==VERSION]",
+                        help="keras only: its backend, jax (default), torch or tensorflow")
+    making.add_argument("--accept-cuda-build", action="store_true",
+                        help="torch: install PyPI's CUDA build (several GB) where no CPU build is found on this machine")
+    making.add_argument("--dry-run", action="store_true", help="say what would be installed and the targets; make nothing")
     merging = commands.add_parser("merge", help="the JSON reports of a run's shards (run --shard K/N) as one report")
     merging.add_argument("parts", nargs="+", metavar="PART", help="the shards' reports (run --json)")
     merging.add_argument("-o", "--output", required=True, metavar="RUN.json", help="where the merged report goes")
@@ -351,6 +384,8 @@ def main(argv=None) -> int:
 def _dispatch(parser, args) -> int:
     if args.command == "run":
         return run_command(parser, args)
+    if args.command == "env":
+        return env_command(args)
     if args.command == "merge":
         return merge_command(args)
     if args.command == "adapters":
