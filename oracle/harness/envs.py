@@ -380,7 +380,7 @@ def _last_line(text: str) -> str:
 
 
 class PackageIndex:
-    """PyPI's JSON API (PEP 691, PEP 658), as pip and uv read it: a project's files, a wheel's requirements."""
+    """PyPI's JSON API (PEP 691), as pip and uv read it: a project's files, with their sizes and upload times."""
 
     def __init__(self, url: str = PYPI_SIMPLE, timeout: float = 30):
         self.url, self.timeout, self._files = url.rstrip("/"), timeout, {}
@@ -398,15 +398,6 @@ class PackageIndex:
             except (OSError, ValueError, KeyError):
                 self._files[name] = None
         return self._files[name]
-
-    def requires(self, wheel: dict) -> list[str]:
-        """The Requires-Dist lines of a wheel, from its metadata file (PEP 658); none if it cannot be read."""
-        try:
-            with urllib.request.urlopen(wheel["url"] + ".metadata", timeout=self.timeout) as answer:
-                text = answer.read().decode("utf-8", "replace")
-        except (OSError, ValueError):
-            return []
-        return [line.partition(":")[2].strip() for line in text.splitlines() if line.startswith("Requires-Dist:")]
 
 
 # --- making it -----------------------------------------------------------------------------------------------
