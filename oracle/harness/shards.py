@@ -5,7 +5,7 @@ together.
 A case belongs to shard 1 + (h mod N), h the first 8 bytes of the SHA-256 of its id (the id in its dtype,
 `2d-...-f32-...`): the same on every machine, Python version and process (Python's own hash() of a string
 changes from process to process), and a case keeps its shard when the suite around it grows. The shards
-are about equal in size, not exactly: 1,577 cases in 3 shards are about 526 each, give or take a few dozen.
+are about equal in size, not exactly: the default suite's 1,573 float32 cases in 3 shards are 547, 509 and 517.
 """
 
 from __future__ import annotations
