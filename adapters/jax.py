@@ -27,13 +27,17 @@ jax's rules (the translation, in one place):
 - compiled once per (shapes, dtype, parameters) and process: the parameters (`JaxAdapter.plan`) are a
   static argument of one module-level `jax.jit` function (one for the forward call, one for the vjp), so
   the cache keys on them and on the arrays' shapes and dtypes, and every adapter instance shares it.
-  `JaxAdapter.traces` counts the traces (each is a compilation); `cache_size()` reads jit's own caches.
+  `JaxAdapter.traces` counts the traces (each compiles, or loads from the persistent cache below); `cache_size()`
+  reads jit's own caches.
+  Across processes, jax's persistent compilation cache keeps the compiled programs on disk, so that a
+  rerun compiles nothing it compiled before (convt_oracle.adapters.jax_cache: the folder, the settings).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from convt_oracle.adapters import jax_cache
 from convt_oracle.adapters.base import Adapter
 from convt_oracle import arithmetic
 
@@ -46,12 +50,13 @@ class JaxAdapter(Adapter):
     framework = "jax"
     autodiff = True
     output_padding_limit = "none: any canonical padding is a pair of lax.conv_transpose"
-    traces = 0  # traces of the jitted functions in this process: each one is a compilation
+    traces = 0  # traces of the jitted functions in this process: each one is a compilation or a load from the cache
 
     def load(self):
         if self._framework is None:
             jax = super().load()
             jax.config.update("jax_enable_x64", True)  # float64 stays float64 (otherwise silently float32)
+            jax_cache.enable(jax)  # a rerun loads its compiled programs from disk (convt_oracle.adapters.jax_cache)
             if not _JITTED:
                 _JITTED["forward"] = jax.jit(_conv_transpose, static_argnames="plan")
                 _JITTED["vjp"] = jax.jit(_pullback, static_argnames="plan")

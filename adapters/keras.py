@@ -165,7 +165,10 @@ class KerasJaxAdapter(KerasAdapter):
     def configure(self):
         import jax
 
+        from convt_oracle.adapters import jax_cache
+
         jax.config.update("jax_enable_x64", True)  # float64 stays float64 (jax's default is to downcast)
+        jax_cache.enable(jax)  # jax's persistent compilation cache, as the jax adapter has it
 
     def pullback(self, function, inputs, cotangent):
         import jax

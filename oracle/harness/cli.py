@@ -1,4 +1,4 @@
-"""Command line: `convt-oracle selfcheck`, `cases`, `run`, `adapters` and `gate` (also `python -m convt_oracle`)."""
+"""Command line: `convt-oracle selfcheck`, `cases`, `run`, `merge`, `gate`, `env` and `adapters` (also `python -m convt_oracle`)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ EXIT_STATUSES = {
     EXIT_OK: "nothing wrong",
     EXIT_DISCREPANCIES: "discrepancies (the targets' findings); gate: regressions",
     EXIT_USAGE: "usage error",
-    EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written; "
-                      "gate: a report it cannot read or compare",
+    EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written, "
+                      "a merge refused or with cases missing; gate: a report it cannot read or compare",
     EXIT_INTERNAL: "an error of convt-oracle itself (its traceback is printed: please report it)",
     EXIT_NOTHING_COMPARED: "nothing was compared (every case unsupported)",
     128 + signal.SIGINT: "interrupted by SIGINT (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the results so far are reported",
@@ -127,6 +127,18 @@ def _dtypes(parser, text: str, option: str) -> tuple:
         parser.error(f"{option}: {str(error).removeprefix('dtypes: ')}")
 
 
+def _shard(parser, text):
+    """The --shard K/N given (convt_oracle.harness.shards.Shard), or None; a usage error otherwise."""
+    if text is None:
+        return None
+    from convt_oracle.harness.shards import Shard
+
+    try:
+        return Shard.parse(text, where="--shard")
+    except ValueError as error:
+        parser.error(str(error))
+
+
 def run_command(parser, args) -> int:
     """`convt-oracle run`; its exit status is one of EXIT_STATUSES."""
     from convt_oracle.cases import suites
@@ -138,6 +150,7 @@ def run_command(parser, args) -> int:
     dtypes = _dtypes(parser, args.dtypes, "--dtypes")
     if not (args.timeout > 0 and math.isfinite(args.timeout)):
         parser.error(f"--timeout: got {args.timeout:g}; a case needs a positive, finite number of seconds")
+    shard = _shard(parser, args.shard)
     if args.json:
         try:
             check_writable("--json", args.json)
@@ -157,7 +170,7 @@ def run_command(parser, args) -> int:
             names = [t.strip() for t in args.targets.split(",") if t.strip()]
             if not names:
                 parser.error(f"--targets: got {args.targets!r}; give adapter names, comma-separated")
-            targets = [TargetSpec.parse(name) for name in names]
+            targets = [TargetSpec.parse(name, where="--targets") for name in names]
             repeated = sorted({t.label for t in targets if [u.label for u in targets].count(t.label) > 1})
             if repeated:
                 parser.error(f"--targets: {', '.join(repeated)} given twice")
@@ -171,10 +184,12 @@ def run_command(parser, args) -> int:
         for name, why in left_out.items():
             print(f"  left out: {name} ({why})", file=sys.stderr)
         return EXIT_ENVIRONMENT
-    total = len(suites.select(args.suite, dtypes, seed=args.seed))
+    cases = suites.select(args.suite, dtypes, seed=args.seed)
+    total = len(cases) if shard is None else len(shard.select(cases))
+    part = "" if shard is None else f"; shard {shard}: {total} of them"
     print(
-        f"convt-oracle run: suite {args.suite!r} ({total} cases), dtypes {', '.join(dtypes)}, seed {args.seed}, "
-        f"grad {'on' if args.grad else 'off'}, targets {', '.join(t.label for t in targets)}",
+        f"convt-oracle run: suite {args.suite!r} ({len(cases)} cases{part}), dtypes {', '.join(dtypes)}, "
+        f"seed {args.seed}, grad {'on' if args.grad else 'off'}, targets {', '.join(t.label for t in targets)}",
         flush=True,
     )
     logs = args.worker_logs or tempfile.mkdtemp(prefix="convt-oracle-workers-")
@@ -194,13 +209,13 @@ def run_command(parser, args) -> int:
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, interrupt)
     try:
-        return _run_and_report(args, targets, dtypes, total, logs)
+        return _run_and_report(args, targets, dtypes, total, logs, shard)
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
 
 
-def _run_and_report(args, targets, dtypes, total, logs) -> int:
+def _run_and_report(args, targets, dtypes, total, logs, shard=None) -> int:
     """Run, print the table and write the report; signals are ignored once the run has returned, so that
     a second one does not cut the report short."""
     from convt_oracle.harness.outputs import ReportNotWritable
@@ -209,7 +224,7 @@ def _run_and_report(args, targets, dtypes, total, logs) -> int:
     progress = ProgressPrinter([t.label for t in targets], total)
     try:
         report = run(targets, suite=args.suite, dtypes=dtypes, seed=args.seed, grad=args.grad,
-                     timeout=args.timeout, progress=progress, worker_logs=logs)
+                     timeout=args.timeout, progress=progress, worker_logs=logs, shard=shard)
     finally:
         progress.close()
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -232,6 +247,68 @@ def _run_and_report(args, targets, dtypes, total, logs) -> int:
 
     written &= write_run_reports(report, args)
     return exit_status(report, written)
+
+
+def merge_command(args) -> int:
+    """`convt-oracle merge`: shards' reports as one (convt_oracle.harness.merge); its exit status is one of
+    EXIT_STATUSES: 3 when the merge is refused (nothing written) or cases are missing (written, complete: false),
+    otherwise the merged report's own."""
+    from convt_oracle.harness.merge import MergeRefused, merge
+    from convt_oracle.harness.outputs import ReportNotWritable, check_writable
+    from convt_oracle.harness.report import Report, ReportFormatError
+    from convt_oracle.harness.run import outcome_table
+
+    try:
+        check_writable("-o", args.output)
+        merged = merge([(path, Report.load(path)) for path in args.parts])
+    except (ReportNotWritable, ReportFormatError, MergeRefused) as error:
+        print(f"convt-oracle merge: {error}; nothing written", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    report = merged.report
+    print(f"convt-oracle merge: {len(args.parts)} parts, suite {report.suite!r} ({report.suite_cases} cases), dtypes "
+          f"{', '.join(report.dtypes)}, seed {report.seed}, targets {', '.join(report.targets)}: {len(report.results)} "
+          f"results")
+    print()
+    print(outcome_table(report))
+    print("\n".join(report.discrepancy_lines(limit=5)))
+    print(flush=True)
+    for warning in merged.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if merged.missing_count:
+        print(f"warning: {merged.missing_count} cases missing (the report says complete: false):", file=sys.stderr)
+        for line in merged.missing_lines():
+            print(f"  {line}", file=sys.stderr)
+    sys.stderr.flush()
+    print(report.verdict())
+    try:
+        report.to_json(args.output)
+    except ReportNotWritable as error:
+        print(f"convt-oracle merge: {error}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    print(f"report written to {args.output}")
+    return EXIT_ENVIRONMENT if merged.missing_count else exit_status(report)
+
+
+def env_command(args) -> int:
+    """`convt-oracle env`: a worker environment for FRAMEWORK==VERSION (convt_oracle.harness.envs); prints the
+    NAME@DIR/bin/python of each of its adapters on stdout, what it decides and does on stderr."""
+    from convt_oracle.harness import envs
+
+    try:
+        made = envs.plan(args.folder, args.requirement, python=args.python, backend=args.backend,
+                         accept_cuda_build=args.accept_cuda_build)
+        print(f"convt-oracle env: {made.folder}, Python {'.'.join(map(str, made.python_version))} ({made.python})",
+              file=sys.stderr)
+        for note in made.notes:
+            print(f"  {note}", file=sys.stderr)
+        print(f"  installs: {' '.join(made.packages)}", file=sys.stderr, flush=True)
+        if not args.dry_run:
+            envs.create(made, say=lambda line: print(line, file=sys.stderr, flush=True))
+    except envs.EnvError as error:
+        print(f"convt-oracle env: {error}", file=sys.stderr)
+        return error.status
+    print("\n".join(made.targets()))
+    return EXIT_OK
 
 
 def exit_status(report, written: bool = True) -> int:
@@ -268,7 +345,8 @@ def main(argv=None) -> int:
     running = commands.add_parser("run", help="every installed adapter (or --targets) on a suite, against the golden")
     running.add_argument("--suite", default="default", help="suite name (default: default)")
     running.add_argument(
-        "--targets", help="comma-separated adapters, each optionally NAME@/path/to/python (default: every installed adapter)"
+        "--targets", help="comma-separated adapter names or module:function, each optionally NAME@/path/to/python "
+        "(default: every installed adapter)"
     )
     running.add_argument("--dtypes", default="float32", help="comma-separated dtypes (default: float32)")
     running.add_argument("--grad", action="store_true", help="also check each adapter's vector-Jacobian product")
@@ -280,7 +358,26 @@ def main(argv=None) -> int:
         help="where each worker's own output goes, one file per target (default: a new temporary directory)",
     )
     _add_report_options(running)
+    running.add_argument(
+        "--shard", metavar="K/N",
+        help="run only shard K of N, a stable part of the cases by their ids (1 <= K <= N); "
+             "`convt-oracle merge` joins the parts' reports",
+    )
     commands.add_parser("adapters", help="the installed adapters, with framework versions and capabilities")
+    making = commands.add_parser(
+        "env", help="a worker environment for FRAMEWORK==VERSION, made with uv; prints the NAME@DIR/bin/python to use")
+    making.add_argument("folder", metavar="DIR", help="the new environment's folder (new, or empty)")
+    making.add_argument("requirement", metavar="FRAMEWORK==VERSION",
+                        help="torch, tensorflow, jax, onnxruntime, onnx or keras at one version")
+    making.add_argument("--python", help="its interpreter: a path, or a version uv finds installed (default: this one's)")
+    making.add_argument("--backend", metavar="NAME[==VERSION]",
+                        help="keras only: its backend, jax (default), torch or tensorflow")
+    making.add_argument("--accept-cuda-build", action="store_true",
+                        help="torch: install PyPI's CUDA build (several GB) where no CPU build is found on this machine")
+    making.add_argument("--dry-run", action="store_true", help="say what would be installed and the targets; make nothing")
+    merging = commands.add_parser("merge", help="the JSON reports of a run's shards (run --shard K/N) as one report")
+    merging.add_argument("parts", nargs="+", metavar="PART", help="the shards' reports (run --json)")
+    merging.add_argument("-o", "--output", required=True, metavar="RUN.json", help="where the merged report goes")
     _add_gate_command(commands)
     args = parser.parse_args(argv)
     try:
@@ -330,6 +427,10 @@ def _dispatch(parser, args) -> int:
         return gate_command(args)
     if args.command == "run":
         return run_command(parser, args)
+    if args.command == "env":
+        return env_command(args)
+    if args.command == "merge":
+        return merge_command(args)
     if args.command == "adapters":
         from convt_oracle.harness.run import describe_adapters
 

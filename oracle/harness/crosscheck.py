@@ -6,7 +6,8 @@ A target is a callable with the golden's signature,
 
 called with numpy arrays in the case's dtype, `stride`, `dilation`, `output_padding` as tuples of ints,
 `padding` as a tuple of (begin, end) pairs and `groups` as an int; or a string "module:function" naming
-one; or the name of an installed adapter. A target that cannot express a case natively raises
+one; or the name of an installed adapter; either name with "@PYTHON" runs in a worker under that
+interpreter (convt_oracle.harness.targets: the grammar `convt-oracle run --targets` takes too). A target that cannot express a case natively raises
 `convt_oracle.Unsupported(reason)`: the result is `unsupported`, not a failure. For `grad=True` the target may
 carry a `vjp` attribute, `target.vjp(x, w, grad_out, bias, **params) -> (grad_x, grad_w, grad_bias)`
 (grad_bias None without bias); a target without one gets `unsupported` for its vjp results.
@@ -40,25 +41,41 @@ _CHUNK = 64  # cases whose arrays crosscheck draws together
 
 
 def crosscheck_target(target):
-    """The callable behind a target given as a callable, a "module:function" string or an adapter name."""
+    """The callable behind a target given as a callable, a "module:function" string or an adapter name
+    (convt_oracle.harness.targets). A name with "@PYTHON" gives an IsolatedTarget running it in a worker
+    under that interpreter: close() it when done."""
     if callable(target):
         return target
-    if isinstance(target, str) and ":" in target:
-        module_name, _, attribute = target.partition(":")
+    from convt_oracle.harness.targets import TargetSpec
+
+    spec = TargetSpec.parse(target, where="target")  # ValueError / TypeError naming the rule
+    if spec.python is not None:
+        return spec.isolated()
+    if not spec.is_adapter:
+        module_name, _, attribute = spec.name.partition(":")
         try:
             found = importlib.import_module(module_name)
-            for part in attribute.split("."):
+            for part in attribute.removesuffix("()").split("."):
                 found = getattr(found, part)
+            if attribute.endswith("()"):  # "module:Class()": an instance, as a worker makes one
+                found = found()
         except (ImportError, AttributeError) as error:
             raise ValueError(f"target: cannot load {target!r} ({error}); expected 'module:function'") from None
         if not callable(found):
             raise TypeError(f"target: {target!r} is {type(found).__name__}, not callable")
         return found
-    if isinstance(target, str):
-        from convt_oracle.adapters import registry
+    from convt_oracle.adapters import registry
 
-        return registry.load(target)
-    raise TypeError(f"target: got {type(target).__name__}; expected a callable, 'module:function' or an adapter name")
+    return registry.load(spec.name)
+
+
+def _spec(target):
+    """The TargetSpec of a target given by name (checked: ValueError / TypeError naming the rule); None for a callable."""
+    if callable(target):
+        return None
+    from convt_oracle.harness.targets import TargetSpec
+
+    return TargetSpec.parse(target, where="target")
 
 
 def target_name(target) -> str:
@@ -231,8 +248,9 @@ def crosscheck(
     `suite`: a suite name (convt_oracle.cases.suites) or a sequence of Cases. `isolate=True` runs the target in a
     separate process: an abort, a segfault or a hang past `timeout` seconds becomes `crash` / `timeout`
     for that case, the process is restarted and the remaining cases run (convt_oracle.harness.isolation: the target must
-    then be "module:function" or importable by reference, not a lambda or closure). `progress`, if given,
-    is called with each Result as it is produced. Every argument is checked first (ValueError or TypeError
+    then be "module:function" or importable by reference, not a lambda or closure). A target named
+    "NAME@PYTHON" (convt_oracle.harness.targets) always runs so, in a worker under that interpreter.
+    `progress`, if given, is called with each Result as it is produced. Every argument is checked first (ValueError or TypeError
     naming it); a selection of no case at all is a ValueError, since a check of nothing would say nothing.
     """
     from convt_oracle.cases import suites
@@ -247,11 +265,14 @@ def crosscheck(
         raise TypeError(f"tolerance: got {type(tolerance).__name__}; expected a convt_oracle.Tolerance or None")
     if progress is not None and not callable(progress):
         raise TypeError(f"progress: got {type(progress).__name__}; expected a callable taking each Result, or None")
+    spec = _spec(target)  # a target given by name: checked before the suite is built
     cases = suites.select(suite, dtypes, seed=seed, max_cases=max_cases)  # checks these arguments too
     dtypes, seed = suites.check_dtypes(dtypes), suites.check_seed(seed)  # as the report states them
     name = target_name(target)
     runner = None
-    if isolate:
+    if spec is not None and (isolate or spec.python is not None):  # NAME@PYTHON: always in its interpreter
+        function = runner = spec.isolated(timeout=timeout)
+    elif isolate:
         from convt_oracle.harness.isolation import IsolatedTarget
 
         function = runner = IsolatedTarget(target, timeout=timeout)

@@ -5,7 +5,8 @@ an ini key of the same name with underscores (`convt_suite = edge`); the command
 file, the ini file over the default:
 
     --convt-suite NAME      the suite of cases (convt_oracle.cases.suites), default "smoke"
-    --convt-targets A,B     targets: "module:function" strings or adapter names (default: none)
+    --convt-targets A,B     targets: "module:function" strings or adapter names, either optionally
+                            NAME@/path/to/python (convt_oracle.harness.targets; default: none)
     --convt-dtypes A,B      the dtypes each configuration runs in, default "float32"
     --convt-seed N          the seed of generated suites, default 0
 
@@ -71,7 +72,8 @@ def pytest_addoption(parser):
     )
     group.addoption(
         "--convt-targets", default=None, metavar="A,B",
-        help="comma-separated targets for convt_target: 'module:function' or adapter names; or ini convt_targets",
+        help="comma-separated targets for convt_target: 'module:function' or adapter names, either optionally "
+             "NAME@/path/to/python; or ini convt_targets",
     )
     group.addoption(
         "--convt-dtypes", default=None, metavar="A,B",
@@ -136,6 +138,13 @@ def pytest_configure(config):
     except ValueError as error:
         raise pytest.UsageError(f"convt-oracle: {error}") from None
     targets = _names(_option(config, "targets") or ())
+    try:
+        from convt_oracle.harness.targets import TargetSpec
+
+        for target in targets:  # the grammar of convt-oracle run --targets (convt_oracle.harness.targets)
+            TargetSpec.parse(target, where="--convt-targets")
+    except ValueError as error:
+        raise pytest.UsageError(f"convt-oracle: {error}") from None
     config.stash[_SETTINGS] = Settings(suite=suite, targets=tuple(dict.fromkeys(targets)), dtypes=dtypes, seed=seed)
     config.stash[_CASES] = {}
 
@@ -152,15 +161,14 @@ def versions(targets=()) -> dict:
     import ml_dtypes
     import numpy
 
-    from convt_oracle.adapters import registry
-    from convt_oracle.harness.run import TargetSpec
+    from convt_oracle.harness.targets import TargetSpec
 
     found = {"numpy": numpy.__version__, "ml_dtypes": ml_dtypes.__version__}
-    known, reported = registry.available(), set()
+    reported = set()
     for target in targets:
-        if target.partition("@")[0] not in known:
+        spec = TargetSpec.parse(target, where="--convt-targets")
+        if not spec.is_adapter:
             continue  # a "module:function" target
-        spec = TargetSpec.parse(target)
         key = spec.framework if spec.label == spec.framework else f"{spec.framework} (for {spec.label})"
         found[key] = spec.version()
         reported.add(spec.framework)
@@ -250,7 +258,7 @@ def convt_case(request):
 
 @pytest.fixture
 def convt_target(request):
-    """One target name from --convt-targets: 'module:function' or an adapter name."""
+    """One target name from --convt-targets: 'module:function' or an adapter name, optionally NAME@PYTHON."""
     if not hasattr(request, "param"):
         pytest.fail("convt_target is parametrized at collection: name it among the test's arguments", pytrace=False)
     return request.param
@@ -267,7 +275,8 @@ _LOADED = {}
 
 
 def _load(target):
-    """The callable behind a target, loaded once per process (an adapter is instantiated once)."""
+    """The callable behind a target, loaded once per process (an adapter is instantiated once; a NAME@PYTHON
+    target's worker starts once and is closed when the session ends, pytest_unconfigure)."""
     from convt_oracle.harness.crosscheck import crosscheck_target
 
     if not isinstance(target, str):
@@ -275,6 +284,15 @@ def _load(target):
     if target not in _LOADED:
         _LOADED[target] = crosscheck_target(target)
     return _LOADED[target]
+
+
+def pytest_unconfigure(config):
+    """Close the workers of the NAME@PYTHON targets this process loaded."""
+    isolation = sys.modules.get("convt_oracle.harness.isolation")  # loaded if any worker was started
+    for target, function in list(_LOADED.items()):
+        if isolation is not None and isinstance(function, isolation.IsolatedTarget):
+            function.close()
+            del _LOADED[target]
 
 
 def failure_message(result) -> str:

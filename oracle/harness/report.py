@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from convt_oracle.compare import NOT_COMPARED, NOT_DISCREPANCIES, OUTCOMES, Comparison, ErrorMap, Mismatch
 from convt_oracle.harness.outputs import write_atomically
+from convt_oracle.harness.shards import Shard
 
 if TYPE_CHECKING:
     from convt_oracle.cases.model import Case
@@ -204,7 +205,9 @@ class Report:
     """All results of one cross-check, with what ran: targets, suite, dtypes, seed and environment.
 
     `complete` is False for a run that was interrupted (the results so far); `targets_not_run` names each
-    target whose worker did not start or whose environment failed its check, with the reason.
+    target whose worker did not start or whose environment failed its check, with the reason. `shard`: the
+    part of the suite a `run --shard K/N` ran (convt_oracle.harness.shards), None for the whole suite;
+    `suite_cases`: how many cases the whole suite has in these dtypes (None where not recorded).
     """
 
     results: tuple[Result, ...]
@@ -215,6 +218,8 @@ class Report:
     environment: dict = field(default_factory=dict)
     complete: bool = True
     targets_not_run: dict = field(default_factory=dict)
+    shard: Shard | None = None
+    suite_cases: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -240,8 +245,9 @@ class Report:
             text = "no discrepancy in what ran"
         if self.targets_not_run:
             text += f"; not run: {', '.join(self.targets_not_run)}"
-        if not self.complete:
-            text = f"INTERRUPTED, the results so far: {text}"
+        if not self.complete:  # a run cut short, or a merge of shards (convt_oracle.harness.merge) with cases missing
+            cut = "INCOMPLETE, cases missing" if "merged_from" in self.environment else "INTERRUPTED, the results so far"
+            text = f"{cut}: {text}"
         return text
 
     @property
@@ -291,6 +297,8 @@ class Report:
             "targets": list(self.targets),
             "targets_not_run": dict(self.targets_not_run),
             "complete": self.complete,
+            "shard": None if self.shard is None else self.shard.to_dict(),
+            "suite_cases": self.suite_cases,
             "environment": self.environment,
             "ok": self.ok,
             "compared": self.compared,
@@ -324,6 +332,8 @@ class Report:
                 environment=data.get("environment", {}),
                 complete=data.get("complete", True),
                 targets_not_run=data.get("targets_not_run", {}),
+                shard=None if data.get("shard") is None else Shard(data["shard"]["index"], data["shard"]["count"]),
+                suite_cases=data.get("suite_cases"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ReportFormatError(f"{source}: a malformed run report: {type(error).__name__}: {error}") from None

@@ -5,85 +5,29 @@ restarts. Workers of different adapters run concurrently, one driving thread eac
 expectation for a case is computed once and shared by all targets (convt_oracle.harness.crosscheck.Golden). A driving
 thread streams its cases to the worker ahead of the answers (IsolatedTarget.stream), so that the golden
 and the comparison of one case overlap the worker's next calls (benchmarks/bench_run.py).
-A target is an adapter name, optionally with another interpreter: `torch@/path/to/venv/bin/python`.
+A target is an adapter name or "module:function", optionally with another interpreter: `torch@/path/to/venv/bin/python`
+(convt_oracle.harness.targets).
 """
 
 from __future__ import annotations
 
 import glob
-import importlib.metadata
 import importlib.util
 import json
 import os
-import shlex
-import shutil
 import signal
-import subprocess
 import sys
 import threading
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from convt_oracle.adapters import registry
 from convt_oracle.cases import suites
 from convt_oracle import compare as C
 from convt_oracle.harness.crosscheck import Golden, check_case, check_vjp
 from convt_oracle.harness.report import Report, Result, environment
-
-_VERSION_SCRIPT = (
-    "import importlib.metadata as m, sys; name = sys.argv[1]; "
-    "dists = m.packages_distributions().get(name, [name]); print(m.version(dists[0]))"
-)
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """An adapter name and the interpreter its worker runs under (None: this one)."""
-
-    adapter: str
-    python: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> TargetSpec:
-        adapter, _, python = text.partition("@")
-        known = registry.available()
-        if adapter not in known:
-            raise ValueError(f"--targets: unknown adapter {adapter!r}; known adapters: {', '.join(sorted(known))}")
-        if python and shutil.which(shlex.split(python)[0]) is None:
-            raise ValueError(f"--targets: {text!r}: no interpreter {python!r} (give the path of a python executable)")
-        return cls(adapter, python or None)
-
-    @property
-    def label(self) -> str:
-        return self.adapter if self.python is None else f"{self.adapter}@{self.python}"
-
-    @property
-    def log_name(self) -> str:
-        """The label as a file name."""
-        return "".join(c if c.isalnum() or c in "-_." else "_" for c in self.label)
-
-    @property
-    def framework(self) -> str:
-        return registry.available()[self.adapter].load().framework
-
-    def version(self) -> str:
-        """The framework's installed version in the target's interpreter, without importing it."""
-        if self.python is None:
-            try:
-                dists = importlib.metadata.packages_distributions().get(self.framework, [self.framework])
-                return importlib.metadata.version(dists[0])
-            except importlib.metadata.PackageNotFoundError:
-                return "not installed"
-        try:
-            done = subprocess.run(
-                [*shlex.split(self.python), "-c", _VERSION_SCRIPT, self.framework], capture_output=True, text=True,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            return f"unknown ({type(error).__name__}: {error})"
-        last = done.stderr.strip().splitlines()[-1:]
-        return done.stdout.strip() or f"unknown ({last[0] if last else f'exit {done.returncode}'})"
-
+from convt_oracle.harness.shards import Shard
+from convt_oracle.harness.targets import TargetSpec
 
 def gpu_device_files() -> list[str]:
     """The GPU device files of this machine (NVIDIA's /dev/nvidia<N>, AMD's /dev/kfd): a GPU any framework
@@ -128,6 +72,7 @@ def run(
     timeout: float = 60,
     progress=None,
     worker_logs: str | None = None,
+    shard: Shard | None = None,
 ) -> Report:
     """Run each target on the suite (in each dtype) in its own worker; targets run concurrently.
 
@@ -138,13 +83,17 @@ def run(
 
     `worker_logs`: a directory where each worker's output (its framework's log lines and warnings) goes,
     one file per target; None leaves it on stderr. `progress(target_label, done, total)` is called after
-    each result. Interrupted (Ctrl-C, or `Interrupted` raised by a signal handler), the run kills its
+    each result. `shard`: run only that part of the suite's cases (convt_oracle.harness.shards; the report
+    records it). Interrupted (Ctrl-C, or `Interrupted` raised by a signal handler), the run kills its
     workers and returns the results finished before the interruption, `complete` False; a worker that dies
     meanwhile costs no `crash`.
     """
     from convt_oracle.harness.isolation import IsolatedTarget
 
     cases = suites.select(suite, dtypes, seed=seed)
+    suite_cases = len(cases)
+    if shard is not None:
+        cases = shard.select(cases)
     golden = Golden(shared=True)
     results = {spec.label: [] for spec in targets}
     not_run: dict[str, str] = {}
@@ -158,7 +107,7 @@ def run(
         versions[spec.label] = spec.version()  # here, so that nothing is left to do once the cases end
         try:
             output = None if worker_logs is None else os.path.join(worker_logs, f"{spec.log_name}.log")
-            worker = workers[spec.label] = IsolatedTarget(spec.adapter, python=spec.python, timeout=timeout, output=output)
+            worker = workers[spec.label] = spec.isolated(timeout=timeout, output=output)
         except Exception as error:  # the framework does not even start: one line, not a crash per case
             if not stop.is_set():
                 not_run[spec.label] = f"the worker did not start: {type(error).__name__}: {error}"
@@ -173,16 +122,19 @@ def run(
                 not_run[spec.label] = problem
             worker.close()
             return
-        vjp = grad and hasattr(worker, "vjp_case")  # without one, check_vjp says unsupported, asking nothing
+        adapter = hasattr(worker, "call_case")  # an adapter takes the case (its mode); a function its parameters
+        vjp = grad and hasattr(worker, "vjp_case" if adapter else "vjp")  # without: check_vjp says unsupported
         drawn = deque()  # the (x, w, bias) of the cases sent ahead of their answers, in order
 
         def calls():
             for case in cases:
                 x, w, bias = arrays = case.arrays()
                 drawn.append(arrays)
-                yield "call_case", (case, x, w, bias)
+                yield ("call_case", (case, x, w, bias)) if adapter else ("call", (x, w, bias), case.params())
                 if vjp and case.valid:
-                    yield "vjp_case", (case, x, w, case.cotangent(), bias)
+                    grad_out = case.cotangent()
+                    yield (("vjp_case", (case, x, w, grad_out, bias)) if adapter
+                           else ("vjp", (x, w, grad_out, bias), case.params()))
 
         answers = worker.stream(calls())
         try:
@@ -245,6 +197,8 @@ def run(
         environment=environment(extra),
         complete=complete,
         targets_not_run={spec.label: not_run[spec.label] for spec in targets if spec.label in not_run},
+        shard=shard,
+        suite_cases=suite_cases,
     )
 
 
