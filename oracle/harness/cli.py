@@ -16,7 +16,7 @@ import numpy as np
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4, 5
 EXIT_STATUSES = {
     EXIT_OK: "nothing wrong",
-    EXIT_DISCREPANCIES: "discrepancies (the targets' findings)",
+    EXIT_DISCREPANCIES: "discrepancies (the targets' findings) that no known finding explains, or a known finding expired",
     EXIT_USAGE: "usage error",
     EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written",
     EXIT_INTERNAL: "an error of convt-oracle itself (its traceback is printed: please report it)",
@@ -137,6 +137,7 @@ def run_command(parser, args) -> int:
     dtypes = _dtypes(parser, args.dtypes, "--dtypes")
     if not (args.timeout > 0 and math.isfinite(args.timeout)):
         parser.error(f"--timeout: got {args.timeout:g}; a case needs a positive, finite number of seconds")
+    known = _known_findings(parser, args.known)
     if args.json:
         try:
             check_writable("--json", args.json)
@@ -186,13 +187,27 @@ def run_command(parser, args) -> int:
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, interrupt)
     try:
-        return _run_and_report(args, targets, dtypes, total, logs)
+        return _run_and_report(args, targets, dtypes, total, logs, known)
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
 
 
-def _run_and_report(args, targets, dtypes, total, logs) -> int:
+def _known_findings(parser, option):
+    """(file name, entries) of `--known` (the shipped findings file by default), or None for `--known none`;
+    a file that cannot be used is a usage error naming the file, the entry, the key and the rule."""
+    from convt_oracle.harness import known
+
+    path = known.resolve(option)
+    if path is None:
+        return None
+    try:
+        return str(path), known.load(path)
+    except known.KnownFindingsError as error:
+        parser.error(f"--known: {error}")
+
+
+def _run_and_report(args, targets, dtypes, total, logs, known_findings=None) -> int:
     """Run, print the table and write the report; signals are ignored once the run has returned, so that
     a second one does not cut the report short."""
     from convt_oracle.harness.outputs import ReportNotWritable
@@ -206,10 +221,15 @@ def _run_and_report(args, targets, dtypes, total, logs) -> int:
         progress.close()
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_IGN)
+    if known_findings is not None:  # the discrepancies the findings file explains do not fail the run
+        from convt_oracle.harness import known
+
+        source, findings = known_findings
+        report = known.apply(report, findings, source=source)
     print(f"the workers' own output (framework log lines, warnings): {logs}")
     print()
     print(outcome_table(report))
-    print("\n".join(report.discrepancy_lines(limit=5)))
+    print("\n".join(report.discrepancy_lines(limit=5) + report.known_lines()))
     print()
     print(report.verdict())
     written = True
@@ -231,7 +251,7 @@ def exit_status(report, written: bool = True) -> int:
         return 128 + signal.Signals[interrupted].value
     if not written or report.targets_not_run:
         return EXIT_ENVIRONMENT
-    if report.discrepancies:
+    if report.discrepancies or report.known_expired:
         return EXIT_DISCREPANCIES
     if not report.compared:
         return EXIT_NOTHING_COMPARED
@@ -264,6 +284,11 @@ def main(argv=None) -> int:
     running.add_argument("--seed", type=int, default=0, help="seed of the generated cases (default 0)")
     running.add_argument("--timeout", type=float, default=60, help="seconds a case may take before it is a timeout")
     running.add_argument("--json", metavar="PATH", help="write the full report (every result, metrics, environment)")
+    running.add_argument(
+        "--known", metavar="FILE",
+        help="findings file (TOML) whose entries explain discrepancies: they are marked known and do not fail the run "
+             "(default: the one shipped with convt-oracle, its README's findings; 'none': no file)",
+    )
     running.add_argument(
         "--worker-logs", metavar="DIR",
         help="where each worker's own output goes, one file per target (default: a new temporary directory)",

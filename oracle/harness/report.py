@@ -168,16 +168,20 @@ def environment(extra: dict | None = None) -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": _cpu(),
+        "cpu_flags": cpu_flags(),
         "numpy": numpy.__version__,
         "ml_dtypes": ml_dtypes.__version__,
         **(extra or {}),
     }
 
 
-def _cpu() -> str:
-    """The CPU model and the feature flags that decide which kernels frameworks run (several findings
-    depend on them), from /proc/cpuinfo where there is one."""
-    model, flags = platform.processor() or platform.machine(), []
+# The CPU flags that decide which kernels frameworks run (several findings depend on them).
+KERNEL_CPU_FLAGS = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16"})
+
+
+def _cpuinfo() -> tuple[str, list[str] | None]:
+    """(CPU model, its flags among KERNEL_CPU_FLAGS) from /proc/cpuinfo; flags None where it cannot be read."""
+    model, flags = platform.processor() or platform.machine(), None
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
@@ -185,11 +189,23 @@ def _cpu() -> str:
                 if key.strip() == "model name":
                     model = value.strip()
                 elif key.strip() == "flags":
-                    flags = sorted(set(value.split()) & {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16"})
+                    flags = sorted(set(value.split()) & KERNEL_CPU_FLAGS)
                     break
     except OSError:
         pass
-    return f"{model} ({', '.join(flags) or 'no AVX2/AVX-512 flags found'})"
+    return model, flags
+
+
+def _cpu() -> str:
+    """The CPU model and its kernel-deciding flags, as one line."""
+    model, flags = _cpuinfo()
+    return f"{model} ({', '.join(flags or ()) or 'no AVX2/AVX-512 flags found'})"
+
+
+def cpu_flags() -> list[str] | None:
+    """The machine's CPU flags among KERNEL_CPU_FLAGS (None where /proc/cpuinfo has none): what the known
+    findings' CPU conditions read (convt_oracle.harness.known)."""
+    return _cpuinfo()[1]
 
 
 @dataclass(frozen=True)
@@ -198,6 +214,9 @@ class Report:
 
     `complete` is False for a run that was interrupted (the results so far); `targets_not_run` names each
     target whose worker did not start or whose environment failed its check, with the reason.
+    `known_file`: the findings file the discrepancies were matched against (convt_oracle.harness.known;
+    None: none); `known_stale`: its entries that no longer reproduce ({"id", "targets", "issue"});
+    `known_expired`: its entries past their date ({"id", "expires", "issue"}), which fail the report.
     """
 
     results: tuple[Result, ...]
@@ -208,11 +227,20 @@ class Report:
     environment: dict = field(default_factory=dict)
     complete: bool = True
     targets_not_run: dict = field(default_factory=dict)
+    known_file: str | None = None
+    known_stale: tuple = ()
+    known_expired: tuple = ()
 
     @property
     def ok(self) -> bool:
-        """True when no result is a discrepancy (every one is `pass` or `unsupported`)."""
-        return all(result.ok for result in self.results)
+        """True when no result is a discrepancy (every one is `pass`, `unsupported`, `refused` or a known
+        finding) and no known finding has expired."""
+        return all(result.ok for result in self.results) and not self.known_expired
+
+    @property
+    def known(self) -> tuple[Result, ...]:
+        """The discrepancies that known findings explain (Result.known)."""
+        return tuple(result for result in self.results if result.known is not None)
 
     @property
     def compared(self) -> int:
@@ -223,14 +251,18 @@ class Report:
     def verdict(self) -> str:
         """One line: the discrepancies, or that nothing was compared, or OK; never OK for a run that did not
         finish or in which a target did not run."""
+        known = f" ({len(self.known)} known)" if self.known else ""
+        expired = ", ".join(f"{entry['id']} (expired {entry['expires']})" for entry in self.known_expired)
         if self.discrepancies:
-            text = f"{len(self.discrepancies)} discrepancies"
+            text = f"{len(self.discrepancies)} discrepancies{known}"
         elif not self.compared:
             text = "nothing was compared: " + ("every result is unsupported or refused" if self.results else "no result")
-        elif self.complete and not self.targets_not_run:
-            return "OK: no discrepancy"
+        elif self.complete and not self.targets_not_run and not expired:
+            return f"OK: no new discrepancy{known}" if known else "OK: no discrepancy"
         else:
-            text = "no discrepancy in what ran"
+            text = f"no {'new ' if known else ''}discrepancy in what ran{known}"
+        if expired:
+            text += f"; known findings expired: {expired}"
         if self.targets_not_run:
             text += f"; not run: {', '.join(self.targets_not_run)}"
         if not self.complete:
@@ -258,6 +290,7 @@ class Report:
             shown = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
             lines.append(f"  {target}: {shown or 'no results'}")
         lines += self.discrepancy_lines(limit)
+        lines += self.known_lines()
         for target, reason in self.targets_not_run.items():
             lines.append(f"  {target}: not run: {reason}")
         lines.append(self.verdict())
@@ -271,6 +304,26 @@ class Report:
             lines += [f"  {line}" for line in result.message.splitlines()]
         if len(self.discrepancies) > limit:
             lines.append(f"\n... and {len(self.discrepancies) - limit} more discrepancies (see to_json())")
+        return lines
+
+    def known_lines(self) -> list[str]:
+        """The known findings: each entry that explained results (with how many, per target), then the stale
+        and the expired entries; nothing when no findings file was used."""
+        if self.known_file is None:
+            return []
+        lines = [f"\nknown findings ({self.known_file}):"]
+        explained = {}
+        for result in self.known:
+            explained.setdefault(result.known, Counter())[result.target] += 1
+        for known, targets in explained.items():
+            per_target = ", ".join(f"{target} {count}" for target, count in targets.items())
+            lines.append(f"  {known.id}: {per_target} ({known.issue})")
+        if not explained:
+            lines.append("  none of them explained a result")
+        for entry in self.known_stale:
+            lines.append(f"  stale: {entry['id']} no longer reproduces on {', '.join(entry['targets'])} ({entry['issue']})")
+        for entry in self.known_expired:
+            lines.append(f"  EXPIRED: {entry['id']} expired {entry['expires']}: revisit it ({entry['issue']})")
         return lines
 
     def to_json(self, path=None) -> str:
@@ -288,6 +341,9 @@ class Report:
             "ok": self.ok,
             "compared": self.compared,
             "verdict": self.verdict(),
+            "known_file": self.known_file,
+            "known_stale": [dict(entry) for entry in self.known_stale],
+            "known_expired": [dict(entry) for entry in self.known_expired],
             "counts": self.counts(),
             "results": [result.to_dict() for result in self.results],
         }
@@ -317,6 +373,9 @@ class Report:
                 environment=data.get("environment", {}),
                 complete=data.get("complete", True),
                 targets_not_run=data.get("targets_not_run", {}),
+                known_file=data.get("known_file"),
+                known_stale=tuple(data.get("known_stale", ())),
+                known_expired=tuple(data.get("known_expired", ())),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ReportFormatError(f"{source}: a malformed run report: {type(error).__name__}: {error}") from None
