@@ -301,7 +301,7 @@ def main(argv=None) -> int:
         signum = getattr(interruption, "signum", signal.SIGINT)
         print(f"convt-oracle: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         return 128 + signum
-    except Exception:  # noqa: BLE001 - a bug of ours: never the status of a finding (1), which `make run` accepts
+    except Exception:  # noqa: BLE001 - a bug of ours: never 1, the status of a new finding
         traceback.print_exc()
         print(f"convt-oracle: internal error (exit status {EXIT_INTERNAL}); please report it with the traceback above",
               file=sys.stderr)
