@@ -68,6 +68,15 @@ def test_an_end_crop_past_begin_plus_output_padding_is_unsupported_and_large_out
     assert report.ok and report.compared == 0 and report.verdict().startswith("nothing was compared")
 
 
+def test_a_refusal_crosses_the_worker_boundary_as_refused():
+    """In an isolated worker (convt-oracle run's way) torch's refusal comes back as `refused`, not `raised`."""
+    case = make_case(input_size=(4,), kernel_size=(3,), stride=2, output_padding=2, seed=1)
+    report = convt_oracle.crosscheck("torch", suite=[case], dtypes=("float32",), isolate=True)
+    (result,) = report.results
+    assert result.outcome == "refused", report.summary()
+    assert "torch refused it: RuntimeError: output padding must be smaller than either stride or dilation" in result.detail
+
+
 def test_output_padding_at_or_past_the_stride_but_below_the_dilation_is_inside_torch_s_domain_and_compared():
     """torch's limit is max(stride, dilation): output_padding 2 with stride 1 and dilation 3 is inside it, so it
     is asked and compared like any other case (not refused)."""

@@ -212,6 +212,7 @@ def test_an_entry_whose_target_is_right_now_is_stale_and_does_not_fail(tmp_path)
     report = known.apply(crosscheck(RIGHT), entries, source="findings.toml", today=TODAY)
     assert report.ok and report.known_stale == ({"id": "bias-ignored", "targets": [RIGHT], "issue": "https://example.org/issues/1"},)
     assert "stale: bias-ignored no longer reproduces on support.matrix_targets:conv_transpose" in report.summary()
+    assert report.verdict() == "OK: no discrepancy; 1 known findings stale: bias-ignored"
     # without the cases it is about (no bias), or on a suite it does not name, it is not judged
     no_bias = convt_oracle.crosscheck(RIGHT, suite=CASES[2:], dtypes=("float32",))
     assert known.apply(no_bias, entries, today=TODAY).known_stale == ()

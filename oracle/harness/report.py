@@ -250,24 +250,24 @@ class Report:
 
     def verdict(self) -> str:
         """One line: the discrepancies, or that nothing was compared, or OK; never OK for a run that did not
-        finish or in which a target did not run."""
+        finish, in which a target did not run, or with an expired known finding. Known and stale findings
+        are counted in it."""
         known = f" ({len(self.known)} known)" if self.known else ""
         expired = ", ".join(f"{entry['id']} (expired {entry['expires']})" for entry in self.known_expired)
+        stale = ", ".join(entry["id"] for entry in self.known_stale)
+        notes = [f"known findings expired: {expired}"] * bool(expired)
+        notes += [f"{len(self.known_stale)} known findings stale: {stale}"] * bool(stale)
+        notes += [f"not run: {', '.join(self.targets_not_run)}"] * bool(self.targets_not_run)
         if self.discrepancies:
             text = f"{len(self.discrepancies)} discrepancies{known}"
         elif not self.compared:
             text = "nothing was compared: " + ("every result is unsupported or refused" if self.results else "no result")
         elif self.complete and not self.targets_not_run and not expired:
-            return f"OK: no new discrepancy{known}" if known else "OK: no discrepancy"
+            text = f"OK: no new discrepancy{known}" if known else "OK: no discrepancy"
         else:
             text = f"no {'new ' if known else ''}discrepancy in what ran{known}"
-        if expired:
-            text += f"; known findings expired: {expired}"
-        if self.targets_not_run:
-            text += f"; not run: {', '.join(self.targets_not_run)}"
-        if not self.complete:
-            text = f"INTERRUPTED, the results so far: {text}"
-        return text
+        text = "; ".join([text, *notes])
+        return text if self.complete else f"INTERRUPTED, the results so far: {text}"
 
     @property
     def discrepancies(self) -> tuple[Result, ...]:
