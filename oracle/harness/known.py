@@ -118,23 +118,27 @@ class Finding:
         return self.expires is not None and today > self.expires
 
     # --- where it applies ---------------------------------------------------------------------------------
+    def names(self, target: str) -> bool:
+        """Whether `target` is among the entry's targets (NAME@PYTHON counts as NAME), or it names none."""
+        return not self.targets or target in self.targets or target.partition("@")[0] in self.targets
+
     def concerns(self, target: str, environment: dict) -> bool:
-        """Whether the entry is about `target` (its name, or the framework its runtime reports), whatever the version."""
-        name = target.partition("@")[0]
-        if self.targets and name not in self.targets and target not in self.targets:
+        """Whether the entry is about `target` (its name, and the framework its runtime reports), whatever the version."""
+        if not self.names(target):
             return False
-        if self.framework is not None:
-            return self.framework in _runtime(environment, target).get("versions", {})
-        return True
+        return self.framework is None or self.framework in _runtime(environment, target).get("versions", {})
 
     def applies(self, target: str, environment: dict) -> bool | None:
         """Whether the entry applies to `target` in the run described by `environment`: its name or framework,
         the framework's version and the kernel and CPU conditions. None: a condition cannot be decided from
         what the report records."""
-        if not self.concerns(target, environment):
-            runtime = _runtime(environment, target)
-            return None if self.framework is not None and "versions" not in runtime else False
         runtime = _runtime(environment, target)
+        if not self.names(target):
+            return False
+        if self.framework is not None and "versions" not in runtime:
+            return None  # which frameworks the target runs is not recorded
+        if not self.concerns(target, environment):
+            return False
         if self.versions is not None:
             try:
                 version = Version(str(runtime["versions"][self.framework]))
