@@ -232,21 +232,31 @@ def oldest_onnxruntime(request, tmp_path_factory) -> str:
     return str(python)
 
 
-def test_the_oldest_onnxruntime_of_the_range_loads_the_models_and_agrees(oldest_onnxruntime, tmp_path):
+def test_the_oldest_onnxruntime_of_the_range_loads_the_models_and_agrees_inside_the_domain(oldest_onnxruntime, tmp_path):
     """onnxruntime 1.17 refuses the IR version and the opset that a current onnx writes by default: the
     adapter asks the runtime what it reads and writes that. Both runtimes, in one run, give the same outcome
-    on every smoke case."""
+    on every smoke case inside ONNX's documented domain (output_padding < stride). Outside it the current
+    runtime refuses, while 1.17.3 answers, and some of its answers are wrong: the cases are asked, not
+    skipped, so the oracle catches them (a discrepancy of 1.17.3, exit status 1; reported, not a known
+    finding yet)."""
     report = tmp_path / "run.json"
     targets = f"onnxruntime,onnxruntime@{oldest_onnxruntime}"
     done = subprocess.run([sys.executable, "-m", "convt_oracle", "run", "--suite", "smoke", "--targets", targets,
                            "--json", str(report)], capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, (done.returncode, done.stdout[-3000:], done.stderr[-3000:])
     data = json.loads(report.read_text())
     assert data["environment"]["frameworks"][f"onnxruntime@{oldest_onnxruntime}"] == OLDEST_ONNXRUNTIME
-    outcomes = {}
+    outcomes, outside = {}, set()
     for result in data["results"]:
         outcomes.setdefault(result["case_id"], {})[result["target"].partition("@")[2]] = result["outcome"]
-    assert len(outcomes) == len(suites.select("smoke", ("float32",))) and all(len(set(pair.values())) == 1 for pair in outcomes.values())
+        if result["detail"].startswith("ONNX ConvTranspose takes output_padding < stride"):
+            outside.add(result["case_id"])
+    assert len(outcomes) == len(suites.select("smoke", ("float32",)))
+    differ = {case_id for case_id, pair in outcomes.items() if len(set(pair.values())) > 1}
+    assert differ <= outside, {case_id: outcomes[case_id] for case_id in differ - outside}
+    assert all(outcomes[case_id][""] == "refused" and outcomes[case_id][oldest_onnxruntime] != "refused"
+               for case_id in outside), {case_id: outcomes[case_id] for case_id in outside}
+    wrong = [case_id for case_id in outside if outcomes[case_id][oldest_onnxruntime] != "pass"]
+    assert done.returncode == (1 if wrong else 0), (done.returncode, done.stdout[-3000:], done.stderr[-3000:])
     assert sum(pair[""] == "pass" for pair in outcomes.values()) >= len(outcomes) // 2
 
 
