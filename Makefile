@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml ci/constraints.txt
 run: $(STAMP)
 	$(BIN)/convt-oracle selfcheck
 	mkdir -p reports
-	$(BIN)/convt-oracle run --json reports/run.json || test $$? -eq 1  # 1: discrepancies found (a result, not a failure)
+	$(BIN)/convt-oracle run --json reports/run.json  # 1: a discrepancy no known finding explains, or one expired
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2

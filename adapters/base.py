@@ -5,8 +5,14 @@ differ from the defaults here, and implements `run` (and `run_vjp` where the fra
 The framework is imported in `load()`, never at module top, so a missing or broken install costs
 nothing until the adapter is used.
 
-A case the framework cannot express natively raises `convt_oracle.Unsupported` with the reason: declared
+A case the framework's API cannot express at all raises `convt_oracle.Unsupported` with the reason: declared
 capabilities are checked by `unsupported()`, framework-specific limits by the subclass's `limits()`.
+A case the API can express but that breaks a limit the framework documents (torch's output_padding <
+max(stride, dilation), a dtype or a dilation its CPU kernels refuse) is outside its declared domain
+(`domain()`): it is still sent, and if the framework raises the adapter raises `convt_oracle.Refused` with
+the limit and the framework's message (the result is `refused`, not a discrepancy); if the framework
+returns a result, it is compared like any other, so a framework that does not enforce its own limit and
+computes garbage is caught. An exception on a case inside the domain is the framework's failure (`raised`).
 An adapter never emulates: no crop, pad or slice around the framework's call.
 
 A framework often has several spellings of one crop (TF's 'SAME', 'VALID' or explicit pairs; Keras's
@@ -25,7 +31,7 @@ import numpy as np
 
 from convt_oracle import arithmetic
 from convt_oracle.cases.model import DTYPES, MODES, Case, make_case
-from convt_oracle.errors import Unsupported
+from convt_oracle.errors import Refused, Unsupported
 
 
 class Adapter:
@@ -39,7 +45,10 @@ class Adapter:
     dilation = True
     asymmetric_padding = True
     autodiff = False
-    output_padding_limit = "none"  # the framework's rule on output_padding, as `convt-oracle adapters` shows it
+    output_padding_limit = "none"  # what of output_padding the framework's API can express (`convt-oracle adapters`)
+    # The limits the framework documents on what it may be asked, as `convt-oracle adapters` shows them; a
+    # case beyond one (`domain()`) is sent all the same, and a refusal of it is `refused`.
+    documented_domain: tuple[str, ...] = ()
     device = "cpu"  # where the framework computes: "cpu", or a GPU in the device variants
 
     def __init__(self):
@@ -78,7 +87,20 @@ class Adapter:
             "asymmetric_padding": self.asymmetric_padding,
             "autodiff": self.autodiff,
             "output_padding": self.output_padding_limit,
+            "domain": list(self.documented_domain),
         }
+
+    def runtime(self) -> dict:
+        """What this adapter's results depend on besides the case, asked of the framework in the process that
+        runs it: {"versions": {framework module: version}, "kernels": {fact: value}}. A run records it per
+        target (its report's environment["runtime"]); the known findings' conditions read it
+        (convt_oracle.harness.known)."""
+        return {"versions": {self.framework: self.version()}, "kernels": self.kernels()}
+
+    def kernels(self) -> dict:
+        """Facts that choose the framework's kernels here, asked of the framework (override): TensorFlow's
+        oneDNN on or off, the dtypes torch's oneDNN runs natively. JSON values only."""
+        return {}
 
     # --- what it can express ----------------------------------------------------------------------------
     def unsupported(self, case: Case) -> str | None:
@@ -103,8 +125,24 @@ class Adapter:
         return self.limits(case)
 
     def limits(self, case: Case) -> str | None:
-        """Framework-specific limits (override)."""
+        """Framework-specific reasons the API cannot express `case` (override)."""
         return None
+
+    def domain(self, case: Case) -> str | None:
+        """The framework's documented limit that `case` breaks, or None (override; the limits are listed in
+        `documented_domain`). Such a case is sent: a refusal becomes `Refused`, a result is compared."""
+        return None
+
+    def _asked(self, case: Case, call):
+        """`call()`, the framework's call for `case`; if it raises on a case outside the declared domain, Refused
+        with the limit and the framework's own message."""
+        limit = self.domain(case)
+        if limit is None:
+            return call()
+        try:
+            return call()
+        except Exception as error:  # noqa: BLE001 - whatever the framework raises, it declined as documented
+            raise Refused(f"{limit}; {self.name} refused it: {type(error).__name__}: {framework_message(error)}") from error
 
     # --- the environment ------------------------------------------------------------------------------
     def check_environment(self) -> str | None:
@@ -144,7 +182,7 @@ class Adapter:
         reason = self.unsupported(case)
         if reason:
             raise Unsupported(reason)
-        return self.run(case, x, w, bias)
+        return self._asked(case, lambda: self.run(case, x, w, bias))
 
     def vjp_case(self, case: Case, x, w, grad_out, bias):
         device = self._device_reason()
@@ -155,7 +193,7 @@ class Adapter:
         reason = self.unsupported(case)
         if reason:
             raise Unsupported(reason)
-        return self.run_vjp(case, x, w, grad_out, bias)
+        return self._asked(case, lambda: self.run_vjp(case, x, w, grad_out, bias))
 
     def run(self, case: Case, x: np.ndarray, w: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
@@ -170,6 +208,15 @@ class Adapter:
     def vjp(self, x, w, grad_out, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
         case = _explicit_case(x, w, bias, stride, padding, output_padding, dilation, groups)
         return self.vjp_case(case, x, w, grad_out, bias)
+
+
+def framework_message(error: BaseException) -> str:
+    """The first line of a framework's error message, without TensorFlow's "{{function_node ...}}" prefix."""
+    text = str(error).strip()
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "") if text else ""
+    if "}}" in line:
+        line = line.split("}}", 1)[1].strip()
+    return line or type(error).__name__
 
 
 def _explicit_case(x, w, bias, stride, padding, output_padding, dilation, groups) -> Case:

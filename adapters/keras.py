@@ -12,7 +12,10 @@ Keras's rules (the translation, in one place):
   effective kernel: size (i-1)*s, below TF's accepted range; a finding, see the tests);
 - modes: `same` -> ('same', None), `valid` -> ('valid', None); `explicit` and `output_shape` -> the first
   of ('valid', ops), ('same', ops), ('valid', None), ('same', None), ops in [0, stride-1] per axis, that
-  selects the case's elements (adapters.base.spell); none -> unsupported, with what each gives;
+  selects the case's elements (adapters.base.spell); then ('valid', ops), ('same', ops) with any ops >= 0:
+  output_padding >= stride is outside Keras's documented domain ("must be lower than the stride",
+  `domain`), so such a case is asked all the same and a refusal is `refused`; none -> unsupported, with
+  what each gives;
 - the bias is added with keras.ops.add (broadcast over the channels-last axis), as Keras's layers do; this
   is the only composition around the op;
 - gradients: the same call through the backend's autodiff (jax.vjp, torch.autograd, tf.GradientTape).
@@ -32,7 +35,9 @@ import ml_dtypes
 import numpy as np
 
 from convt_oracle.adapters.base import Adapter, Spelling, spell
-from convt_oracle.adapters.tensorflow import channels_first, channels_last, golden_weight, refusal_reason, tf_filter
+from convt_oracle.adapters.tensorflow import (
+    KERNEL_DOMAIN, channels_first, channels_last, golden_weight, kernel_domain, onednn_enabled, tf_filter,
+)
 from convt_oracle import arithmetic
 
 
@@ -43,7 +48,8 @@ class KerasAdapter(Adapter):
     backend = ""
     groups = False
     autodiff = True  # through the backend's own: jax.vjp, torch.autograd, tf.GradientTape
-    output_padding_limit = "output_padding < stride, with padding 'same' or 'valid' (Keras's rule)"
+    output_padding_limit = "crops that padding 'same' or 'valid' with an output_padding give"
+    documented_domain = ("output_padding lower than the stride (keras.ops.conv_transpose)",)
 
     # --- the framework ----------------------------------------------------------------------------------
     def load(self):
@@ -84,27 +90,51 @@ class KerasAdapter(Adapter):
                 return case.mode, None
             return None, f"keras.ops.conv_transpose takes no explicit padding; invalid case: {case.reason}"
 
-        def keras(padding, with_output_padding) -> Spelling:
+        def keras(padding, with_output_padding, beyond_stride=False) -> Spelling:
             def options(axis):
                 i, k, s, d = case.input_size[axis], case.kernel_size[axis], case.stride[axis], case.dilation[axis]
-                for op in range(s) if with_output_padding else [None]:
+                # Beyond the stride: up to the largest output_padding that can give the case's size
+                # ('valid': F + op, 'same': (i-1)*s + ke % 2 + op).
+                ops = range(max(s, case.output_shape[2 + axis] - (i - 1) * s + 1)) if beyond_stride else range(s)
+                for op in ops if with_output_padding else [None]:
                     yield op, arithmetic.keras_padding(i, k, s, d, padding, op)
 
-            label = f"({padding!r}, output_padding < stride)" if with_output_padding else f"({padding!r}, None)"
+            label = f"({padding!r}, None)"
+            if with_output_padding:
+                label = f"({padding!r}, output_padding {'>= 0' if beyond_stride else '< stride'})"
             return Spelling(label, options, call=lambda ops: (padding, ops if with_output_padding else None))
 
         if case.mode in ("same", "valid"):
             spellings = [keras(case.mode, False)]
         else:
-            spellings = [keras("valid", True), keras("same", True), keras("valid", False), keras("same", False)]
+            # Within Keras's documented domain first; then output_padding >= stride (`domain`).
+            spellings = [keras("valid", True), keras("same", True), keras("valid", False), keras("same", False),
+                         keras("valid", True, beyond_stride=True), keras("same", True, beyond_stride=True)]
         found = spell(case, spellings)
         if found.argument is not None:
             return found.argument
-        return None, f"keras.ops.conv_transpose takes only padding 'same'/'valid' plus output_padding < stride: {found.tried}"
+        return None, f"keras.ops.conv_transpose takes only padding 'same'/'valid' plus an output_padding: {found.tried}"
 
     def limits(self, case):
         padding, detail = self.plan(case)
         return detail if padding is None else None
+
+    def domain(self, case):
+        padding, output_padding = self.plan(case)
+        if padding is not None and output_padding is not None and any(
+            op >= s for op, s in zip(output_padding, case.stride)
+        ):
+            return (
+                f"Keras takes output_padding lower than the stride; the case needs output_padding {list(output_padding)} "
+                f"with stride {list(case.stride)}"
+            )
+        return None
+
+    def runtime(self):
+        keras = self.load()
+        backend = sys.modules[self.backend]
+        versions = {"keras": keras.__version__, self.backend: str(getattr(backend, "__version__", "unknown"))}
+        return {"versions": versions, "kernels": self.kernels()}
 
     # --- the call ---------------------------------------------------------------------------------------
     def to_backend(self, array):
@@ -202,6 +232,11 @@ class KerasTensorflowAdapter(KerasAdapter):
             y = function(*inputs)
         return tape.gradient(y, inputs, output_gradients=cotangent)
 
-    def limits(self, case):
-        # keras calls tf.nn.conv_transpose with a padding string: TF's CPU kernel limits apply
-        return super().limits(case) or refusal_reason(case.spatial_rank, case, explicit=False)
+    documented_domain = (*KerasAdapter.documented_domain, f"the tensorflow backend's: {KERNEL_DOMAIN}")
+
+    def domain(self, case):
+        # keras calls tf.nn.conv_transpose with a padding string: TF's CPU kernels' limits apply too
+        return "; ".join(limit for limit in (super().domain(case), kernel_domain(case)) if limit) or None
+
+    def kernels(self):
+        return {"onednn": onednn_enabled()}

@@ -1,8 +1,9 @@
 """onnxruntime: an in-memory ONNX ConvTranspose model (adapters/_onnx_model.py) on the CPU execution provider.
 
 - dtypes: float32 and float16. The CPU provider has no float64 and no bfloat16 ConvTranspose kernel
-  (session creation fails with NOT_IMPLEMENTED, onnxruntime 1.32.0); float16 runs through the float32
-  kernel (onnxruntime inserts casts around it), so it accumulates in float32.
+  (docs/OperatorKernels.md; session creation fails with NOT_IMPLEMENTED, onnxruntime 1.32.0): outside the
+  documented domain, so such a case is asked and its refusal is `refused`. float16 runs through the
+  float32 kernel (onnxruntime inserts casts around it), so it accumulates in float32.
 - 1-, 2- and 3-d, groups, dilation, bias (input B), asymmetric pads; modes as in adapters/_onnx_model.py.
 - One InferenceSession per model signature (dtype, shapes, bias, attributes), kept in an LRU cache:
   creating one costs 3-5 ms, running a small case ~30 us.
@@ -24,12 +25,18 @@ from convt_oracle.cases.model import make_case
 class OnnxRuntimeAdapter(OnnxAdapter):
     name = "onnxruntime"
     framework = "onnxruntime"
-    dtypes = ("float16", "float32")
+    documented_domain = (
+        *OnnxAdapter.documented_domain,
+        "float16 and float32 only: the CPU provider has no float64 or bfloat16 ConvTranspose kernel (OperatorKernels.md)",
+    )
 
-    def unsupported(self, case):
+    def domain(self, case):
         if case.dtype in ("float64", "bfloat16"):
-            return f"onnxruntime's CPU provider has no {case.dtype} ConvTranspose kernel (NOT_IMPLEMENTED)"
-        return super().unsupported(case)
+            return (
+                f"onnxruntime's CPU execution provider has no {case.dtype} ConvTranspose kernel (its documented "
+                "kernels: float16 and float32)"
+            )
+        return super().domain(case)
 
     def load(self):
         """onnxruntime, once onnx imports beside it and the models' format is known: a load that fails

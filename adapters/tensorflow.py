@@ -21,12 +21,14 @@ TF's rules (the translation, in one place):
   CPU kernels refuse with pairs) 'SAME' or 'VALID' with the case's output_shape when one gives the same
   crop. Each call is checked with the arithmetic before it is made; a case no call reproduces is
   unsupported, with the reason (output_padding past stride - 1 beyond the end crop, a 3-d crop no
-  padding string gives, TF's kernels' own refusals);
+  padding string gives);
 - TF's op takes no bias: it is added with `tf.nn.bias_add`, as TF's and Keras's layers do. This is the
   only composition around the op (no crop, pad or slice);
 - dilation > 1 and groups > 1 run only in TF's oneDNN CPU kernels (float32 everywhere oneDNN is on;
-  bfloat16 where the CPU has it); TF's other CPU kernels refuse them. Which combinations this installation
-  runs is asked of TF itself once (`kernel_refusal`), and TF's own message becomes the reason;
+  bfloat16 where the CPU has it); TF's other CPU kernels refuse them: outside that domain (`kernel_domain`)
+  a case is asked all the same, and TF's refusal is `refused`, with TF's message. Which combinations this
+  installation runs is asked of TF itself once (`kernel_refusal`) only to choose the spelling: a padding
+  string where TF's kernels refuse explicit pairs but take the string;
 - gradients: tf.GradientTape, with respect to x, the filter and the bias.
 """
 
@@ -110,7 +112,7 @@ def kernel_refusal(rank: int, dtype: str, explicit: bool, dilated: bool, grouped
 
 
 def refusal_reason(rank: int, case, explicit: bool) -> str | None:
-    """The reason TF's CPU kernels refuse `case`'s dilation or groups here (shared with keras-tensorflow)."""
+    """The reason TF's CPU kernels refuse `case`'s dilation or groups here, asked of TF (`kernel_refusal`)."""
     dilated, grouped = max(case.dilation) > 1, case.groups > 1
     message = kernel_refusal(rank, case.dtype, explicit, dilated, grouped)
     if message is None:
@@ -120,15 +122,39 @@ def refusal_reason(rank: int, case, explicit: bool) -> str | None:
     return f"TF's CPU {call} refuses {what} in {case.dtype} here: {message}"
 
 
+# TF's CPU kernels for dilation and groups: the limit TensorFlow's own kernels state when they refuse.
+KERNEL_DOMAIN = (
+    "dilation > 1 and groups > 1 only where oneDNN runs the call (float32 with oneDNN on, bfloat16 on AVX-512): "
+    "TF's own CPU kernels refuse them ('Current CPU implementations do not yet support dilation rates larger "
+    "than 1', 'Gradients for grouped convolutions are not supported on CPU')"
+)
+
+
+def kernel_domain(case) -> str | None:
+    """TF's CPU kernels' limit that `case` breaks (dilation or groups), or None (shared with keras-tensorflow)."""
+    what = [part for part, on in (("dilation > 1", max(case.dilation) > 1), ("groups > 1", case.groups > 1)) if on]
+    if not what:
+        return None
+    return f"TF's CPU kernels take {' and '.join(what)} only where oneDNN runs the call ({case.dtype} here)"
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN kernels in this process (TF_ENABLE_ONEDNN_OPTS, or by default on
+    CPUs with AVX-512), asked of TensorFlow."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 class TensorflowAdapter(Adapter):
     name = "tensorflow"
     framework = "tensorflow"
     autodiff = True
     output_padding_limit = (
         "an output_shape TF's rule accepts (its forward convolution gives the input size): output_padding "
-        "beyond stride - 1 past the end crop is not expressible; explicit pairs in 1-d and 2-d only; "
-        "dilation and groups only where TF's CPU kernels take them (oneDNN, float32)"
+        "beyond stride - 1 past the end crop is not expressible; explicit pairs in 1-d and 2-d only"
     )
+    documented_domain = (KERNEL_DOMAIN,)
 
     def load(self):
         if self._framework is None:
@@ -185,7 +211,7 @@ class TensorflowAdapter(Adapter):
                 f"Conv2DBackpropInput only, which 1-d and 2-d use); {found.tried}"
             )
         if refused:
-            return own, sizes  # limits() then gives TF's own refusal
+            return own, sizes  # outside TF's kernels' domain: asked, and TF's refusal is `refused`
         return None, f"not expressible in TF: {found.tried}"
 
     def _plan_invalid(self, case):
@@ -211,11 +237,13 @@ class TensorflowAdapter(Adapter):
 
     def limits(self, case):
         padding, detail = self.plan(case)
-        if padding is None:
-            return detail
-        explicit = not isinstance(padding, str)
-        rank = 2 if explicit else case.spatial_rank  # explicit 1-d pairs run conv2d_transpose's kernel
-        return refusal_reason(rank, case, explicit=explicit)
+        return detail if padding is None else None
+
+    def domain(self, case):
+        return kernel_domain(case)
+
+    def kernels(self):
+        return {"onednn": onednn_enabled()}
 
     # --- the call ---------------------------------------------------------------------------------------
     def _tensor(self, array):

@@ -5,9 +5,10 @@ torch's rules (the translation, in one place):
 - `padding` p crops p at both ends and `output_padding` appends at the end: canonical (b, e, op) is
   padding b, output_padding b - e + op (convt_oracle.arithmetic.torch_padding): a crop with end > begin + op is
   not expressible;
-- output size (i-1)*s - 2p + d*(k-1) + 1 + output_padding, with output_padding < max(stride, dilation);
+- output size (i-1)*s - 2p + d*(k-1) + 1 + output_padding, with output_padding < max(stride, dilation): torch's
+  documented domain (`domain`); a case beyond it is sent, and torch's refusal is `refused`;
 - mode `output_shape`: the module's forward(x, output_size=O) derives output_padding = O - smallest size
-  (convt_oracle.arithmetic.torch_output_padding), accepted in [0, stride-1];
+  (convt_oracle.arithmetic.torch_output_padding), accepted in [0, stride-1] (the domain again);
 - torch has no 'same' / 'valid' strings for transposed convolution: a `same` / `valid` case is asked with
   its canonical symmetric padding and output_padding, which is how torch spells them.
 """
@@ -25,7 +26,11 @@ class TorchAdapter(Adapter):
     name = "torch"
     framework = "torch"
     autodiff = True
-    output_padding_limit = "output_padding < max(stride, dilation) (< stride with output_size); an end crop at most begin + output_padding"
+    output_padding_limit = "an end crop at most begin + output_padding (torch crops `padding` at both ends, appends output_padding >= 0)"
+    documented_domain = (
+        "output_padding < max(stride, dilation) (torch.nn.ConvTranspose*d)",
+        "with output_size: a size that needs output_padding < stride",
+    )
     memory_format = None  # the channels_last variant sets torch.channels_last / channels_last_3d
 
     @staticmethod
@@ -38,13 +43,18 @@ class TorchAdapter(Adapter):
         return tuple(p for p, _ in pairs), tuple(op for _, op in pairs)
 
     def limits(self, case):
-        padding, output_padding = self.torch_padding(case)
-        for (b, e), op_case, op, s, d in zip(case.padding, case.output_padding, output_padding, case.stride, case.dilation):
+        _, output_padding = self.torch_padding(case)
+        for (b, e), op_case, op in zip(case.padding, case.output_padding, output_padding):
             if op < 0:
                 return (
                     f"torch crops `padding` at both ends and appends output_padding >= 0: the crop ({b}, {e}) with "
                     f"output_padding {op_case} would need output_padding {op}"
                 )
+        return None
+
+    def domain(self, case):
+        _, output_padding = self.torch_padding(case)
+        for (b, e), op_case, op, s, d in zip(case.padding, case.output_padding, output_padding, case.stride, case.dilation):
             if op >= arithmetic.torch_output_padding_limit(s, d):
                 return (
                     f"torch requires output_padding < max(stride, dilation); the case needs {op} (padding {b}, crop "
@@ -53,7 +63,7 @@ class TorchAdapter(Adapter):
         if case.mode == "output_shape" and any(
             op >= arithmetic.torch_output_size_padding_limit(s) for op, s in zip(output_padding, case.stride)
         ):
-            return "torch's output_size accepts output_padding < stride only"
+            return "torch's output_size accepts the sizes that need output_padding < stride only"
         return None
 
     # --- conversions ------------------------------------------------------------------------------------
@@ -68,6 +78,18 @@ class TorchAdapter(Adapter):
         if self.device != "cpu":
             tensor = tensor.to(self.device)
         return tensor.requires_grad_(requires_grad)
+
+    def kernels(self):
+        """Whether torch's oneDNN takes float16 and bfloat16 here (else torch's own kernel runs them), and ATen's
+        CPU capability, asked of torch."""
+        torch = self.load()
+        mkldnn = torch.ops.mkldnn
+        return {
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "onednn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+            "onednn_bfloat16": bool(mkldnn._is_mkldnn_bf16_supported()),
+            "onednn_float16": bool(mkldnn._is_mkldnn_fp16_supported()),
+        }
 
     def _array(self, tensor):
         torch = self.load()

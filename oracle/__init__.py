@@ -24,6 +24,7 @@ _PUBLIC = {
     "Tolerance": "convt_oracle.tolerance",
     "assert_conv_transpose_close": "convt_oracle.testing",
     "Unsupported": "convt_oracle.errors",
+    "Refused": "convt_oracle.errors",
     "TargetCrashed": "convt_oracle.errors",
     "TargetTimedOut": "convt_oracle.errors",
     "crosscheck": "convt_oracle.harness.crosscheck",
@@ -31,7 +32,7 @@ _PUBLIC = {
 }
 
 if TYPE_CHECKING:
-    from convt_oracle.errors import TargetCrashed, TargetTimedOut, Unsupported
+    from convt_oracle.errors import Refused, TargetCrashed, TargetTimedOut, Unsupported
     from convt_oracle.golden import conv, conv_transpose, conv_transpose_vjp, output_shape
     from convt_oracle.harness.crosscheck import crosscheck, crosscheck_target
     from convt_oracle.testing import assert_conv_transpose_close

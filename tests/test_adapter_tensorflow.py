@@ -100,10 +100,6 @@ ONEDNN = [
                       out_channels=4, seed=24),
 ]
 UNSUPPORTED = {  # case -> a piece of the reason
-    "explicit pairs with dilation (TF's own refusal)": (
-        make_case(input_size=(6,), kernel_size=(3,), stride=2, dilation=2, padding=((2, 1),), in_channels=2,
-                  out_channels=3, bias=True, seed=25),
-        "refuses dilation > 1 in float32 here: Current CPU implementations do not yet support dilation rates"),
     "3-d explicit": (make_case(input_size=(3, 3, 2), kernel_size=(3, 2, 2), stride=2, padding=((1, 0), (0, 0), (1, 1)),
                                seed=30), "tf.nn.conv3d_transpose takes padding 'SAME' or 'VALID' only"),
     "3-d output_shape, neither SAME nor VALID": (
@@ -112,6 +108,12 @@ UNSUPPORTED = {  # case -> a piece of the reason
     "output_padding >= stride": (
         make_case(input_size=(4, 4), kernel_size=(3, 3), stride=2, padding=((0, 0), (0, 0)), output_padding=(2, 0),
                   seed=33), "is not accepted for input size"),
+}
+REFUSED = {  # case -> a piece of TF's message: outside TF's CPU kernels' domain (dilation, groups), TF refuses it
+    "1-d explicit pairs with dilation": (
+        make_case(input_size=(6,), kernel_size=(3,), stride=2, dilation=2, padding=((2, 1),), in_channels=2,
+                  out_channels=3, bias=True, seed=25),
+        "Current CPU implementations do not yet support dilation rates larger than 1"),
     "explicit pairs with dilation": (
         make_case(input_size=(4, 4), kernel_size=(3, 3), dilation=2, padding=1, seed=34, dtype="float32"),
         "dilation rates larger than 1"),
@@ -137,16 +139,20 @@ def test_tensorflow_adapter_agrees_with_the_golden_in_every_mode(dtype):
     assert len(native) == expected_native, report.summary()
     assert {r.case.mode for r in forward if r.outcome == "pass"} == {"same", "valid", "output_shape", "explicit"}
     for result in forward:
-        if result.outcome == "unsupported":
-            assert "refuses" in result.detail and dtype in result.detail, result.detail
+        assert result.outcome in ("pass", "refused"), report.summary()
+        if result.outcome == "refused":
+            assert result.detail.startswith("TF's CPU kernels take") and dtype in result.detail, result.detail
 
 
-def test_float64_dilation_and_groups_are_unsupported_with_tf_s_own_reason():
+def test_float64_dilation_and_groups_are_refused_with_tf_s_own_message():
+    """Outside TF's CPU kernels' domain (dilation and groups run in oneDNN only), TF is asked, and its refusal
+    is `refused`, with the declared limit and TF's message."""
     if onednn_kernels_take_dilation_and_groups("float64"):
         pytest.skip("TF's CPU kernels here take float64 dilation and groups")
-    report = convt_oracle.crosscheck("tensorflow", suite=ONEDNN, dtypes=("float64",))
+    report = convt_oracle.crosscheck("tensorflow", suite=ONEDNN, dtypes=("float64",), grad=True)
     details = [r.detail for r in report.results]
-    assert all(r.outcome == "unsupported" for r in report.results), report.summary()
+    assert all(r.outcome == "refused" for r in report.results), report.summary()
+    assert all("only where oneDNN runs the call (float64 here); tensorflow refused it" in d for d in details), details
     assert any("do not yet support dilation rates larger than 1" in d for d in details), details
     assert any("Gradients for grouped convolutions are not supported" in d for d in details), details
 
@@ -158,6 +164,25 @@ def test_cases_tf_cannot_express_are_unsupported_with_a_specific_reason(name):
     (result,) = report.results
     assert result.outcome == "unsupported", report.summary()
     assert reason in result.detail, result.detail
+
+
+@pytest.mark.parametrize("name", list(REFUSED))
+def test_dilation_and_groups_tf_s_kernels_refuse_are_refused_with_tf_s_message(name):
+    case, message = REFUSED[name]
+    dtype = "float32" if case.dtype is None else case.dtype
+    report = convt_oracle.crosscheck("tensorflow", suite=[case], dtypes=(dtype,))
+    (result,) = report.results
+    assert result.outcome == "refused", report.summary()
+    assert message in result.detail and result.detail.startswith("TF's CPU kernels take"), result.detail
+
+
+def test_tensorflow_declares_its_domain_and_whether_onednn_is_on():
+    from tensorflow.python.util import _pywrap_util_port
+
+    adapter = registry.load("tensorflow")
+    assert any("only where oneDNN runs the call" in limit for limit in adapter.capabilities()["domain"])
+    assert adapter.runtime() == {"versions": {"tensorflow": tf.__version__},
+                                 "kernels": {"onednn": bool(_pywrap_util_port.IsMklEnabled())}}
 
 
 def test_the_mode_picks_the_tf_call():
@@ -207,7 +232,8 @@ def test_smoke_suite(dtype):
     rows = isolated.crosscheck("tensorflow", "smoke", [dtype], grad=True)
     known = (golden_nonfinite_vjp_policy, tf_conv3d_same_float64, inf_weight_meets_padding_zeros)
     unexplained = [
-        str(row) for row in rows if row.outcome not in ("pass", "unsupported") and not any(rule(row) for rule in known)
+        str(row) for row in rows
+        if row.outcome not in ("pass", "unsupported", "refused") and not any(rule(row) for rule in known)
     ]
     assert not unexplained, "\n\n".join(unexplained)
     forward = [row.outcome for row in rows if row.check == "forward"]
@@ -215,8 +241,8 @@ def test_smoke_suite(dtype):
     # TF has no explicit padding in 1-d and 3-d, and no dilation or groups where its kernels here refuse them
     assert native >= len(forward) // (3 if onednn_kernels_take_dilation_and_groups(dtype) else 6), f"{native} of {len(forward)} native"
     vjp = [row.outcome for row in rows if row.check == "vjp"]
-    ran = len(forward) - forward.count("unsupported")
-    assert len(vjp) - vjp.count("unsupported") == ran  # a gradient wherever the forward runs
+    ran = len(forward) - forward.count("unsupported") - forward.count("refused")
+    assert len(vjp) - vjp.count("unsupported") - vjp.count("refused") == ran  # a gradient wherever the forward runs
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
@@ -234,7 +260,8 @@ def test_smoke_suite_low_precision_within_dtype_accumulation(dtype):
 
     known = (golden_nonfinite_vjp_policy, tf_conv3d_same_float64, bfloat16_findings, inf_weight_meets_padding_zeros)
     unexplained = [
-        str(row) for row in rows if row.outcome not in ("pass", "unsupported") and not any(rule(row) for rule in known)
+        str(row) for row in rows
+        if row.outcome not in ("pass", "unsupported", "refused") and not any(rule(row) for rule in known)
     ]
     assert not unexplained, "\n\n".join(unexplained)
 

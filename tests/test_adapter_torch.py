@@ -45,16 +45,57 @@ def test_torch_adapter_agrees_with_the_golden(name, dtype):
     assert len(native) >= 5, report.summary()
 
 
-def test_an_end_crop_past_begin_plus_output_padding_and_large_output_padding_are_unsupported_with_reasons():
+def test_an_end_crop_past_begin_plus_output_padding_is_unsupported_and_large_output_padding_is_refused():
+    """A crop torch's API cannot express (it would need a negative output_padding) is not asked: unsupported.
+    output_padding >= max(stride, dilation), and an output_size past the sizes output_padding < stride gives,
+    are outside torch's documented domain: they are asked, and torch's refusal is `refused`, with torch's
+    own message after the limit."""
     cases = [
         make_case(input_size=(4,), kernel_size=(3,), padding=((0, 1),), seed=1),
         make_case(input_size=(4,), kernel_size=(3,), stride=2, output_padding=2, seed=1),
+        make_case(input_size=(4,), kernel_size=(2,), stride=2, dilation=3, output_padding=2, mode="output_shape", seed=1),
     ]
-    report = convt_oracle.crosscheck("torch", suite=cases, dtypes=("float32",))
-    reasons = [r.detail for r in report.results]
-    assert [r.outcome for r in report.results] == ["unsupported", "unsupported"]
-    assert "would need output_padding -1" in reasons[0]
-    assert "output_padding < max(stride, dilation)" in reasons[1]
+    report = convt_oracle.crosscheck("torch", suite=cases, dtypes=("float32",), grad=True)
+    forward = [r for r in report.results if r.check == "forward"]
+    assert [r.outcome for r in forward] == ["unsupported", "refused", "refused"], report.summary()
+    assert "would need output_padding -1" in forward[0].detail
+    assert "torch requires output_padding < max(stride, dilation)" in forward[1].detail
+    assert "RuntimeError: output padding must be smaller than either stride or dilation" in forward[1].detail
+    assert "output_size accepts the sizes that need output_padding < stride" in forward[2].detail
+    assert "ValueError: requested an output size of [12], but valid sizes range from [10] to [11]" in forward[2].detail
+    vjp = [r.outcome for r in report.results if r.check == "vjp"]
+    assert vjp == ["unsupported", "refused", "refused"], report.summary()
+    assert report.ok and report.compared == 0 and report.verdict().startswith("nothing was compared")
+
+
+def test_a_refusal_crosses_the_worker_boundary_as_refused():
+    """In an isolated worker (convt-oracle run's way) torch's refusal comes back as `refused`, not `raised`."""
+    case = make_case(input_size=(4,), kernel_size=(3,), stride=2, output_padding=2, seed=1)
+    report = convt_oracle.crosscheck("torch", suite=[case], dtypes=("float32",), isolate=True)
+    (result,) = report.results
+    assert result.outcome == "refused", report.summary()
+    assert "torch refused it: RuntimeError: output padding must be smaller than either stride or dilation" in result.detail
+
+
+def test_output_padding_at_or_past_the_stride_but_below_the_dilation_is_inside_torch_s_domain_and_compared():
+    """torch's limit is max(stride, dilation): output_padding 2 with stride 1 and dilation 3 is inside it, so it
+    is asked and compared like any other case (not refused)."""
+    case = make_case(input_size=(4,), kernel_size=(2,), stride=1, dilation=3, output_padding=2, seed=3)
+    adapter = registry.load("torch")
+    assert adapter.domain(case.with_dtype("float32")) is None
+    report = convt_oracle.crosscheck(adapter, suite=[case], dtypes=("float32", "float64"))
+    assert [r.outcome for r in report.results] == ["pass", "pass"], report.summary()
+
+
+def test_torch_declares_its_domain_and_its_kernels():
+    adapter = registry.load("torch")
+    capabilities = adapter.capabilities()
+    assert any("output_padding < max(stride, dilation)" in limit for limit in capabilities["domain"])
+    runtime = adapter.runtime()
+    assert runtime["versions"] == {"torch": torch.__version__}
+    assert runtime["kernels"]["onednn_bfloat16"] == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    assert runtime["kernels"]["onednn_float16"] == torch.ops.mkldnn._is_mkldnn_fp16_supported()
+    assert runtime["kernels"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_an_asymmetric_crop_is_padding_begin_and_output_padding_begin_minus_end():

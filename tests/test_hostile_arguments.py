@@ -155,7 +155,7 @@ def test_a_report_with_nothing_compared_says_so_and_is_not_ok_in_words():
 
     report = convt_oracle.crosscheck(never, suite="article")
     assert report.ok and report.compared == 0
-    assert report.verdict() == "nothing was compared: every result is unsupported"
+    assert report.verdict() == "nothing was compared: every result is unsupported or refused"
     assert "OK" not in report.summary()
 
 

@@ -57,7 +57,7 @@ def test_the_wheel_holds_one_top_level_package(wheel):
     assert {name for name in top if not name.endswith(".dist-info")} == {"convt_oracle"}
     for path in ("convt_oracle/golden.py", "convt_oracle/harness/pytest_plugin.py", "convt_oracle/adapters/torch.py",
                  "convt_oracle/cases/suites.py", "convt_oracle/cases/default-seed0.json",
-                 "convt_oracle/harness/templates/report.html.j2"):
+                 "convt_oracle/harness/templates/report.html.j2", "convt_oracle/known-findings.toml"):
         assert path in names, path
     (metadata,) = [name for name in names if name.endswith(".dist-info/top_level.txt")] or [None]
     if metadata is not None:

@@ -8,6 +8,7 @@ depend on how the generated suites grow; the xdist run uses `smoke`, and the det
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import re
 import subprocess
@@ -67,8 +68,10 @@ def run(pytester, monkeypatch):
     # Hypothesis' plugin imports hypothesis, assertion-rewritten, at the end of every inner session: seconds.
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")
     pytest_plugin._LOADED.clear()
+    pytest_plugin._ENVIRONMENTS.clear()
     yield pytester
     pytest_plugin._LOADED.clear()
+    pytest_plugin._ENVIRONMENTS.clear()
 
 
 def test_registered_through_pytest11():
@@ -250,6 +253,75 @@ def test_check_returns_the_result():
     case = suites.expand(suites.get("article"), ("float32",))[0]
     result = pytest_plugin.check(case, "support.matrix_targets:conv_transpose")
     assert result.outcome == "pass" and result.case_id == case.id
+
+
+# --- known findings (--convt-known) --------------------------------------------------------------------
+RIGHT = "support.matrix_targets:conv_transpose"
+
+
+def findings_file(run, target, table, name="findings.toml"):
+    """A test-only findings file: one entry for `target`, with one match table (TOML lines)."""
+    path = run.path / name
+    path.write_text(
+        f'[[finding]]\nid = "test-finding"\ntargets = ["{target}"]\nreason = "a finding for this test"\n'
+        f'issue = "https://example.org/1"\n[[finding.match]]\n{table}\n'
+    )
+    return str(path)
+
+
+def test_a_fixed_finding_xpasses_and_fails_the_run(run):
+    """A right target, matched by a strict entry (one case, by id): the case is a strict xfail that passes, so
+    the run fails with XPASS(strict), with the entry's id, reason and issue; the other cases pass."""
+    run.makepyfile(CHECK_TEST)
+    case_id = case_ids("article", ("float32",))[1]
+    known = findings_file(run, RIGHT, f'case_id = ["{case_id}"]')
+    result = run.runpytest("--convt-suite", "article", "--convt-targets", RIGHT, "--convt-known", known, "-rX")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines([
+        f"_* test_check[[]{case_id}-{RIGHT}[]] _*",
+        "[[]XPASS(strict)[]] test-finding: a finding for this test (https://example.org/1)",
+    ])
+    result.stdout.fnmatch_lines([f"convt-oracle known findings: {known} (1 entries)"])
+
+
+def test_a_known_discrepancy_is_an_xfail_strict_or_not_and_another_outcome_still_fails(run):
+    run.makepyfile(wrongtarget=WRONG_TARGET, test_wrong=CHECK_TEST)
+    target = "wrongtarget:conv_transpose"
+    ids = ", ".join(f'"{case_id}"' for case_id in case_ids("article", ("float32",)))
+    strict = findings_file(run, target, f'case_id = [{ids}]\noutcome = "value_mismatch"', "strict.toml")
+    result = run.runpytest("--convt-suite", "article", "--convt-targets", target, "--convt-known", strict, "-rx")
+    result.assert_outcomes(xfailed=3)
+    result.stdout.fnmatch_lines(["XFAIL *test-finding: a finding for this test (https://example.org/1)*"])
+    loose = findings_file(run, target, 'outcome = "value_mismatch"\ndtype = "float32"', "loose.toml")
+    result = run.runpytest("--convt-suite", "article", "--convt-targets", target, "--convt-known", loose, "-rx")
+    result.assert_outcomes(xfailed=3)
+    result.stdout.fnmatch_lines(["XFAIL *known finding test-finding: a finding for this test (https://example.org/1)*"])
+    other = findings_file(run, target, f'case_id = [{ids}]\noutcome = "nonfinite_mismatch"', "other.toml")
+    result = run.runpytest("--convt-suite", "article", "--convt-targets", target, "--convt-known", other)
+    result.assert_outcomes(failed=3)  # a strict xfail for another outcome: the value_mismatch fails
+    result.stdout.fnmatch_lines([f"convt-oracle: value_mismatch: {target} on *"])
+    result = run.runpytest("--convt-suite", "article", "--convt-targets", target, "--convt-known", "none")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["convt-oracle known findings: none"])
+
+
+def test_a_bad_findings_file_is_a_usage_error(run):
+    run.makepyfile(CASE_TEST)
+    bad = findings_file(run, RIGHT, 'mode = "sideways"')
+    result = run.runpytest("--convt-known", bad)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: convt-oracle: --convt-known: {bad}: finding 1 ('test-finding'): match.mode: "
+                                 "got 'sideways'; unknown 'sideways'; expected among explicit, same, valid, output_shape"])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnx") is None, reason="onnx is not installed: no onnx.reference here")
+def test_the_shipped_findings_make_onnx_reference_s_known_bugs_xfails(run):
+    """The shipped file, by default: onnx.reference on the `invalid` suite computes 4 invalid configurations
+    (its invalid-attribute finding, a non-strict entry: xfails where it happens) and rejects the other 6."""
+    run.makepyfile(CHECK_TEST)
+    result = run.runpytest("--convt-suite", "invalid", "--convt-targets", "onnx_reference", "-rx")
+    result.assert_outcomes(passed=6, xfailed=4)
+    result.stdout.fnmatch_lines(["XFAIL *known finding onnx-reference-accepts-invalid-conv-transpose-attributes: *"])
 
 
 # --- pytest-xdist ---------------------------------------------------------------------------------------

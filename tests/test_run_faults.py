@@ -93,13 +93,14 @@ def test_the_report_is_written_atomically(tmp_path):
 
 @needs_onnxruntime
 def test_a_run_that_compares_nothing_says_so_and_exits_5(tmp_path):
-    """onnxruntime has no float64 kernel on the CPU: every case is unsupported."""
+    """onnxruntime has no float64 kernel on the CPU: every case is refused (outside its documented domain)."""
     report = tmp_path / "run.json"
     done = run("--suite", "article", "--targets", "onnxruntime", "--dtypes", "float64", "--json", str(report))
     assert done.returncode == 5, (done.returncode, done.stdout, done.stderr)
     assert "nothing was compared" in done.stdout and "OK" not in done.stdout
     data = json.loads(report.read_text())
     assert data["compared"] == 0 and data["verdict"].startswith("nothing was compared")
+    assert {r["outcome"] for r in data["results"]} == {"refused"} and "NOT_IMPLEMENTED" in data["results"][0]["detail"]
 
 
 # --- environments that cannot run a target: not run, one line, exit 3 ------------------------------------------------
@@ -183,7 +184,7 @@ def test_a_signal_part_way_writes_the_results_so_far(tmp_path, name, to_group):
     assert data["complete"] is False and data["environment"]["interrupted_by"] == name
     outcomes = {r["outcome"] for r in data["results"]}
     cases = len(suites.select("default", ("float32",), seed=0))
-    assert 0 < len(data["results"]) < cases and outcomes <= {"pass", "unsupported"}, outcomes  # no crash
+    assert 0 < len(data["results"]) < cases and outcomes <= {"pass", "unsupported", "refused"}, outcomes  # no crash
 
 
 # --- a busy machine: every target still starts ---------------------------------------------------------------------

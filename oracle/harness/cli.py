@@ -16,7 +16,7 @@ import numpy as np
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_ENVIRONMENT, EXIT_INTERNAL, EXIT_NOTHING_COMPARED = 0, 1, 2, 3, 4, 5
 EXIT_STATUSES = {
     EXIT_OK: "nothing wrong",
-    EXIT_DISCREPANCIES: "discrepancies (the targets' findings); gate: regressions",
+    EXIT_DISCREPANCIES: "discrepancies (the targets' findings) that no known finding explains, or a known finding expired; gate: regressions",
     EXIT_USAGE: "usage error",
     EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written, "
                       "a merge refused or with cases missing; gate: a report it cannot read or compare",
@@ -151,6 +151,7 @@ def run_command(parser, args) -> int:
     if not (args.timeout > 0 and math.isfinite(args.timeout)):
         parser.error(f"--timeout: got {args.timeout:g}; a case needs a positive, finite number of seconds")
     shard = _shard(parser, args.shard)
+    known = _known_findings(parser, args.known)
     if args.json:
         try:
             check_writable("--json", args.json)
@@ -209,13 +210,27 @@ def run_command(parser, args) -> int:
     for number in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(number, interrupt)
     try:
-        return _run_and_report(args, targets, dtypes, total, logs, shard)
+        return _run_and_report(args, targets, dtypes, total, logs, shard, known)
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
 
 
-def _run_and_report(args, targets, dtypes, total, logs, shard=None) -> int:
+def _known_findings(parser, option):
+    """(file name, entries) of `--known` (the shipped findings file by default), or None for `--known none`;
+    a file that cannot be used is a usage error naming the file, the entry, the key and the rule."""
+    from convt_oracle.harness import known
+
+    path = known.resolve(option)
+    if path is None:
+        return None
+    try:
+        return str(path), known.load(path)
+    except known.KnownFindingsError as error:
+        parser.error(f"--known: {error}")
+
+
+def _run_and_report(args, targets, dtypes, total, logs, shard=None, known_findings=None) -> int:
     """Run, print the table and write the report; signals are ignored once the run has returned, so that
     a second one does not cut the report short."""
     from convt_oracle.harness.outputs import ReportNotWritable
@@ -229,10 +244,15 @@ def _run_and_report(args, targets, dtypes, total, logs, shard=None) -> int:
         progress.close()
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_IGN)
+    if known_findings is not None:  # the discrepancies the findings file explains do not fail the run
+        from convt_oracle.harness import known
+
+        source, findings = known_findings
+        report = known.apply(report, findings, source=source)
     print(f"the workers' own output (framework log lines, warnings): {logs}")
     print()
     print(outcome_table(report))
-    print("\n".join(report.discrepancy_lines(limit=5)))
+    print("\n".join(report.discrepancy_lines(limit=5) + report.known_lines()))
     print()
     print(report.verdict())
     written = True
@@ -319,7 +339,7 @@ def exit_status(report, written: bool = True) -> int:
         return 128 + signal.Signals[interrupted].value
     if not written or report.targets_not_run:
         return EXIT_ENVIRONMENT
-    if report.discrepancies:
+    if report.discrepancies or report.known_expired:
         return EXIT_DISCREPANCIES
     if not report.compared:
         return EXIT_NOTHING_COMPARED
@@ -354,6 +374,11 @@ def main(argv=None) -> int:
     running.add_argument("--timeout", type=float, default=60, help="seconds a case may take before it is a timeout")
     running.add_argument("--json", metavar="PATH", help="write the full report (every result, metrics, environment)")
     running.add_argument(
+        "--known", metavar="FILE",
+        help="findings file (TOML) whose entries explain discrepancies: they are marked known and do not fail the run "
+             "(default: the one shipped with convt-oracle, its README's findings; 'none': no file)",
+    )
+    running.add_argument(
         "--worker-logs", metavar="DIR",
         help="where each worker's own output goes, one file per target (default: a new temporary directory)",
     )
@@ -386,7 +411,7 @@ def main(argv=None) -> int:
         signum = getattr(interruption, "signum", signal.SIGINT)
         print(f"convt-oracle: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
         return 128 + signum
-    except Exception:  # noqa: BLE001 - a bug of ours: never the status of a finding (1), which `make run` accepts
+    except Exception:  # noqa: BLE001 - a bug of ours: never 1, the status of a new finding
         traceback.print_exc()
         print(f"convt-oracle: internal error (exit status {EXIT_INTERNAL}); please report it with the traceback above",
               file=sys.stderr)

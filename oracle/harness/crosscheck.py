@@ -7,8 +7,11 @@ A target is a callable with the golden's signature,
 called with numpy arrays in the case's dtype, `stride`, `dilation`, `output_padding` as tuples of ints,
 `padding` as a tuple of (begin, end) pairs and `groups` as an int; or a string "module:function" naming
 one; or the name of an installed adapter; either name with "@PYTHON" runs in a worker under that
-interpreter (convt_oracle.harness.targets: the grammar `convt-oracle run --targets` takes too). A target that cannot express a case natively raises
-`convt_oracle.Unsupported(reason)`: the result is `unsupported`, not a failure. For `grad=True` the target may
+interpreter (convt_oracle.harness.targets: the grammar `convt-oracle run --targets` takes too). A target that
+cannot express a case natively raises `convt_oracle.Unsupported(reason)`: the result is `unsupported`, not a
+failure; one whose framework raised on a case outside the framework's documented domain raises
+`convt_oracle.Refused(reason)`: `refused`, not a failure either (an adapter does so itself:
+convt_oracle.adapters.base.Adapter.domain). For `grad=True` the target may
 carry a `vjp` attribute, `target.vjp(x, w, grad_out, bias, **params) -> (grad_x, grad_w, grad_bias)`
 (grad_bias None without bias); a target without one gets `unsupported` for its vjp results.
 
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convt_oracle import compare as C
-from convt_oracle.errors import TargetCrashed, TargetTimedOut, Unsupported
+from convt_oracle.errors import Refused, TargetCrashed, TargetTimedOut, Unsupported
 from convt_oracle.harness.kernels import framework_settings
 from convt_oracle.harness.report import Report, Result, environment
 from convt_oracle.tolerance import Tolerance
@@ -94,6 +97,8 @@ def _call(function, *args, **kwargs):
         result = function(*args, **kwargs)
     except Unsupported as error:
         return None, time.perf_counter() - start, C.UNSUPPORTED, str(error)
+    except Refused as error:
+        return None, time.perf_counter() - start, C.REFUSED, str(error)
     except TargetCrashed as error:
         return None, time.perf_counter() - start, C.CRASH, str(error)
     except TargetTimedOut as error:
@@ -176,7 +181,7 @@ def check_case(
     if not case.valid:
         if outcome in (C.UNSUPPORTED, C.CRASH, C.TIMEOUT):
             return Result(case, name, outcome, detail=detail, target_seconds=seconds)
-        if outcome == C.RAISED:  # rejecting an invalid configuration is right
+        if outcome in (C.RAISED, C.REFUSED):  # rejecting an invalid configuration is right
             return Result(case, name, C.PASS, detail=f"rejected as it should be: {detail}", target_seconds=seconds)
         return Result(
             case, name, C.ACCEPTED_INVALID, detail=f"returned a result for an invalid case; the golden says: {case.reason}",

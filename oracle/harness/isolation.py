@@ -291,6 +291,10 @@ class IsolatedTarget:
         """An adapter's check_environment, in the worker: None, or why it cannot run there."""
         return self._run("check_environment", (), {})
 
+    def _runtime(self):
+        """An adapter's runtime (its framework's versions and kernel facts), asked in the worker."""
+        return self._run("runtime", (), {})
+
     def _start(self) -> None:
         self._worker = None
         limit = self.start_timeout

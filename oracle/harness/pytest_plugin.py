@@ -9,6 +9,8 @@ file, the ini file over the default:
                             NAME@/path/to/python (convt_oracle.harness.targets; default: none)
     --convt-dtypes A,B      the dtypes each configuration runs in, default "float32"
     --convt-seed N          the seed of generated suites, default 0
+    --convt-known FILE      the known-findings file (convt_oracle.harness.known), default the one shipped
+                            with convt-oracle; "none": no file
 
 They are validated once, at configure time (an unknown suite or dtype is a usage error listing the known
 ones), and printed in the report header with the versions of numpy, ml_dtypes and of any framework that
@@ -26,7 +28,13 @@ A test asks for them by fixture name:
 - `convt_check(case, target)` (also importable as `convt_oracle.harness.pytest_plugin.check`): runs the case on the
   target and compares with the golden (convt_oracle.harness.crosscheck.check_case); a discrepancy fails the test with
   the result's message and a reproducer to paste; `unsupported` skips it with the target's reason;
-  otherwise it returns the Result.
+  otherwise it returns the Result. `refused` (the framework declined a case outside its documented domain)
+  skips it too.
+- Known findings: a case that a strict match table of an applicable entry selects is a strict xfail
+  (`xfail(strict=True)`, its reason "<id>: <reason> (<issue>)"): its discrepancy is expected, and a fixed
+  framework shows as XPASS, which fails. A discrepancy that a non-strict entry explains (a finding that
+  shows on some of the cases its conditions select) becomes an xfail when it happens. Any other failure
+  of such a test, a different outcome included, stays a failure.
 - `@pytest.mark.convt(suite=..., dtypes=..., seed=...)` overrides the options for one test (or a module,
   through `pytestmark`).
 
@@ -47,6 +55,7 @@ DEFAULT_SEED = 0
 # Frameworks whose versions the header reports when (and only when) something already imported them.
 FRAMEWORKS = ("torch", "tensorflow", "jax", "onnx", "onnxruntime", "keras")
 MARKER_KEYS = ("suite", "dtypes", "seed")
+NO_KNOWN = (None, ())  # the stash's value without a findings file: (path, entries)
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,16 @@ class Settings:
 
 _SETTINGS = pytest.StashKey[Settings]()
 _CASES = pytest.StashKey[dict]()
+_KNOWN = pytest.StashKey[tuple]()
+_OUTER = pytest.StashKey[dict]()
+# The session's known findings, for `check`, which is called without the config: (path or None, entries);
+# and whether the running test is a strict xfail of a known finding (set by `_convt_known_finding`).
+_SESSION = {"known": NO_KNOWN, "strict": None}
+
+
+class KnownDiscrepancy(AssertionError):
+    """A discrepancy that a known finding explains, raised by `check` in a test that the finding makes a
+    strict xfail: the one failure that xfail accepts (`raises=`)."""
 
 
 # --- options ------------------------------------------------------------------------------------------
@@ -86,7 +105,13 @@ def pytest_addoption(parser):
     parser.addini("convt_suite", "convt-oracle: default --convt-suite", default="")
     parser.addini("convt_targets", "convt-oracle: default --convt-targets (commas or whitespace)", default="")
     parser.addini("convt_dtypes", "convt-oracle: default --convt-dtypes (commas or whitespace)", default="")
+    group.addoption(
+        "--convt-known", default=None, metavar="FILE",
+        help="known-findings file (TOML) whose entries make their cases xfails; default the one shipped with "
+             "convt-oracle, 'none' for none; or ini convt_known",
+    )
     parser.addini("convt_seed", "convt-oracle: default --convt-seed", default="")
+    parser.addini("convt_known", "convt-oracle: default --convt-known", default="")
 
 
 def _names(text) -> tuple[str, ...]:
@@ -147,6 +172,26 @@ def pytest_configure(config):
         raise pytest.UsageError(f"convt-oracle: {error}") from None
     config.stash[_SETTINGS] = Settings(suite=suite, targets=tuple(dict.fromkeys(targets)), dtypes=dtypes, seed=seed)
     config.stash[_CASES] = {}
+    config.stash[_OUTER] = dict(_SESSION)  # a pytest run inside a test (pytester) gives it back when it ends
+    config.stash[_KNOWN] = _SESSION["known"] = _known_findings(_option(config, "known"))
+
+
+def _known_findings(option) -> tuple:
+    """(path, entries) of the known-findings file the option names (convt_oracle.harness.known.resolve), or
+    NO_KNOWN; a file that cannot be used is a usage error naming it, the entry, the key and the rule."""
+    from convt_oracle.harness import known
+
+    path = known.resolve(option)
+    if path is None:
+        return NO_KNOWN
+    try:
+        return str(path), known.load(path)
+    except known.KnownFindingsError as error:
+        raise pytest.UsageError(f"convt-oracle: --convt-known: {error}") from None
+
+
+def pytest_unconfigure(config):
+    _SESSION.update(config.stash.get(_OUTER, {"known": NO_KNOWN, "strict": None}))
 
 
 def settings(config) -> Settings:
@@ -184,10 +229,12 @@ def pytest_report_header(config):
         return None
     chosen = settings(config)
     targets = ", ".join(chosen.targets) or "none (--convt-targets module:function,...)"
+    path, findings = config.stash.get(_KNOWN, NO_KNOWN)
     return [
         f"convt-oracle: suite {chosen.suite}, dtypes {', '.join(chosen.dtypes)}, seed {chosen.seed}, targets {targets}",
         "convt-oracle versions: "
         + ", ".join(f"{name} {version}" for name, version in versions(chosen.targets).items()),
+        f"convt-oracle known findings: {path} ({len(findings)} entries)" if path else "convt-oracle known findings: none",
     ]
 
 
@@ -264,6 +311,53 @@ def convt_target(request):
     return request.param
 
 
+@pytest.fixture(autouse=True)
+def _convt_known_finding(request):
+    """Makes a test parametrized with a case and a target a strict xfail where a strict known finding
+    expects its discrepancy (module docstring); `check` then raises KnownDiscrepancy for it."""
+    _SESSION["strict"] = None
+    callspec = getattr(request.node, "callspec", None)
+    params = callspec.params if callspec is not None else {}
+    case, target = params.get("convt_case"), params.get("convt_target")
+    if case is not None and target is not None and _SESSION["known"][1]:
+        expected = [f for f in _applicable(target) if f.expects_failure(case, _name(target))]
+        if expected:
+            _SESSION["strict"] = (case, _name(target))
+            request.applymarker(pytest.mark.xfail(strict=True, raises=KnownDiscrepancy, reason=_reasons(expected)))
+    yield
+    _SESSION["strict"] = None
+
+
+def _name(target) -> str:
+    from convt_oracle.harness.crosscheck import target_name
+
+    return target_name(target)
+
+
+def _reasons(findings) -> str:
+    return "; ".join(f"{f.id}: {f.reason} ({f.issue})" for f in findings)
+
+
+_ENVIRONMENTS = {}
+
+
+def _applicable(target) -> list:
+    """The session's known findings that apply to `target` here: its framework's versions and kernels asked
+    of the loaded adapter (a "module:function" target has none), and this machine's CPU flags."""
+    from convt_oracle.harness import known
+    from convt_oracle.harness.report import cpu_flags
+
+    name = _name(target)
+    if name not in _ENVIRONMENTS:
+        try:
+            function = _load(target)
+        except (ValueError, TypeError, ImportError):  # check() reports it
+            return []
+        runtime = function.runtime() if callable(getattr(function, "runtime", None)) else {}
+        _ENVIRONMENTS[name] = {"runtime": {name: runtime}, "cpu_flags": cpu_flags()}
+    return known.applicable(_SESSION["known"][1], name, _ENVIRONMENTS[name])
+
+
 @pytest.fixture
 def convt_check():
     """check(case, target, tolerance=None) -> Result; fails with the message and a reproducer on a discrepancy."""
@@ -309,11 +403,13 @@ def check(case, target, *, tolerance=None):
     """Run `case` on `target` and compare with the golden; fail the calling test on a discrepancy.
 
     `target`: a "module:function" string, an adapter name or a callable. Returns the Result when it is
-    `pass`; skips the test when the target says the case is `unsupported` (with its reason); otherwise
-    fails with the result's message and a reproducer a user can paste.
+    `pass`; skips the test when the target says the case is `unsupported` or the framework `refused` it
+    (with the reason); a discrepancy that a known finding explains is an xfail (KnownDiscrepancy where the
+    finding makes the test a strict xfail); otherwise fails with the result's message and a reproducer a
+    user can paste.
     """
     __tracebackhide__ = True
-    from convt_oracle.compare import UNSUPPORTED
+    from convt_oracle.compare import REFUSED, UNSUPPORTED
     from convt_oracle.harness.crosscheck import check_case, target_name
 
     name = target_name(target)
@@ -327,8 +423,13 @@ def check(case, target, *, tolerance=None):
 
     with np.errstate(all="ignore"):  # inf and NaN inputs are cases too: the comparison judges, not numpy's warnings
         result = check_case(function, case, name, tolerance)
-    if result.outcome == UNSUPPORTED:
-        pytest.skip(f"convt-oracle: {name}: unsupported: {result.detail}")
+    if result.outcome in (UNSUPPORTED, REFUSED):
+        pytest.skip(f"convt-oracle: {name}: {result.outcome}: {result.detail}")
     if not result.ok:
+        explained = [f for f in _applicable(target) if f.explains(result)] if _SESSION["known"][1] else []
+        if explained and _SESSION["strict"] == (case, name):
+            raise KnownDiscrepancy(f"{failure_message(result)}\nknown finding: {_reasons(explained)}")
+        if explained:
+            pytest.xfail(f"known finding {_reasons(explained)}")
         pytest.fail(failure_message(result), pytrace=False)
     return result

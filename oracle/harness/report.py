@@ -175,6 +175,7 @@ def environment(extra: dict | None = None) -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu": _cpu(),
+        "cpu_flags": cpu_flags(),
         "numpy": numpy.__version__,
         "ml_dtypes": ml_dtypes.__version__,
         "kernel_settings": machine_settings(),
@@ -182,10 +183,13 @@ def environment(extra: dict | None = None) -> dict:
     }
 
 
-def _cpu() -> str:
-    """The CPU model and the feature flags that decide which kernels frameworks run (several findings
-    depend on them), from /proc/cpuinfo where there is one."""
-    model, flags = platform.processor() or platform.machine(), []
+# The CPU flags that decide which kernels frameworks run (several findings depend on them).
+KERNEL_CPU_FLAGS = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16"})
+
+
+def _cpuinfo() -> tuple[str, list[str] | None]:
+    """(CPU model, its flags among KERNEL_CPU_FLAGS) from /proc/cpuinfo; flags None where it cannot be read."""
+    model, flags = platform.processor() or platform.machine(), None
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:
@@ -193,11 +197,23 @@ def _cpu() -> str:
                 if key.strip() == "model name":
                     model = value.strip()
                 elif key.strip() == "flags":
-                    flags = sorted(set(value.split()) & {"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_fp16"})
+                    flags = sorted(set(value.split()) & KERNEL_CPU_FLAGS)
                     break
     except OSError:
         pass
-    return f"{model} ({', '.join(flags) or 'no AVX2/AVX-512 flags found'})"
+    return model, flags
+
+
+def _cpu() -> str:
+    """The CPU model and its kernel-deciding flags, as one line."""
+    model, flags = _cpuinfo()
+    return f"{model} ({', '.join(flags or ()) or 'no AVX2/AVX-512 flags found'})"
+
+
+def cpu_flags() -> list[str] | None:
+    """The machine's CPU flags among KERNEL_CPU_FLAGS (None where /proc/cpuinfo has none): what the known
+    findings' CPU conditions read (convt_oracle.harness.known)."""
+    return _cpuinfo()[1]
 
 
 @dataclass(frozen=True)
@@ -208,6 +224,9 @@ class Report:
     target whose worker did not start or whose environment failed its check, with the reason. `shard`: the
     part of the suite a `run --shard K/N` ran (convt_oracle.harness.shards), None for the whole suite;
     `suite_cases`: how many cases the whole suite has in these dtypes (None where not recorded).
+    `known_file`: the findings file the discrepancies were matched against (convt_oracle.harness.known;
+    None: none); `known_stale`: its entries that no longer reproduce ({"id", "targets", "issue"});
+    `known_expired`: its entries past their date ({"id", "expires", "issue"}), which fail the report.
     """
 
     results: tuple[Result, ...]
@@ -220,11 +239,20 @@ class Report:
     targets_not_run: dict = field(default_factory=dict)
     shard: Shard | None = None
     suite_cases: int | None = None
+    known_file: str | None = None
+    known_stale: tuple = ()
+    known_expired: tuple = ()
 
     @property
     def ok(self) -> bool:
-        """True when no result is a discrepancy (every one is `pass` or `unsupported`)."""
-        return all(result.ok for result in self.results)
+        """True when no result is a discrepancy (every one is `pass`, `unsupported`, `refused` or a known
+        finding) and no known finding has expired."""
+        return all(result.ok for result in self.results) and not self.known_expired
+
+    @property
+    def known(self) -> tuple[Result, ...]:
+        """The discrepancies that known findings explain (Result.known)."""
+        return tuple(result for result in self.results if result.known is not None)
 
     @property
     def compared(self) -> int:
@@ -234,21 +262,28 @@ class Report:
 
     def verdict(self) -> str:
         """One line: the discrepancies, or that nothing was compared, or OK; never OK for a run that did not
-        finish or in which a target did not run."""
+        finish, in which a target did not run, or with an expired known finding. Known and stale findings
+        are counted in it."""
+        known = f" ({len(self.known)} known)" if self.known else ""
+        expired = ", ".join(f"{entry['id']} (expired {entry['expires']})" for entry in self.known_expired)
+        stale = ", ".join(entry["id"] for entry in self.known_stale)
+        notes = [f"known findings expired: {expired}"] * bool(expired)
+        notes += [f"{len(self.known_stale)} known findings stale: {stale}"] * bool(stale)
+        notes += [f"not run: {', '.join(self.targets_not_run)}"] * bool(self.targets_not_run)
         if self.discrepancies:
-            text = f"{len(self.discrepancies)} discrepancies"
+            text = f"{len(self.discrepancies)} discrepancies{known}"
         elif not self.compared:
             text = "nothing was compared: " + ("every result is unsupported or refused" if self.results else "no result")
-        elif self.complete and not self.targets_not_run:
-            return "OK: no discrepancy"
+        elif self.complete and not self.targets_not_run and not expired:
+            text = f"OK: no new discrepancy{known}" if known else "OK: no discrepancy"
         else:
-            text = "no discrepancy in what ran"
-        if self.targets_not_run:
-            text += f"; not run: {', '.join(self.targets_not_run)}"
-        if not self.complete:  # a run cut short, or a merge of shards (convt_oracle.harness.merge) with cases missing
-            cut = "INCOMPLETE, cases missing" if "merged_from" in self.environment else "INTERRUPTED, the results so far"
-            text = f"{cut}: {text}"
-        return text
+            text = f"no {'new ' if known else ''}discrepancy in what ran{known}"
+        text = "; ".join([text, *notes])
+        if self.complete:
+            return text
+        # a run cut short, or a merge of shards (convt_oracle.harness.merge) with cases missing
+        cut = "INCOMPLETE, cases missing" if "merged_from" in self.environment else "INTERRUPTED, the results so far"
+        return f"{cut}: {text}"
 
     @property
     def discrepancies(self) -> tuple[Result, ...]:
@@ -271,6 +306,7 @@ class Report:
             shown = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
             lines.append(f"  {target}: {shown or 'no results'}")
         lines += self.discrepancy_lines(limit)
+        lines += self.known_lines()
         for target, reason in self.targets_not_run.items():
             lines.append(f"  {target}: not run: {reason}")
         lines.append(self.verdict())
@@ -284,6 +320,26 @@ class Report:
             lines += [f"  {line}" for line in result.message.splitlines()]
         if len(self.discrepancies) > limit:
             lines.append(f"\n... and {len(self.discrepancies) - limit} more discrepancies (see to_json())")
+        return lines
+
+    def known_lines(self) -> list[str]:
+        """The known findings: each entry that explained results (with how many, per target), then the stale
+        and the expired entries; nothing when no findings file was used."""
+        if self.known_file is None:
+            return []
+        lines = [f"\nknown findings ({self.known_file}):"]
+        explained = {}
+        for result in self.known:
+            explained.setdefault(result.known, Counter())[result.target] += 1
+        for known, targets in explained.items():
+            per_target = ", ".join(f"{target} {count}" for target, count in targets.items())
+            lines.append(f"  {known.id}: {per_target} ({known.issue})")
+        if not explained:
+            lines.append("  none of them explained a result")
+        for entry in self.known_stale:
+            lines.append(f"  stale: {entry['id']} no longer reproduces on {', '.join(entry['targets'])} ({entry['issue']})")
+        for entry in self.known_expired:
+            lines.append(f"  EXPIRED: {entry['id']} expired {entry['expires']}: revisit it ({entry['issue']})")
         return lines
 
     def to_json(self, path=None) -> str:
@@ -303,6 +359,9 @@ class Report:
             "ok": self.ok,
             "compared": self.compared,
             "verdict": self.verdict(),
+            "known_file": self.known_file,
+            "known_stale": [dict(entry) for entry in self.known_stale],
+            "known_expired": [dict(entry) for entry in self.known_expired],
             "counts": self.counts(),
             "results": [result.to_dict() for result in self.results],
         }
@@ -334,6 +393,9 @@ class Report:
                 targets_not_run=data.get("targets_not_run", {}),
                 shard=None if data.get("shard") is None else Shard(data["shard"]["index"], data["shard"]["count"]),
                 suite_cases=data.get("suite_cases"),
+                known_file=data.get("known_file"),
+                known_stale=tuple(data.get("known_stale", ())),
+                known_expired=tuple(data.get("known_expired", ())),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ReportFormatError(f"{source}: a malformed run report: {type(error).__name__}: {error}") from None

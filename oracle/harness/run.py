@@ -100,6 +100,7 @@ def run(
     workers: dict[str, IsolatedTarget] = {}
     versions = {spec.label: "unknown (interrupted before it was looked up)" for spec in targets}
     kernels: dict[str, dict] = {}  # target label -> what its frameworks say decides their kernels
+    runtimes = {}  # label -> the adapter's runtime() in its worker: framework versions and kernel facts
     stop = threading.Event()
 
     def drive(spec: TargetSpec):
@@ -124,6 +125,10 @@ def run(
             return
         adapter = hasattr(worker, "call_case")  # an adapter takes the case (its mode); a function its parameters
         vjp = grad and hasattr(worker, "vjp_case" if adapter else "vjp")  # without: check_vjp says unsupported
+        try:  # what the known findings' conditions read (convt_oracle.harness.known)
+            runtimes[spec.label] = worker.runtime() if hasattr(worker, "runtime") else {}
+        except Exception as error:  # noqa: BLE001 - recorded; a condition that needs it then cannot apply
+            runtimes[spec.label] = {"error": f"{type(error).__name__}: {error}"}
         drawn = deque()  # the (x, w, bias) of the cases sent ahead of their answers, in order
 
         def calls():
@@ -180,7 +185,8 @@ def run(
         print(f"\ninterrupted ({signal.Signals(interrupted).name}): reporting the results finished so far",
               file=sys.stderr, flush=True)
     collected = {label: list(found) for label, found in results.items()}  # what a thread adds now is not counted
-    extra = {"frameworks": dict(versions), "grad": grad,
+    extra = {"frameworks": dict(versions), "runtime": {label: runtimes[label] for label in versions if label in runtimes},
+             "grad": grad,
              "target_kernels": {spec.label: kernels[spec.label] for spec in targets if spec.label in kernels}}
     if interrupted is not None:
         extra["interrupted_by"] = signal.Signals(interrupted).name
@@ -220,8 +226,9 @@ class _Answered:
 
 
 def outcome_table(report: Report) -> str:
-    """Targets (and, with vjp results, target x check) x outcomes, the outcomes that occur, as aligned text;
-    a target that did not run is one line with the reason."""
+    """Targets (and, with vjp results, target x check) x outcomes, the outcomes that occur, as aligned text,
+    then how many of them known findings explain (`known`, where some do); a target that did not run is one
+    line with the reason."""
     checks = sorted({r.check for r in report.results}, key=["forward", "vjp"].index) or ["forward"]
     counts = {}
     for target in report.targets:
@@ -229,9 +236,10 @@ def outcome_table(report: Report) -> str:
             continue
         for check in checks:
             label = target if checks == ["forward"] else f"{target} {check}"
-            found = [r.outcome for r in report.results if r.target == target and r.check == check]
-            counts[label] = {outcome: found.count(outcome) for outcome in C.OUTCOMES}
-    shown = [outcome for outcome in C.OUTCOMES if any(row[outcome] for row in counts.values())]
+            found = [r for r in report.results if r.target == target and r.check == check]
+            counts[label] = {outcome: sum(r.outcome == outcome for r in found) for outcome in C.OUTCOMES}
+            counts[label]["known"] = sum(r.known is not None for r in found)  # of those, explained by known findings
+    shown = [outcome for outcome in (*C.OUTCOMES, "known") if any(row[outcome] for row in counts.values())]
     width = max([len("target")] + [len(label) for label in counts] + [len(label) for label in report.targets_not_run])
     lines = ["  ".join(["target".ljust(width)] + [outcome.rjust(max(len(outcome), 5)) for outcome in shown])]
     for label, row in counts.items():

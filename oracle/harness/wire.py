@@ -5,7 +5,7 @@ Every value on the execnet channel is a plain list, tuple, dict, str, int, float
 
 - an array is {"array": (dtype, shape, raw bytes)}: the dtype is numpy's `dtype.str` for numpy's own
   types (byte order included) and the name for extension types (`bfloat16`);
-- a tuple or list of values is {"tuple": [...]} or {"list": [...]};
+- a tuple or list of values is {"tuple": [...]} or {"list": [...]}; a dict with str keys is {"dict": [[key, value], ...]};
 - a result that is not an array is {"object": (type name, repr)}, so that the parent can report what the
   target returned;
 - a case (convt_oracle.cases.model.Case, for an adapter's call_case / vjp_case) is {"case": JSON text of
@@ -14,7 +14,7 @@ Every value on the execnet channel is a plain list, tuple, dict, str, int, float
 A reply to a call is (number, "ok", encoded result, seconds) or (number, "error", kind, type name, module,
 message, traceback text, seconds); `seconds` is the target's own time, measured in the worker. The
 oracle's own exceptions (convt_oracle.errors) keep their meaning across the boundary by their class name:
-their kind is "unsupported", "crash" or "timeout", and they carry no traceback; any other exception is
+their kind is "unsupported", "refused", "crash" or "timeout", and they carry no traceback; any other exception is
 "raised" and is rebuilt in the parent as a RemoteTargetError named like it.
 
 This module needs numpy only (ml_dtypes when a bfloat16 array arrives), so that a worker's interpreter
@@ -32,10 +32,10 @@ import traceback
 import numpy as np
 
 # Exceptions of the oracle that keep their meaning across the process boundary: kind by class name.
-SPECIAL = {"Unsupported": "unsupported", "TargetCrashed": "crash", "TargetTimedOut": "timeout"}
-# A target's optional methods that the parent can call: the golden-signature vjp, an adapter's per-case calls
-# and its check of the environment it runs in.
-METHODS = ("vjp", "call_case", "vjp_case", "check_environment")
+SPECIAL = {"Unsupported": "unsupported", "Refused": "refused", "TargetCrashed": "crash", "TargetTimedOut": "timeout"}
+# A target's optional methods that the parent can call: the golden-signature vjp, an adapter's per-case calls,
+# its check of the environment it runs in and what it reports of its framework there (versions, kernels).
+METHODS = ("vjp", "call_case", "vjp_case", "check_environment", "runtime")
 
 
 # --- values -----------------------------------------------------------------------------------------------
@@ -60,6 +60,8 @@ def encode(value):
         return {"array": (dtype_code(value.dtype), value.shape, value.tobytes())}  # C order, whatever the strides
     if isinstance(value, (tuple, list)):
         return {"tuple" if isinstance(value, tuple) else "list": [encode(item) for item in value]}
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        return {"dict": [[key, encode(item)] for key, item in value.items()]}
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
     return {"object": (type(value).__name__, repr(value)[:200])}
@@ -77,6 +79,8 @@ def decode(data, placeholder=None):
     if kind in ("tuple", "list"):
         items = [decode(item, placeholder) for item in payload]
         return tuple(items) if kind == "tuple" else items
+    if kind == "dict":
+        return {key: decode(item, placeholder) for key, item in payload}
     if kind == "object":
         return payload[1] if placeholder is None else placeholder(*payload)
     if kind == "case":
@@ -133,7 +137,7 @@ def describe(error: BaseException) -> tuple:
         if klass.__name__ in SPECIAL and klass.__module__.partition(".")[0] == "convt_oracle":
             kind = SPECIAL[klass.__name__]
             break
-    # The oracle's own exceptions need no traceback: `unsupported` is a third of torch's cases.
+    # The oracle's own exceptions need no traceback: `unsupported` and `refused` are a third of torch's cases.
     text = traceback_text(error) if kind == "raised" else ""
     return kind, type(error).__name__, type(error).__module__, str(error), text
 
@@ -205,13 +209,15 @@ def _remote_object(type_name: str, text: str) -> RemoteObject:
 
 def answer_of(reply: tuple) -> tuple:
     """(value, exception or None, seconds) of a worker's reply."""
-    from convt_oracle.errors import TargetCrashed, TargetTimedOut, Unsupported
+    from convt_oracle.errors import Refused, TargetCrashed, TargetTimedOut, Unsupported
 
     if reply[1] == "ok":
         return decode(reply[2], _remote_object), None, reply[3]
     kind, type_name, module, text, trace, seconds = reply[2:8]
     if kind == "unsupported":
         return None, Unsupported(text), seconds
+    if kind == "refused":
+        return None, Refused(text), seconds
     if kind == "crash":
         return None, TargetCrashed(text), seconds
     if kind == "timeout":
