@@ -143,16 +143,21 @@ def test_env_makes_the_environment_and_prints_the_target_to_use(onnxruntime_env)
 
 
 def test_a_run_on_the_new_environment_agrees_with_this_one(onnxruntime_env, tmp_path):
+    """Inside ONNX's documented domain (output_padding < stride) both runtimes give the same outcome on every
+    smoke case; outside it the current one refuses and 1.17.3 answers (tests/test_adapter_onnx.py's oldest
+    runtime test says what of), so there the outcomes may differ and the run may find discrepancies."""
     folder, _ = onnxruntime_env
     target = f"onnxruntime@{folder}/bin/python"
     report = tmp_path / "run.json"
     done = subprocess.run([sys.executable, "-m", "convt_oracle", "run", "--suite", "smoke", "--targets",
                            f"onnxruntime,{target}", "--json", str(report)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, (done.returncode, done.stdout[-3000:], done.stderr[-3000:])
+    assert done.returncode in (0, 1), (done.returncode, done.stdout[-3000:], done.stderr[-3000:])
     data = json.loads(report.read_text())
     assert data["environment"]["frameworks"][target] == OLDEST_ONNXRUNTIME and not data["targets_not_run"]
     outcomes = {}
     for result in data["results"]:
         outcomes.setdefault(result["case_id"], {})[result["target"]] = result["outcome"]
-    assert all(len(set(pair.values())) == 1 and len(pair) == 2 for pair in outcomes.values())
+    inside = {case_id: pair for case_id, pair in outcomes.items() if pair["onnxruntime"] != "refused"}
+    assert len(inside) >= len(outcomes) // 2 and all(len(pair) == 2 for pair in outcomes.values())
+    assert all(len(set(pair.values())) == 1 for pair in inside.values()), inside
     assert sum(pair[target] == "pass" for pair in outcomes.values()) >= len(outcomes) // 2

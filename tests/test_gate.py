@@ -145,14 +145,19 @@ def test_the_noise_rule(old, new, moved):
 
 @pytest.mark.framework("onnxruntime")
 def test_unsupported_and_refused_transitions(reports, tmp_path, capsys):
-    """onnxruntime cannot be asked output_padding >= stride (unsupported); the same results relabelled
-    `refused` stand for a framework that declines them as documented."""
+    """onnxruntime declines some smoke cases: those it cannot be asked (unsupported) and output_padding >=
+    stride (refused, ONNX's documented domain). Its results with every declined case relabelled `unsupported`,
+    and again relabelled `refused`, stand for a framework that cannot express them and one that refuses them."""
     paths, made = reports
-    runtime = crosscheck("onnxruntime")
-    refusing = dataclasses.replace(runtime, results=tuple(
-        dataclasses.replace(r, outcome=REFUSED) if r.outcome == UNSUPPORTED else r for r in runtime.results))
+    found = crosscheck("onnxruntime")
+    assert {r.outcome for r in found.results} >= {UNSUPPORTED, REFUSED} and not found.discrepancies
+
+    def relabelled(outcome):
+        return dataclasses.replace(found, results=tuple(
+            dataclasses.replace(r, outcome=outcome) if r.outcome in (UNSUPPORTED, REFUSED) else r for r in found.results))
+
+    runtime, refusing = relabelled(UNSUPPORTED), relabelled(REFUSED)
     unsupported = {(r.case.id, r.check) for r in runtime.results if r.outcome == UNSUPPORTED}
-    assert unsupported and not runtime.discrepancies
     runtime_path, refusing_path = write(runtime, tmp_path, "onnxruntime"), write(refusing, tmp_path, "refusing")
 
     def changed(old, new):
@@ -205,12 +210,22 @@ def test_a_known_finding_is_known_before_any_other_category(reports, tmp_path, c
     assert {c["known"]["id"] for c in changes if c["category"] == "known"} == {"bias-twice"}
 
 
-@pytest.mark.skipif(importlib.util.find_spec("convt_oracle.harness.known") is not None,
-                    reason="convt_oracle.harness.known exists: --known applies its files (tested with it)")
-def test_known_without_the_known_findings_module_is_a_usage_error(reports, capsys):
-    paths, _ = reports
-    status, _, err = gate_exit(capsys, paths["good"], paths["wrong"], "--known", "findings.toml")
-    assert status == 2 and "--known: findings.toml: this convt-oracle cannot read known-findings files" in err
+def test_known_applies_a_findings_file_to_the_candidate(reports, tmp_path, capsys):
+    """`gate --known FILE` marks the candidate's discrepancies an entry explains, as `run --known` does: the
+    regression becomes `known` and the gate passes; a file that is not a findings file is a usage error."""
+    paths, made = reports
+    findings = tmp_path / "findings.toml"
+    findings.write_text(
+        '[[finding]]\nid = "bias-twice"\ntargets = ["%s"]\nreason = "adds the bias twice"\nissue = "#1"\n'
+        '[[finding.match]]\nbias = true\noutcome = "value_mismatch"\n' % made["wrong"].targets[0])
+    assert gate_exit(capsys, paths["good"], paths["wrong"])[0] == 1
+    status, _, _ = gate_exit(capsys, paths["good"], paths["wrong"], "--known", str(findings), "--json", str(tmp_path / "d.json"))
+    diff = json.loads((tmp_path / "d.json").read_text())
+    assert status == 0 and diff["counts"]["known"] == len(made["wrong"].discrepancies) and diff["counts"]["new_failure"] == 0
+    assert {c["known"]["id"] for c in diff["changes"] if c["category"] == "known"} == {"bias-twice"}
+    findings.write_text('[[finding]]\nid = "x"\n')
+    status, _, err = gate_exit(capsys, paths["good"], paths["wrong"], "--known", str(findings))
+    assert status == 2 and f"--known: {findings}" in err
 
 
 def test_the_precedence_is_documented_and_covers_every_category():

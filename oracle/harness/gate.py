@@ -369,7 +369,7 @@ def describe(entry: Change) -> str:
 def gate(baseline: str, candidate: str, *, fail_on=DEFAULT_FAIL_ON, known: str | None = None) -> GateResult:
     """Compare the run report `candidate` with `baseline` (paths, each optionally with ::TARGET).
 
-    `known`: a known-findings file re-applied to the candidate (convt_oracle.harness.known.apply_known).
+    `known`: a known-findings file re-applied to the candidate (convt_oracle.harness.known.apply).
     GateError (with its exit status) where they cannot be compared.
     """
     unknown = [name for name in fail_on if name not in CATEGORIES]
@@ -403,19 +403,16 @@ def _by_key(report: Report, target: str | None) -> dict:
 
 
 def _apply_known(report: Report, path: str) -> Report:
-    """The candidate with the known findings of `path` applied (convt_oracle.harness.known)."""
+    """The candidate with the known findings of `path` applied (convt_oracle.harness.known), as `run --known`
+    applies them; "none" applies none."""
+    from convt_oracle.harness import known
+
+    source = known.resolve(path)
+    if source is None:
+        return report
     try:
-        from convt_oracle.harness.known import apply_known
-    except ModuleNotFoundError as error:
-        if error.name not in ("convt_oracle.harness.known",):
-            raise
-        raise _usage(f"--known: {path}: this convt-oracle cannot read known-findings files "
-                     f"(no convt_oracle.harness.known)") from None
-    try:
-        return apply_known(report, path)
-    except OSError as error:
-        raise _unusable(f"--known: cannot read {path}: {error.strerror or error}") from None
-    except ValueError as error:
+        return known.apply(report, known.load(source), source=str(source))
+    except known.KnownFindingsError as error:
         raise _usage(f"--known: {error}") from None
 
 
