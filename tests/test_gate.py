@@ -12,7 +12,6 @@ refuse cases themselves) and `known` (a discrepancy given a Known; `run --known`
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import subprocess

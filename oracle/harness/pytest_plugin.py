@@ -191,7 +191,10 @@ def _known_findings(option) -> tuple:
 
 
 def pytest_unconfigure(config):
+    """Restore the outer session's known findings (a pytester run inside a test) and close the workers of the
+    NAME@PYTHON targets this process loaded."""
     _SESSION.update(config.stash.get(_OUTER, {"known": NO_KNOWN, "strict": None}))
+    _close_workers()
 
 
 def settings(config) -> Settings:
@@ -380,7 +383,7 @@ def _load(target):
     return _LOADED[target]
 
 
-def pytest_unconfigure(config):
+def _close_workers():
     """Close the workers of the NAME@PYTHON targets this process loaded."""
     isolation = sys.modules.get("convt_oracle.harness.isolation")  # loaded if any worker was started
     for target, function in list(_LOADED.items()):
