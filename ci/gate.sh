@@ -13,7 +13,7 @@
 # $BACKEND). Settings, from the environment:
 #   GATE_DIR      where environments, shards and reports go (default: gate-out)
 #   SUITE         the suite of both runs (default: default); DTYPES (default: float32); SHARDS (default: 2)
-#   BACKEND       Keras's backend in its environments (default: torch)
+#   BACKEND       Keras's backend in its environments (default: convt-oracle env's)
 #   OLD_PYTHON, NEW_PYTHON   existing interpreters to gate instead of new environments (envs then only
 #                 records them)
 #   CONVT_ORACLE  the convt-oracle command (default: convt-oracle)
@@ -25,7 +25,7 @@ GATE_DIR=${GATE_DIR:-gate-out}
 SUITE=${SUITE:-default}
 DTYPES=${DTYPES:-float32}
 SHARDS=${SHARDS:-2}
-BACKEND=${BACKEND:-torch}
+BACKEND=${BACKEND:-}
 read -r -a CONVT_ORACLE <<< "${CONVT_ORACLE:-convt-oracle}"
 
 usage() {
@@ -36,7 +36,7 @@ usage() {
 # envs FRAMEWORK OLD NEW: $GATE_DIR/{old,new}.target hold the target (NAME@PYTHON) of each version.
 envs() {
     [ $# -eq 3 ] || usage
-    local framework=$1 old=$2 new=$3 side version python found
+    local framework=$1 old=$2 new=$3 side version python found backend
     mkdir -p "$GATE_DIR"
     for side in old new; do
         version=$old; python=${OLD_PYTHON:-}
@@ -44,7 +44,9 @@ envs() {
         if [ -n "$python" ]; then
             found="${ADAPTER:-$framework}@$python"
         else
-            "${CONVT_ORACLE[@]}" env "$GATE_DIR/env-$side" "$framework==$version" --backend "$BACKEND" \
+            backend=()
+            if [ "$framework" = keras ] && [ -n "$BACKEND" ]; then backend=(--backend "$BACKEND"); fi
+            "${CONVT_ORACLE[@]}" env "$GATE_DIR/env-$side" "$framework==$version" "${backend[@]}" \
                 | tee "$GATE_DIR/env-$side.txt"
             found=$(grep -E "^${ADAPTER:-[a-z_-]+}@" "$GATE_DIR/env-$side.txt" | head -n 1)
             [ -n "$found" ] || { echo "ci/gate.sh: convt-oracle env printed no target ${ADAPTER:+for $ADAPTER}" >&2; exit 3; }
@@ -68,10 +70,14 @@ shard() {
     done
 }
 
+# merge: each run's report from its shards; like a run, a merge that finds discrepancies (1) or compares
+# nothing (5) has written its report.
 merge() {
-    local side
+    local side status
     for side in old new; do
-        "${CONVT_ORACLE[@]}" merge "$GATE_DIR"/parts/"$side"-*.json -o "$GATE_DIR/$side.json"
+        status=0
+        "${CONVT_ORACLE[@]}" merge "$GATE_DIR"/parts/"$side"-*.json -o "$GATE_DIR/$side.json" || status=$?
+        case $status in 0|1|5) ;; *) exit "$status" ;; esac
     done
 }
 

@@ -394,6 +394,74 @@ def test_finding_onnx_reference_accepts_invalid_conv_transpose_attributes(name, 
         ReferenceEvaluator(model).run(None, arrays)
 
 
+# --- findings of older onnxruntime releases (the oldest of the range, made by the fixture above) -------------
+
+# Runs in the oldest onnxruntime's interpreter: ConvTranspose of x with w and the attributes given as JSON,
+# printing {"returned": [...]} or {"raised": message}. numpy, onnx and onnxruntime only.
+OLD_RUNTIME_CALL = """
+import json, sys
+import numpy as np, onnxruntime
+from onnx import TensorProto, helper
+x, w, attributes = json.loads(sys.argv[1])
+x, w = np.array(x, np.float32), np.array(w, np.float32)
+node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], **attributes)
+graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape),
+                                       helper.make_tensor_value_info("w", TensorProto.FLOAT, w.shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], ir_version=7)
+try:
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    print(json.dumps({"returned": session.run(None, {"x": x, "w": w})[0].tolist()}))
+except Exception as error:
+    print(json.dumps({"raised": str(error)}))
+"""
+
+
+def old_runtime_call(python: str, x, w, attributes: dict) -> dict:
+    arguments = json.dumps([np.asarray(x).tolist(), np.asarray(w).tolist(), attributes])
+    done = subprocess.run([python, "-c", OLD_RUNTIME_CALL, arguments], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+@pytest.mark.finding(
+    "onnxruntime-output-padding-past-stride-misplaces-values",
+    f"onnxruntime {OLDEST_ONNXRUNTIME} (and 1.20.1): ConvTranspose with output_padding >= stride on an axis is "
+    "computed, not refused, with the values laid out in rows of the unpadded width",
+)
+def test_finding_old_onnxruntime_misplaces_values_where_output_padding_passes_the_stride(oldest_onnxruntime):
+    """The spec asks output_padding < stride; onnxruntime 1.32 refuses more ("output_padding[0] (1) must be
+    less than max(stride, dilation)"). 1.17.3 and 1.20.1 compute it: x = [1, 2, 3] down the height, a 1x1
+    kernel of ones, stride 1, output_padding (0, 1) gives [[1, 2], [3, 0], [0, 0]]: the three values written
+    one after the other into rows of two, instead of [[1, 0], [2, 0], [3, 0]]. Found by the gate of 1.20.1
+    against 1.32.0 (README, "The gate on real versions"): 98 of the default suite's 258 such cases wrong, by
+    up to 8e12 x the bound; the others happen to be right."""
+    x = np.array([1.0, 2.0, 3.0]).reshape(1, 1, 3, 1)
+    answer = old_runtime_call(oldest_onnxruntime, x, np.ones((1, 1, 1, 1)), {"strides": [1, 1], "output_padding": [0, 1]})
+    assert answer == {"returned": [[[[1.0, 0.0], [2.0, 0.0], [3.0, 0.0]]]]}
+
+
+OLD_RUNTIME_INVALID_ATTRIBUTES = {  # each invalid by the spec or ONNX's shape inference; onnxruntime 1.32 refuses it
+    "dilation 0": {"dilations": [0]},
+    "negative pads": {"pads": [-1, 0]},
+    "negative output_padding": {"strides": [2], "output_padding": [-1]},
+    "stride 0": {"strides": [0]},
+}
+
+
+@pytest.mark.finding(
+    "onnxruntime-accepts-invalid-conv-transpose-attributes",
+    f"onnxruntime {OLDEST_ONNXRUNTIME} (and 1.20.1): ConvTranspose computes a result for invalid attributes",
+)
+@pytest.mark.parametrize("name", list(OLD_RUNTIME_INVALID_ATTRIBUTES))
+def test_finding_old_onnxruntime_accepts_invalid_conv_transpose_attributes(oldest_onnxruntime, name):
+    """1.17.3 and 1.20.1 return [3, 3, 3, 3] for dilation 0 (every tap on one pixel), a zero prepended for pads
+    [-1, 0], a result for output_padding -1, and [4, 4, 4] for stride 0 in 1-d (in 2-d, the default suite's
+    stride (0, 1) case kills the process with SIGFPE: a `crash`); 1.32.0 raises a ShapeInferenceError for each."""
+    answer = old_runtime_call(oldest_onnxruntime, np.ones((1, 1, 4)), np.ones((1, 1, 3)), OLD_RUNTIME_INVALID_ATTRIBUTES[name])
+    assert "raised" in answer, answer
+
+
 # --- a declared domain: refused, raised, and a wrong result outside it ------------------------------------
 
 

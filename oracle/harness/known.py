@@ -23,7 +23,8 @@ convt_oracle/known-findings.toml, with an entry for every finding in the README)
     values = ["nonfinite_weights"]    # the case's value kind
     groups = ">1"                     # numbers: an int, a list of ints, "<op> N" (op: < <= > >= == !=), "odd", "even"
     spatial_rank = 3                  # also channels_per_group, out_channels_per_group
-    valid = false                     # invalid cases only (true: valid ones only); also bias
+    valid = false                     # invalid cases only (true: valid ones only); also bias, and
+                                      # output_padding_past_stride (output_padding >= stride on some axis)
     detail = "in grad_w"              # a regular expression searched in the result's detail and message
     case_id = ["1d-b1-...-r9"]        # exact case ids (Case.id, the dtype in it); also `target`, a list of names
     strict = true                     # every case the table selects fails (default: true with case_id, else
@@ -80,7 +81,7 @@ CHOICES = {  # match keys whose value is one or more names, with the names allow
     "values": VALUE_KINDS,
 }
 NUMBERS = ("groups", "spatial_rank", "channels_per_group", "out_channels_per_group")  # numeric conditions
-FLAGS = ("valid", "bias")  # match keys that are true or false
+FLAGS = ("valid", "bias", "output_padding_past_stride")  # match keys that are true or false
 MATCH_KEYS = (*CHOICES, *NUMBERS, *FLAGS, "detail", "case_id", "target", "strict")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _COMPARISON = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*(-?\d+)\s*$")
@@ -191,6 +192,8 @@ def _selects(table: dict, case, check: str, target: str) -> bool:
         "channels_per_group": case.in_channels // case.groups if case.groups > 0 else None,
         "out_channels_per_group": case.out_channels // case.groups if case.groups > 0 else None,
         "valid": case.valid, "bias": case.bias,
+        # outside torch's, ONNX's and Keras's documented domain (output_padding < stride) on some axis
+        "output_padding_past_stride": any(op >= s for op, s in zip(case.output_padding, case.stride)),
     }
     for key, condition in table.items():
         if key in CHOICES and key != "outcome" and facts[key] not in condition:
