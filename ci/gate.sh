@@ -12,7 +12,8 @@
 # the adapter named by $ADAPTER, by default the first that `convt-oracle env` prints (for keras, the one of
 # $BACKEND). Settings, from the environment:
 #   GATE_DIR      where environments, shards and reports go (default: gate-out)
-#   SUITE         the suite of both runs (default: default); DTYPES (default: float32); SHARDS (default: 2)
+#   SUITE         the suite of both runs (default: default); DTYPES (default: float32); SHARDS (default: 2);
+#                 GRAD=1 checks the vector-Jacobian products too
 #   BACKEND       Keras's backend in its environments (default: convt-oracle env's)
 #   OLD_PYTHON, NEW_PYTHON   existing interpreters to gate instead of new environments (envs then only
 #                 records them)
@@ -25,6 +26,7 @@ GATE_DIR=${GATE_DIR:-gate-out}
 SUITE=${SUITE:-default}
 DTYPES=${DTYPES:-float32}
 SHARDS=${SHARDS:-2}
+GRAD=${GRAD:-}
 BACKEND=${BACKEND:-}
 read -r -a CONVT_ORACLE <<< "${CONVT_ORACLE:-convt-oracle}"
 
@@ -65,7 +67,7 @@ shard() {
     for side in old new; do
         status=0
         "${CONVT_ORACLE[@]}" run --suite "$SUITE" --dtypes "$DTYPES" --targets "$(cat "$GATE_DIR/$side.target")" \
-            --shard "$1/$SHARDS" --json "$GATE_DIR/parts/$side-$1.json" || status=$?
+            ${GRAD:+--grad} --shard "$1/$SHARDS" --json "$GATE_DIR/parts/$side-$1.json" || status=$?
         case $status in 0|1|5) ;; *) exit "$status" ;; esac
     done
 }

@@ -178,6 +178,27 @@ def test_finding_torch_float16_conv_transpose_accumulates_the_taps_in_float16():
 
 
 @pytest.mark.finding(
+    "torch-weight-gradient-adds-the-batch-in-the-dtype",
+    "torch 2.13.0 and 2.14.1: the weight gradient of a float16 / bfloat16 conv_transpose adds the batch items' "
+    "contributions in the input dtype",
+    where=lambda dtype: probes.onednn_does_not_run(probes.torch_kernel(f"{dtype} conv_transpose1d weight gradient")),
+)
+@pytest.mark.parametrize("dtype, big", [("float16", 2048.0), ("bfloat16", 256.0)])
+def test_finding_torch_weight_gradient_adds_the_batch_in_the_dtype(dtype, big):
+    """A 1x1 kernel of one, x = [big, 1, 1] as three batch items, a cotangent of ones: grad_w = big + 2,
+    exact in the dtype (2050 in float16, 258 in bfloat16). torch returns big: each item's contribution is
+    added to the running sum in the dtype, and big + 1 rounds back to big. The same three values along the
+    spatial axis of one item give big + 2 (within an item the sum is in float32). Found by the gate of torch
+    2.13.0 against 2.14.1 (README, "The gate on real versions"): every one of the 475 float16 / bfloat16
+    grad_w `value_mismatch` of the default suite, in both, passes under the bound of accumulating in the dtype."""
+    torch_dtype = getattr(torch, dtype)
+    x = torch.tensor([big, 1.0, 1.0], dtype=torch_dtype).reshape(3, 1, 1)
+    w = torch.ones((1, 1, 1), dtype=torch_dtype, requires_grad=True)
+    (grad_w,) = torch.autograd.grad(torch.nn.functional.conv_transpose1d(x, w).sum(), w)
+    assert grad_w.item() == big + 2
+
+
+@pytest.mark.finding(
     "torch-native-bfloat16-sums-the-taps-in-bfloat16",
     "torch 2.13.0 (slow_conv_transpose, not oneDNN): bfloat16 conv_transpose sums the kernel taps in bfloat16; "
     "it runs where oneDNN has no bfloat16 and, everywhere, with output_padding >= stride (allowed where it is "

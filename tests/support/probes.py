@@ -46,6 +46,11 @@ TORCH_CALLS = {
     "bfloat16 conv_transpose1d, dilation 2, output_padding 1": "F.conv_transpose1d(torch.ones((1, 1, 9), "
     "dtype=torch.bfloat16), torch.ones((1, 1, 5), dtype=torch.bfloat16), dilation=2, output_padding=1)",
 }
+TORCH_CALLS.update({  # the weight gradient of conv_transpose1d over a batch of 3 (the finding's call)
+    f"{dtype} conv_transpose1d weight gradient": f"torch.autograd.grad(F.conv_transpose1d(torch.ones((3, 1, 1), "
+    f"dtype=torch.{dtype}), (w := torch.ones((1, 1, 1), dtype=torch.{dtype}, requires_grad=True))).sum(), w)"
+    for dtype in ("float16", "bfloat16")
+})
 TORCH_CONTROL = "torch.mkldnn_convolution(torch.ones(1, 1, 4, 4), torch.ones(1, 1, 2, 2), None, [0, 0], [1, 1], [1, 1], 1)"
 
 TF_CALLS = {
