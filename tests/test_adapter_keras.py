@@ -299,3 +299,78 @@ def test_the_vjp_through_the_backend_s_autodiff_agrees_with_the_golden(name):
     assert not problems, "\n\n".join(problems)
     vjp_passes = [row.case for row in rows if row.check == "vjp" and row.outcome == "pass"]
     assert len(vjp_passes) >= len(CASES), f"{len(vjp_passes)} vjp passes for {len(CASES)} cases in 2 dtypes"
+
+
+# --- findings of an older Keras (3.10.0 on the torch backend), fixed in 3.15.1 ---------------------------------
+
+OLD_KERAS = "3.10.0"
+
+# Runs in the old Keras's interpreter: keras.ops.conv_transpose on the torch backend, printing the result's
+# values, or "raised: " and the message. numpy and keras only.
+OLD_KERAS_CALL = """
+import json, os, sys, warnings
+os.environ["KERAS_BACKEND"] = "torch"
+warnings.simplefilter("ignore")
+import numpy as np, keras
+x, kernel, stride = json.loads(sys.argv[1])
+try:
+    y = keras.ops.conv_transpose(np.array(x, np.float32), np.array(kernel, np.float32), strides=stride, padding="same")
+    print(json.dumps(np.asarray(y).ravel().tolist()))
+except Exception as error:
+    print(json.dumps("raised: " + str(error)))
+"""
+
+
+@pytest.fixture(scope="module")
+def old_keras(request, tmp_path_factory) -> str:
+    """An interpreter with Keras 3.10.0 and torch, made once by `convt-oracle env` (uv; torch's CPU wheel where
+    this machine has one) and kept in pytest's cache; skipped, saying why, where it cannot be made."""
+    cache = getattr(request.config, "cache", None)
+    folder = (cache.mkdir(f"keras-{OLD_KERAS}-torch-py{sys.version_info[0]}{sys.version_info[1]}")
+              if cache is not None else tmp_path_factory.mktemp("old-keras"))
+    python, ready = folder / "env" / "bin" / "python", folder / "ready"
+    if not ready.exists():
+        done = subprocess.run([sys.executable, "-m", "convt_oracle", "env", str(folder / "env"), f"keras=={OLD_KERAS}",
+                               "--backend", "torch"], capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            pytest.skip(f"cannot make Keras {OLD_KERAS} with torch here (convt-oracle env, exit {done.returncode}): "
+                        f"{done.stderr.strip().splitlines()[-1:]}")
+        ready.write_text("")
+    return str(python)
+
+
+def old_keras_call(python, x, kernel, stride):
+    import json
+
+    done = subprocess.run([python, "-c", OLD_KERAS_CALL, json.dumps([x, kernel, stride])], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.finding(
+    "keras-torch-same-crops-the-wrong-end",
+    f"keras {OLD_KERAS} on torch: conv_transpose padding='same' with an odd total crop crops the beginning instead "
+    "of the end: the result is shifted by one element",
+)
+def test_finding_old_keras_torch_same_crops_the_wrong_end(old_keras):
+    """x = [1, 2], a kernel of three ones, stride 2: the full result is [1, 1, 3, 2, 2], and 'same' (TF's rule,
+    which Keras documents: output size i*s) crops (0, 1) to [1, 1, 3, 2]. Keras 3.10.0's torch backend gives
+    [1, 3, 2, 2]: the crop (1, 0), every value one place early. 3.15.1 gives [1, 1, 3, 2]. Found by the gate of
+    3.10.0 against 3.15.1 (README, "The gate on real versions"): of its 56 value and non-finite mismatches
+    `fixed`, 53 are exactly the golden with each axis's crop swapped."""
+    assert old_keras_call(old_keras, [[[1.0], [2.0]]], [[[1.0]], [[1.0]], [[1.0]]], 2) == [1.0, 1.0, 3.0, 2.0]
+
+
+@pytest.mark.finding(
+    "keras-torch-same-raises-for-an-even-kernel-at-stride-1",
+    f"keras {OLD_KERAS} on torch: conv_transpose padding='same' at stride 1 with an even kernel raises "
+    "(it asks torch for output_padding 1 >= stride)",
+)
+def test_finding_old_keras_torch_same_raises_for_an_even_kernel_at_stride_1(old_keras):
+    """Three ones, a kernel of four ones, stride 1, 'same': the full result [1, 2, 3, 3, 2, 1] cropped (1, 2)
+    to the input's size gives [2, 3, 3]. Keras 3.10.0's torch backend raises "The padding arguments
+    (padding=same) and output_padding=1) lead to a Torch output_padding (1) that is greater than strides (1)";
+    3.15.1 gives [2, 3, 3]. 42 `raised` of the default suite, `fixed` by 3.15.1."""
+    answer = old_keras_call(old_keras, [[[1.0], [1.0], [1.0]]], [[[1.0]]] * 4, 1)
+    assert answer == [2.0, 3.0, 3.0], answer
