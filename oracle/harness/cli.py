@@ -221,11 +221,8 @@ def _known_findings(parser, option):
     a file that cannot be used is a usage error naming the file, the entry, the key and the rule."""
     from convt_oracle.harness import known
 
-    path = known.resolve(option)
-    if path is None:
-        return None
     try:
-        return str(path), known.load(path)
+        return known.from_option(option)
     except known.KnownFindingsError as error:
         parser.error(f"--known: {error}")
 

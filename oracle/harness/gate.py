@@ -407,13 +407,14 @@ def _apply_known(report: Report, path: str) -> Report:
     applies them; "none" applies none."""
     from convt_oracle.harness import known
 
-    source = known.resolve(path)
-    if source is None:
-        return report
     try:
-        return known.apply(report, known.load(source), source=str(source))
+        found = known.from_option(path)
     except known.KnownFindingsError as error:
         raise _usage(f"--known: {error}") from None
+    if found is None:
+        return report
+    source, findings = found
+    return known.apply(report, findings, source=source)
 
 
 def kernel_differences(old_env: dict, new_env: dict, old_target: str, new_target: str) -> list[str]:

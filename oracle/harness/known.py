@@ -230,6 +230,13 @@ def resolve(option: str | None) -> Path | None:
     return Path(option)
 
 
+def from_option(option: str | None) -> tuple[str, tuple[Finding, ...]] | None:
+    """(the file's name, its entries) for an option's value as `run --known`, `gate --known` and the plugin's
+    `--convt-known` take it (`resolve`), or None for "none"; KnownFindingsError for a file that cannot be used."""
+    path = resolve(option)
+    return None if path is None else (str(path), load(path))
+
+
 def load(path) -> tuple[Finding, ...]:
     """The entries of the findings file at `path`, checked (KnownFindingsError otherwise)."""
     path = Path(path)

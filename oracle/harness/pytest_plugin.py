@@ -181,11 +181,8 @@ def _known_findings(option) -> tuple:
     NO_KNOWN; a file that cannot be used is a usage error naming it, the entry, the key and the rule."""
     from convt_oracle.harness import known
 
-    path = known.resolve(option)
-    if path is None:
-        return NO_KNOWN
     try:
-        return str(path), known.load(path)
+        return known.from_option(option) or NO_KNOWN
     except known.KnownFindingsError as error:
         raise pytest.UsageError(f"convt-oracle: --convt-known: {error}") from None
 
