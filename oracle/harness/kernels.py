@@ -39,24 +39,31 @@ KERNEL_VARIABLES = (
 
 def machine_settings() -> dict:
     """The machine's side of what decides the kernels: CPU model and ISA flags, CPUs, variables, GPU devices."""
-    model, flags = _cpu_info()
+    model, flags = cpu_info()
     try:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
     return {
         "cpu_model": model,
-        "cpu_isa": flags,
+        "cpu_isa": flags or [],
         "cpus": os.cpu_count(),
         "usable_cpus": usable,
         "variables": {name: os.environ.get(name) for name in KERNEL_VARIABLES},
-        "gpu_devices": sorted(glob.glob("/dev/nvidia[0-9]*") + glob.glob("/dev/kfd")),
+        "gpu_devices": gpu_device_files(),
     }
 
 
-def _cpu_info() -> tuple[str, list[str]]:
-    """(model name, the ISA_FLAGS it has) from /proc/cpuinfo; the platform's processor name elsewhere."""
-    model, flags = platform.processor() or platform.machine(), []
+def gpu_device_files() -> list[str]:
+    """The GPU device files of this machine (NVIDIA's /dev/nvidia<N>, AMD's /dev/kfd): a GPU any framework
+    could see. Looked up without importing a framework."""
+    return sorted(glob.glob("/dev/nvidia[0-9]*") + glob.glob("/dev/kfd"))
+
+
+def cpu_info() -> tuple[str, list[str] | None]:
+    """(model name, the ISA_FLAGS it has) from /proc/cpuinfo, the one place it is read; the platform's
+    processor name elsewhere, and flags None where the file cannot be read."""
+    model, flags = platform.processor() or platform.machine(), None
     try:
         with open("/proc/cpuinfo") as info:
             for line in info:

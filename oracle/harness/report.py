@@ -188,20 +188,12 @@ KERNEL_CPU_FLAGS = frozenset({"avx2", "avx512f", "avx512_bf16", "avx512_fp16", "
 
 
 def _cpuinfo() -> tuple[str, list[str] | None]:
-    """(CPU model, its flags among KERNEL_CPU_FLAGS) from /proc/cpuinfo; flags None where it cannot be read."""
-    model, flags = platform.processor() or platform.machine(), None
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    model = value.strip()
-                elif key.strip() == "flags":
-                    flags = sorted(set(value.split()) & KERNEL_CPU_FLAGS)
-                    break
-    except OSError:
-        pass
-    return model, flags
+    """(CPU model, its flags among KERNEL_CPU_FLAGS) (convt_oracle.harness.kernels.cpu_info); flags None where
+    /proc/cpuinfo cannot be read."""
+    from convt_oracle.harness.kernels import cpu_info
+
+    model, flags = cpu_info()
+    return model, None if flags is None else sorted(set(flags) & KERNEL_CPU_FLAGS)
 
 
 def _cpu() -> str:

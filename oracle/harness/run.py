@@ -11,7 +11,6 @@ A target is an adapter name or "module:function", optionally with another interp
 
 from __future__ import annotations
 
-import glob
 import importlib.util
 import json
 import os
@@ -25,15 +24,10 @@ from convt_oracle.adapters import registry
 from convt_oracle.cases import suites
 from convt_oracle import compare as C
 from convt_oracle.harness.crosscheck import Golden, check_case, check_vjp
+from convt_oracle.harness.kernels import gpu_device_files
 from convt_oracle.harness.report import Report, Result, environment
 from convt_oracle.harness.shards import Shard
 from convt_oracle.harness.targets import TargetSpec
-
-def gpu_device_files() -> list[str]:
-    """The GPU device files of this machine (NVIDIA's /dev/nvidia<N>, AMD's /dev/kfd): a GPU any framework
-    could see. Looked up without importing a framework."""
-    return sorted(glob.glob("/dev/nvidia[0-9]*") + glob.glob("/dev/kfd"))
-
 
 def installed_targets() -> tuple[list[TargetSpec], dict[str, str]]:
     """(every registered adapter whose framework is importable here, {adapter: why it is left out}),
