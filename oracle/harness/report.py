@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from typing import TYPE_CHECKING, NamedTuple
 
+from convt_oracle.diagnosis import Diagnosis
 from convt_oracle.compare import NOT_COMPARED, NOT_DISCREPANCIES, OUTCOMES, Comparison, ErrorMap, Mismatch
 from convt_oracle.harness.outputs import write_atomically
 from convt_oracle.harness.shards import Shard
@@ -46,6 +47,8 @@ class Result:
     target_seconds: float = 0.0
     golden_seconds: float = 0.0
     known: Known | None = None  # the known finding this discrepancy matched, if any
+    # What kind of wrong a value, non-finite or shape discrepancy is (convt_oracle.diagnosis); None otherwise.
+    diagnosis: Diagnosis | None = None
 
     @property
     def case_id(self) -> str:
@@ -125,6 +128,7 @@ class Result:
             "target_seconds": self.target_seconds,
             "golden_seconds": self.golden_seconds,
             "known": None if self.known is None else self.known._asdict(),
+            "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
         }
 
     @classmethod
@@ -149,6 +153,7 @@ class Result:
                 values["error_map"] = ErrorMap.from_dict(values["error_map"])
             comparison = Comparison(**values)
         known = data.get("known")
+        diagnosis = data.get("diagnosis")
         return cls(
             case=Case.from_dict(data["case"]),
             target=data["target"],
@@ -159,6 +164,7 @@ class Result:
             target_seconds=data.get("target_seconds", 0.0),
             golden_seconds=data.get("golden_seconds", 0.0),
             known=None if known is None else Known(**known),
+            diagnosis=None if diagnosis is None else Diagnosis.from_dict(diagnosis),
         )
 
 
