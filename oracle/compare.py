@@ -64,6 +64,10 @@ class Expected:
     # (up, down): True where a partial sum of the accumulation may reach +inf, resp. -inf (convt_oracle.tolerance);
     # +inf, -inf and (where both) NaN are accepted there. None when nowhere.
     accumulation_overflow: tuple | None = None
+    # True where no non-zero term reaches an element (S = 0: the golden's value is 0 and its bound only the
+    # underflow term). A ratio to such a bound is meaningless (1e46 for 1e-45); metrics report the absolute
+    # error there instead. None when nowhere.
+    vanishing: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -80,9 +84,23 @@ def border_bands(input_size, kernel_size, params, output_size) -> tuple[tuple[in
     )
 
 
-def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = None) -> Expected:
-    """The golden's result for (x, w, bias) and the bound a `dtype` computation must stay within."""
-    tolerance = tolerance or Tolerance()
+@dataclass(frozen=True)
+class Sums:
+    """The golden's quantities a bound is made of, for one call: the value y, the magnitude S (the same
+    computation on absolute values), the number of terms n per element (products, plus one with a bias),
+    the bias broadcast to the result (None without one) and the border bands. Independent of the dtype:
+    `expectation` turns them into an Expected for any dtype and tolerance (convt_oracle.diagnosis asks for
+    several)."""
+
+    value: np.ndarray
+    magnitude: np.ndarray
+    terms: np.ndarray
+    bias: np.ndarray | None
+    border: tuple
+
+
+def sums(x, w, bias, params: dict) -> Sums:
+    """The golden's Sums for (x, w, bias) with `params` (the keyword arguments of golden.conv_transpose)."""
     # inf and NaN inputs give NaN (inf*0, inf - inf) by design: no warnings for them.
     with np.errstate(invalid="ignore", over="ignore"):
         value = golden.conv_transpose(x, w, bias, **params)
@@ -94,15 +112,28 @@ def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = N
     products = golden.conv_transpose(np.ones((1, *x64.shape[1:])), np.ones(w64.shape), **params)
     terms = products + (0 if bias is None else 1)
     spread = None if bias is None else np.asarray(bias, np.float64).reshape(-1, *([1] * (value.ndim - 2)))
-    bound = tolerance.bound(dtype, value, magnitude, terms, bias=spread)
-    up, down = tolerance.accumulation_overflow(dtype, value, magnitude, terms)
     defaults = dict(stride=1, padding=0, output_padding=0, dilation=1, groups=1)
     normalized = P.normalize(x64.ndim - 2, **{**defaults, **params})
     border = border_bands(x64.shape[2:], w64.shape[2:], normalized, value.shape[2:])
+    return Sums(value=value, magnitude=magnitude, terms=terms, bias=spread, border=border)
+
+
+def expectation(found: Sums, dtype: str, tolerance: Tolerance | None = None) -> Expected:
+    """What a correct `dtype` computation of the golden's sums returns, with its bound under `tolerance`."""
+    tolerance = tolerance or Tolerance()
+    bound = tolerance.bound(dtype, found.value, found.magnitude, found.terms, bias=found.bias)
+    up, down = tolerance.accumulation_overflow(dtype, found.value, found.magnitude, found.terms)
+    vanishing = found.magnitude == 0
     return Expected(
-        value=value, bound=bound, dtype=dtype, border=border,
+        value=found.value, bound=bound, dtype=dtype, border=found.border,
         accumulation_overflow=(up, down) if up.any() or down.any() else None,
+        vanishing=vanishing if vanishing.any() else None,
     )
+
+
+def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = None) -> Expected:
+    """The golden's result for (x, w, bias) and the bound a `dtype` computation must stay within."""
+    return expectation(sums(x, w, bias, params), dtype, tolerance)
 
 
 def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolerance | None = None):
@@ -218,7 +249,8 @@ class Comparison:
     elements: int = 0
     mismatches: int = 0
     max_abs_error: float = 0.0
-    max_bound_ratio: float = 0.0
+    max_bound_ratio: float = 0.0  # over the elements whose bound does not vanish (Expected.vanishing)
+    max_error_where_zero: float = 0.0  # max |actual| where the expected value and its bound are 0
     first_mismatches: tuple[Mismatch, ...] = ()
     border_mismatches: int = 0
     interior_mismatches: int = 0
@@ -290,10 +322,10 @@ def compare(actual, expected: Expected) -> Comparison:
     if plain:
         error = np.abs(got - want)
         ratio = error / bound  # bound > 0 everywhere (it has an underflow term)
-        max_abs, max_ratio = float(error.max(initial=0)), float(ratio.max(initial=0))
-        if max_ratio > 1.0:
-            return _mismatch(VALUE_MISMATCH, ratio > 1.0, got, want, bound, expected, common, max_abs, max_ratio)
-        return Comparison(PASS, max_abs_error=max_abs, max_bound_ratio=max_ratio, **common)
+        metrics = _metrics(error, ratio, expected.vanishing)
+        if ratio.max(initial=0) > 1.0:
+            return _mismatch(VALUE_MISMATCH, ratio > 1.0, got, want, bound, expected, common, metrics)
+        return Comparison(PASS, **metrics, **common)
     with np.errstate(invalid="ignore", over="ignore"):
         want_finite = np.isfinite(want)
         certain_overflow = want_finite & (np.abs(want) - bound >= threshold)
@@ -317,14 +349,26 @@ def compare(actual, expected: Expected) -> Comparison:
         ratio = np.where(finite & (error > 0), error / bound, 0.0)
     ratio = np.nan_to_num(ratio, nan=np.inf)
     wrong = ratio > 1.0
-    max_abs = float(error.max()) if error.size else 0.0
-    max_ratio = float(ratio.max()) if ratio.size else 0.0
+    metrics = _metrics(error, ratio, expected.vanishing)
     if wrong.any():
-        return _mismatch(VALUE_MISMATCH, wrong, got, want, bound, expected, common, max_abs, max_ratio)
-    return Comparison(PASS, max_abs_error=max_abs, max_bound_ratio=max_ratio, **common)
+        return _mismatch(VALUE_MISMATCH, wrong, got, want, bound, expected, common, metrics)
+    return Comparison(PASS, **metrics, **common)
 
 
-def _mismatch(outcome, wrong, got, want, bound, expected, common, max_abs=None, max_ratio=None) -> Comparison:
+def _metrics(error, ratio, vanishing) -> dict:
+    """max |actual - expected|, the max ratio to the bound where the bound does not vanish, and the max error
+    where it does (Expected.vanishing: expected 0 with nothing to round)."""
+    max_abs = float(error.max()) if error.size else 0.0
+    if vanishing is None:
+        return dict(max_abs_error=max_abs, max_bound_ratio=float(ratio.max()) if ratio.size else 0.0)
+    rest = ratio[~vanishing]
+    return dict(
+        max_abs_error=max_abs, max_bound_ratio=float(rest.max()) if rest.size else 0.0,
+        max_error_where_zero=float(error[vanishing].max()),
+    )
+
+
+def _mismatch(outcome, wrong, got, want, bound, expected, common, metrics=None) -> Comparison:
     indices = np.argwhere(wrong)
     border = _border_mask(expected.shape, expected.border)
     first = tuple(
@@ -337,12 +381,16 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, max_abs=None, 
     count = int(wrong.sum())
     on_border = int((wrong & border).sum())
     finite = np.isfinite(got) & np.isfinite(want)
-    if max_abs is None:
+    if metrics is None:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            errors = np.abs(got - want)[finite]
-            ratios = errors / bound[finite]
-        max_abs = float(errors.max()) if errors.size else float("nan")
-        max_ratio = float(ratios.max()) if ratios.size else float("nan")
+            usable = finite if expected.vanishing is None else finite & ~expected.vanishing
+            errors, ratios = np.abs(got - want)[finite], (np.abs(got - want) / bound)[usable]
+            metrics = dict(
+                max_abs_error=float(errors.max()) if errors.size else float("nan"),
+                max_bound_ratio=float(ratios.max()) if ratios.size else float("nan"),
+            )
+            if expected.vanishing is not None and (finite & expected.vanishing).any():
+                metrics["max_error_where_zero"] = float(np.abs(got - want)[finite & expected.vanishing].max())
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         ratio = np.where(finite, np.abs(got - want) / bound, 0.0)
     ratio = np.where(wrong & ~finite, np.inf, np.nan_to_num(ratio, nan=np.inf))  # a wrong non-finite element: inf
@@ -355,8 +403,14 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, max_abs=None, 
     lines = [
         f"{what}: {count} of {common['elements']} elements ({100.0 * count / max(1, common['elements']):.3g}%),"
         f" {on_border} in the border band, {count - on_border} in the interior",
-        f"max |actual - expected| = {max_abs:.6g}; max error / bound = {max_ratio:.6g}",
+        f"max |actual - expected| = {metrics['max_abs_error']:.6g}; max error / bound = {metrics['max_bound_ratio']:.6g}",
     ]
+    if metrics.get("max_error_where_zero", 0.0) > 0:  # never a ratio to a bound of 1e-45
+        lines[-1] = (
+            f"max |actual - expected| = {metrics['max_abs_error']:.6g}; where the expected value and its bound are 0"
+            f" (no non-zero product reaches the element): max |actual| = {metrics['max_error_where_zero']:.6g};"
+            f" elsewhere max error / bound = {metrics['max_bound_ratio']:.6g}"
+        )
     lines += [
         f"  at {m.index} ({'border' if m.border else 'interior'}): actual {m.actual!r}, expected {m.expected!r}, "
         f"bound {m.bound:.3g}"
@@ -366,8 +420,7 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, max_abs=None, 
         outcome,
         "\n".join(lines),
         mismatches=count,
-        max_abs_error=max_abs,
-        max_bound_ratio=max_ratio,
+        **metrics,
         first_mismatches=first,
         border_mismatches=on_border,
         interior_mismatches=count - on_border,

@@ -87,6 +87,14 @@ def _ratio(result: Result | None) -> str:
     return f"{result.max_bound_ratio:.3g}"
 
 
+def _diagnosis(result: Result | None) -> str:
+    """What kind of wrong a discrepancy is (convt_oracle.diagnosis): its name and parameters; "" where none."""
+    if result is None or result.diagnosis is None:
+        return ""
+    diagnosis = result.diagnosis
+    return diagnosis.name + ("" if not diagnosis.params else " " + ", ".join(f"{k}={v}" for k, v in diagnosis.params.items()))
+
+
 def _error(result: Result | None) -> str:
     if result is None or result.max_abs_error is None:
         return ""
@@ -104,8 +112,11 @@ def run_rows(report: Report) -> list[Row]:
             state, group = "skipped", result.outcome
         else:
             state, group = "passed", result.outcome
-        first = result.message.splitlines()[0] if result.message else ""
+        lines = [line for line in result.message.splitlines() if not line.startswith("diagnosis: ")]
+        first = lines[0] if lines else ""
         summary = _reason(result) if state == "skipped" else f"{result.outcome}" + (f": {first}" if first else "")
+        if state == "failure" and result.diagnosis is not None:
+            summary += f" (diagnosis: {_diagnosis(result)})"
         rows.append(Row(result.target, result.target, result, group, state, summary, regression=state == "failure"))
     return rows
 
@@ -133,7 +144,7 @@ def gate_rows(gate_result) -> list[Row]:
 
 
 GATE_HEADER = ["target", "case", "check", "old", "new", "old error", "new error", "old error / bound",
-               "new error / bound"]
+               "new error / bound", "diagnosis"]
 
 
 def _gate_cells(row: Row, code: bool = False) -> list[str]:
@@ -141,7 +152,8 @@ def _gate_cells(row: Row, code: bool = False) -> list[str]:
     new = None if row.group == "missing_case" else row.result
     case = f"`{row.result.case.id}`" if code else row.result.case.id
     return [row.target, case, row.result.check, "" if row.baseline is None else row.baseline.outcome,
-            "" if new is None else new.outcome, _error(row.baseline), _error(new), _ratio(row.baseline), _ratio(new)]
+            "" if new is None else new.outcome, _error(row.baseline), _error(new), _ratio(row.baseline), _ratio(new),
+            _diagnosis(new) or _diagnosis(row.baseline)]
 
 
 def _versions(report: Report, targets) -> str:
@@ -305,9 +317,9 @@ def run_markdown(report: Report) -> str:
     for group in [*(o for o in OUTCOMES if o not in (PASS, *NOT_COMPARED)), "known"]:
         members = [row for row in rows if row.group == group]
         if members:
-            tables.append((group, ["target", "case", "check", "max abs error", "error / bound", "message"],
+            tables.append((group, ["target", "case", "check", "max abs error", "error / bound", "diagnosis", "message"],
                            [[row.target, f"`{row.result.case.id}`", row.result.check, _error(row.result),
-                             _ratio(row.result), row.summary] for row in members], False))
+                             _ratio(row.result), _diagnosis(row.result), row.summary] for row in members], False))
     return _markdown(headline, tables)
 
 
@@ -440,9 +452,9 @@ def run_html(report: Report) -> str:
         if members:
             sections.append({
                 "title": group, "open": group != "known", "regression": group != "known",
-                "header": ["target", "case", "check", "max abs error", "error / bound", "message"],
+                "header": ["target", "case", "check", "max abs error", "error / bound", "diagnosis", "message"],
                 "rows": [{"cells": [row.target, row.result.case.id, row.result.check, _error(row.result),
-                                    _ratio(row.result), row.summary], "anchor": anchors.get(id(row))}
+                                    _ratio(row.result), _diagnosis(row.result), row.summary], "anchor": anchors.get(id(row))}
                          for row in members],
             })
     counts = Counter(result.outcome for result in report.results)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from convt_oracle import compare as C
+from convt_oracle.diagnosis import DIAGNOSED_OUTCOMES, diagnose
 from convt_oracle.errors import Refused, TargetCrashed, TargetTimedOut, Unsupported
 from convt_oracle.harness.kernels import framework_settings
 from convt_oracle.harness.report import Report, Result, environment
@@ -193,9 +194,13 @@ def check_case(
     expected = (golden or Golden(tolerance)).forward(case, x, w, bias)
     golden_seconds = time.perf_counter() - start  # the golden's value, S and K: not the comparison
     comparison = C.compare(actual, expected)
+    diagnosis = None
+    if comparison.outcome in DIAGNOSED_OUTCOMES and isinstance(actual, np.ndarray):
+        diagnosis = diagnose(case, x, w, bias, actual, expected, outcome=comparison.outcome,
+                             tolerance=golden.tolerance if golden is not None else tolerance)
     return Result(
         case, name, comparison.outcome, comparison=comparison, detail=detail, target_seconds=seconds,
-        golden_seconds=golden_seconds,
+        golden_seconds=golden_seconds, diagnosis=diagnosis,
     )
 
 
@@ -229,9 +234,14 @@ def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = Non
             worst = comparison
             where = label
     where = "" if worst.ok else f"in {where}"
+    diagnosis = None
+    if worst.outcome in DIAGNOSED_OUTCOMES and all(g is None or isinstance(g, np.ndarray) for g in actual):
+        diagnosis = diagnose(case, x, w, bias, tuple(actual), expectations, outcome=worst.outcome, check="vjp",
+                             grad_out=grad_out, tolerance=golden.tolerance if golden is not None else tolerance)
     return Result(
         case, name, worst.outcome, check="vjp", comparison=worst,
         detail="\n".join(part for part in (where, detail) if part), target_seconds=seconds, golden_seconds=golden_seconds,
+        diagnosis=diagnosis,
     )
 
 

@@ -80,8 +80,11 @@ class Result:
 
     @property
     def message(self) -> str:
+        """The diagnosis (what kind of wrong, convt_oracle.diagnosis), the target's detail, the comparison's
+        message."""
         text = self.comparison.message if self.comparison is not None and self.comparison.message else ""
-        return "\n".join(part for part in (self.detail, text) if part)
+        diagnosis = "" if self.diagnosis is None else f"diagnosis: {self.diagnosis}"
+        return "\n".join(part for part in (diagnosis, self.detail, text) if part)
 
     def reproducer(self) -> str:
         """Python a user can paste to run this case again on the same target (an adapter is asked through

@@ -676,6 +676,17 @@ float64_computed_in_float32.__name__ = float64_computed_in_float32.__qualname__ 
 float64_computed_in_float32.__doc__ = "WRONG for float64: inputs rounded to float32 and computed in float32."
 
 
+@rounded
+def random_noise(x, w, bias=None, **params):
+    """WRONG: the right result plus random noise of 2% of the result's largest finite magnitude (a race, an
+    uninitialized read). Exposed by every case; no mistake of convt_oracle.hypotheses explains it, so its
+    diagnosis must be `unexplained` (a diagnosis is never invented)."""
+    out = _lax(x, w, bias, **_params_of(params))
+    finite = np.abs(out[np.isfinite(out)])
+    scale = 0.02 * (finite.max() if finite.size else 1.0) or 0.02
+    return out + scale * np.random.default_rng(out.size).standard_normal(out.shape)
+
+
 # The dtypes in which each mutant computes something wrong (where the mutation test looks for it).
 ALL = ("float64", "float32", "float16", "bfloat16")
 MUTANT_DTYPES = {
@@ -710,5 +721,45 @@ MUTANT_DTYPES = {
     "zero_inputs_skipped": ALL,
     "nonfinite_weights_zeroed": ALL,
     "zeros_of_the_padding_multiplied": ALL,
+    "random_noise": ALL,
 }
 MUTANTS = tuple(MUTANT_DTYPES)
+
+# The name convt_oracle.diagnosis should give each mutant's discrepancies (tests/test_diagnosis.py,
+# benchmarks/diagnosis_mutants.py); None where no hypothesis models the mutation (its discrepancies are
+# `unexplained`, which is right: a diagnosis is never invented).
+MUTANT_DIAGNOSIS = {
+    "unflipped_kernel": "flipped_kernel",
+    "weight_in_forward_layout": "weight_in_forward_layout",
+    "input_groups_interleaved": "groups_interleaved",
+    "weight_groups_interleaved": "groups_interleaved",
+    "output_groups_interleaved": "groups_interleaved",
+    "axis_parameters_reversed": "axes_transposed",
+    "spatial_axes_swapped": "axes_transposed",
+    "crop_ends_swapped": "crop_swapped",
+    "output_padding_at_start": "output_padding_at_front",
+    "output_padding_ignored": "output_padding_ignored",
+    "output_padding_as_zeros": "output_padding_as_zeros",
+    "stride_and_dilation_swapped": "stride_dilation_swapped",
+    "dilation_off_by_one": None,
+    "bias_ignored": "bias_missing",
+    "bias_twice": "bias_twice",
+    "bias_groups_interleaved": "groups_interleaved",
+    "bias_only_where_reached": "bias_missing_past_the_result",
+    "batch_from_first_sample": "wrong_batch",
+    "nonfinite_inputs_zeroed": "nonfinite_inputs_zeroed",
+    "nan_output_zeroed": "nan_replaced_by_zero",
+    "kernel_dilated_with_zeros": None,
+    "dense_matrix_route": None,
+    "kernel_spatially_transposed": "axes_transposed",
+    "accumulate_in_input_dtype": "accumulated_in_dtype",
+    "inputs_rounded_to_bfloat16": "inputs_rounded",
+    "inputs_rounded_to_float16": "inputs_rounded",
+    "float64_computed_in_float32": "inputs_rounded",
+    "zero_weights_skipped": None,
+    "zero_inputs_skipped": None,
+    "nonfinite_weights_zeroed": "nonfinite_inputs_zeroed",
+    "zeros_of_the_padding_multiplied": "nan_from_padding_zeros",
+    "random_noise": "unexplained",
+}
+
