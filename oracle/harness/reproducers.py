@@ -442,7 +442,7 @@ def _expectation_lines(expected: C.Expected, suffix: str) -> list[str]:
     return [
         f"expected{suffix} = {_array_literal(special)}",
         f"bound{suffix} = {bound_text}",
-        f"also{suffix} = {also_text}" + ("  # infinities (NaN) accepted there too: an overflow the bound allows" if also else ""),
+        f"also{suffix} = {also_text}" + ("  # accepted there too: an overflow the bound allows" if also else ""),
     ]
 
 
@@ -505,7 +505,8 @@ def _array_literal(array) -> str:
     if len(text) <= LINE_WIDTH - 12:
         return text
     wrapped = textwrap.wrap(values, LINE_WIDTH - 4, break_on_hyphens=False)
-    return "np.array([\n" + "\n".join(f"    {line}" for line in wrapped) + f"\n], dtype=np.float64).reshape{tuple(array.shape)!r}"
+    body = "\n".join(f"    {line}" for line in wrapped)
+    return f"np.array([\n{body}\n], dtype=np.float64).reshape{tuple(array.shape)!r}"
 
 
 def _array_line(name: str, array) -> str:
