@@ -24,8 +24,17 @@ MODES = ("explicit", "same", "valid", "output_shape")
 # How the values of x, w and bias are drawn: `normal` (standard normal), `large` (scaled so that the
 # result overflows float16 and bfloat16), `nonfinite` (normal, with inf, -inf and NaN in x, and an exact
 # zero weight that the inf meets: inf * 0 = NaN), `nonfinite_weights` (normal, with inf and -inf in w, an
-# exact zero input that the inf weight meets, and an infinity in the bias).
+# exact zero input that the inf weight meets, and an infinity in the bias). These are the kinds the suites
+# draw, and whose coverage convt_oracle.cases.coverage counts.
 VALUE_KINDS = ("normal", "large", "nonfinite", "nonfinite_weights")
+# `integers`: small integers (`integer_magnitude`), so that every value and every sum of the case is exact;
+# what a shrunk case (convt_oracle.harness.shrink) is tried with, for a reproducer that reads at a glance. No
+# suite draws it: being outside VALUE_KINDS keeps it out of the coverage that the suites are built to fill.
+INTEGERS = "integers"
+ALL_VALUE_KINDS = (*VALUE_KINDS, INTEGERS)
+# The integers up to which every integer is exact in each dtype (2**(significand bits)); every sum of an
+# `integers` case stays within the smaller of this and float16's (`integer_magnitude`).
+EXACT_INTEGERS = {"float16": 2**11, "bfloat16": 2**8, "float32": 2**24, "float64": 2**53}
 _SHORT_DTYPE = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 
 
@@ -157,12 +166,20 @@ class Case:
         and no symmetry in the kernel; `large` scales them so that results overflow float16 and bfloat16;
         `nonfinite` puts inf, -inf and NaN into x and a zero into w where the inf's channel meets it;
         `nonfinite_weights` puts inf and -inf into w, a zero into x where the inf weight's channel meets
-        it, and an infinity into the last bias.
+        it, and an infinity into the last bias; `integers` draws integers in [-m, m], m =
+        `integer_magnitude()`, none of x, w and bias all zero, each with both signs where it has two
+        values or more, and w not mirror-symmetric along a kernel axis.
         """
         if self.dtype is None:
             raise ValueError(f"case {self.id}: dtype is None; choose one with case.with_dtype(...)")
         dtype = numpy_dtype(self.dtype)
         rng = np.random.default_rng(_stable_seed(self))
+        if self.values == INTEGERS:
+            m = self.integer_magnitude()
+            x = _integers(rng, self.x_shape, m)
+            w = _integers(rng, self.w_shape, m, asymmetric=True)
+            bias = _integers(rng, (self.out_channels,), m) if self.bias else None
+            return x.astype(dtype), w.astype(dtype), None if bias is None else bias.astype(dtype)
         x = _mixed_signs(rng.standard_normal(self.x_shape))
         w = _mixed_signs(rng.standard_normal(self.w_shape))
         bias = _mixed_signs(rng.standard_normal(self.out_channels)) if self.bias else None
@@ -182,9 +199,21 @@ class Case:
                 bias[-1] = np.inf if bias.size > 1 and (bias[:-1] < 0).all() else -np.inf
         return x.astype(dtype), w, None if bias is None else bias.astype(dtype)
 
+    def integer_magnitude(self) -> int:
+        """m, the largest magnitude of an `integers` case's values: the largest of 3, 2, 1 with
+        m*m*K + m <= E, K the reduction length (products per output element) and E the exactness limit of
+        float16, or of bfloat16 for a bfloat16 case (EXACT_INTEGERS). Every partial sum of the forward
+        computation is then an integer of magnitude at most E, exact in float16 (and bfloat16) in any order,
+        for K up to E - 1 (2047 products; 255 in bfloat16); past that, 1."""
+        limit = min(EXACT_INTEGERS["float16"], EXACT_INTEGERS.get(self.dtype, EXACT_INTEGERS["float16"]))
+        return next((m for m in (3, 2) if m * m * self.reduction_length + m <= limit), 1)
+
     def cotangent(self) -> np.ndarray:
-        """grad_out for a vector-Jacobian product: output-shaped, in the case's dtype, from the seed."""
+        """grad_out for a vector-Jacobian product: output-shaped, in the case's dtype, from the seed (for an
+        `integers` case, integers in [-m, m] as its other arrays: the gradients' sums are exact in float32)."""
         rng = np.random.default_rng(_stable_seed(self) + 1)
+        if self.values == INTEGERS:
+            return _integers(rng, self.output_shape, self.integer_magnitude()).astype(numpy_dtype(self.dtype))
         return rng.standard_normal(self.output_shape).astype(numpy_dtype(self.dtype))
 
     # --- serialization ----------------------------------------------------------------------------------
@@ -224,6 +253,29 @@ def _plant(rng, array: np.ndarray, values, *, channel_axis: int, channel: int | 
     if drawn.size >= 2 and ((drawn > 0).all() or (drawn < 0).all()):
         flat[np.flatnonzero(rest)[-1]] *= -1
     return int(np.unravel_index(first, array.shape)[channel_axis])
+
+
+def _integers(rng, shape, m: int, *, asymmetric: bool = False) -> np.ndarray:
+    """Integers in [-m, m] of `shape` (float64), not all zero, with both signs where there are two values or
+    more and, with `asymmetric`, not mirror-symmetric along any kernel axis (axes 2 on) of more than one tap:
+    drawn again until so (at most 64 draws; then 1, -1 and zeros, which are all of that)."""
+    for _ in range(64):
+        values = rng.integers(-m, m + 1, size=shape).astype(np.float64)
+        if _fit_integers(values, asymmetric):
+            return values
+    values = np.zeros(shape)
+    values.reshape(-1)[:2] = (1.0, -1.0)[: values.size]  # the first element's mirror on any axis is -1 or 0
+    return values
+
+
+def _fit_integers(values: np.ndarray, asymmetric: bool) -> bool:
+    if values.size == 0:
+        return True
+    if not values.any() or (values.size >= 2 and not ((values > 0).any() and (values < 0).any())):
+        return False
+    return not asymmetric or not any(
+        values.shape[axis] > 1 and np.array_equal(values, np.flip(values, axis)) for axis in range(2, values.ndim)
+    )
 
 
 def _mixed_signs(values: np.ndarray) -> np.ndarray:
@@ -287,8 +339,8 @@ def make_case(
     """
     if mode not in MODES:
         raise ValueError(f"mode: got {mode!r}; expected one of {', '.join(MODES)}")
-    if values not in VALUE_KINDS:
-        raise ValueError(f"values: got {values!r}; expected one of {', '.join(VALUE_KINDS)}")
+    if values not in ALL_VALUE_KINDS:
+        raise ValueError(f"values: got {values!r}; expected one of {', '.join(ALL_VALUE_KINDS)}")
     if dtype is not None:
         numpy_dtype(dtype)
     if isinstance(groups, int) and groups >= 1 and out_channels % groups:

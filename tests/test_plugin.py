@@ -223,16 +223,16 @@ def test_failure_carries_the_message_and_a_reproducer_that_runs(run):
     result.stdout.fnmatch_lines([
         f"convt-oracle: value_mismatch: wrongtarget:conv_transpose on {case_id}",
         "  values outside the derived bound: *",
-        "reproduce with:",
-        "    import convt_oracle",
+        "To reproduce, run:",
+        "import convt_oracle",
     ])
     output = result.outlines
-    start = max(i for i, line in enumerate(output) if line == "reproduce with:") + 1
+    start = max(i for i, line in enumerate(output) if line == "To reproduce, run:") + 1
     snippet = []
-    for line in output[start:]:
-        if not line.startswith("    "):
+    for line in output[start:]:  # unindented: it pastes as printed; it ends with the assertion
+        snippet.append(line)
+        if line.startswith("convt_oracle.assert_conv_transpose_close("):
             break
-        snippet.append(line[4:])
     assert "case = Case.from_dict(" in "\n".join(snippet)
     ran = subprocess.run([sys.executable, "-c", "\n".join(snippet)], cwd=run.path, capture_output=True, text=True)
     assert ran.returncode == 1

@@ -35,6 +35,7 @@ from convt_oracle.diagnosis import DIAGNOSED_OUTCOMES, diagnose
 from convt_oracle.errors import Refused, TargetCrashed, TargetTimedOut, Unsupported
 from convt_oracle.harness.kernels import framework_settings
 from convt_oracle.harness.report import Report, Result, environment
+from convt_oracle.harness.reproducers import remember
 from convt_oracle.tolerance import Tolerance
 
 if TYPE_CHECKING:
@@ -284,6 +285,7 @@ def crosscheck(
     cases = suites.select(suite, dtypes, seed=seed, max_cases=max_cases)  # checks these arguments too
     dtypes, seed = suites.check_dtypes(dtypes), suites.check_seed(seed)  # as the report states them
     name = target_name(target)
+    remember(name, target)  # a function not importable by its name: Result.reproducer embeds its source
     runner = None
     if spec is not None and (isolate or spec.python is not None):  # NAME@PYTHON: always in its interpreter
         function = runner = spec.isolated(timeout=timeout)

@@ -389,13 +389,14 @@ def _close_workers():
             del _LOADED[target]
 
 
-def failure_message(result) -> str:
-    """What a failing test says: outcome, target, case, the comparison's message and a reproducer."""
+def failure_message(result, function=None) -> str:
+    """What a failing test says: outcome, target, case, the comparison's message and a reproducer, the
+    reproducer unindented after "To reproduce, run:" so that it pastes as it is (`function`: the callable
+    target, whose source the reproducer embeds where it cannot be imported by its name)."""
     lines = [f"convt-oracle: {result.outcome}: {result.target} on {result.case_id}"]
     if result.message:
         lines += [f"  {line}" for line in result.message.splitlines()]
-    lines.append("reproduce with:")
-    lines += [f"    {line}" for line in result.reproducer().splitlines()]
+    lines += ["To reproduce, run:", result.reproducer(function)]
     return "\n".join(lines)
 
 
@@ -427,9 +428,10 @@ def check(case, target, *, tolerance=None):
         pytest.skip(f"convt-oracle: {name}: {result.outcome}: {result.detail}")
     if not result.ok:
         explained = [f for f in _applicable(target) if f.explains(result)] if _SESSION["known"][1] else []
+        function = None if isinstance(target, str) else target
         if explained and _SESSION["strict"] == (case, name):
-            raise KnownDiscrepancy(f"{failure_message(result)}\nknown finding: {_reasons(explained)}")
+            raise KnownDiscrepancy(f"{failure_message(result, function)}\nknown finding: {_reasons(explained)}")
         if explained:
             pytest.xfail(f"known finding {_reasons(explained)}")
-        pytest.fail(failure_message(result), pytrace=False)
+        pytest.fail(failure_message(result, function), pytrace=False)
     return result

@@ -86,36 +86,15 @@ class Result:
         diagnosis = "" if self.diagnosis is None else f"diagnosis: {self.diagnosis}"
         return "\n".join(part for part in (diagnosis, self.detail, text) if part)
 
-    def reproducer(self) -> str:
+    def reproducer(self, function=None) -> str:
         """Python a user can paste to run this case again on the same target (an adapter is asked through
-        call_case / vjp_case, honouring the case's mode)."""
-        call = (
-            "if hasattr(target, 'call_case'):  # an adapter\n"
-            "    actual = target.call_case(case, x, w, bias)\n"
-            "else:\n"
-            "    actual = target(x, w, bias, **case.params())\n"
-            "convt_oracle.assert_conv_transpose_close(actual, x, w, bias, **case.params())"
-        )
-        if self.check == "vjp":
-            call = (
-                "from convt_oracle.compare import compare, expect_vjp\n"
-                "grad_out = case.cotangent()\n"
-                "if hasattr(target, 'vjp_case'):  # an adapter\n"
-                "    actual = target.vjp_case(case, x, w, grad_out, bias)\n"
-                "else:\n"
-                "    actual = target.vjp(x, w, grad_out, bias, **case.params())\n"
-                "expected = expect_vjp(x, w, grad_out, bias, case.params(), case.dtype)\n"
-                "for name, got, want in zip(('grad_x', 'grad_w', 'grad_bias'), actual, expected):\n"
-                "    result = None if want is None else compare(got, want)\n"
-                "    assert result is None or result.ok, f'{name}: {result.outcome}\\n{result.message}'"
-            )
-        return (
-            "import convt_oracle\n"
-            "from convt_oracle.cases.model import Case\n"
-            f"target = convt_oracle.crosscheck_target({self.target!r})\n"
-            f"case = Case.from_dict({self.case.to_dict()!r})\n"
-            "x, w, bias = case.arrays()\n" + call
-        )
+        call_case / vjp_case, honouring the case's mode). A function that cannot be imported by its name (one
+        of `__main__`, a script's or a notebook's; a lambda) has its source embedded: `function` if given,
+        else the one crosscheck ran (convt_oracle.harness.reproducers.result_reproducer); where its source
+        is not available the text says so and a SourceUnavailable warning is issued."""
+        from convt_oracle.harness.reproducers import result_reproducer
+
+        return result_reproducer(self, function)
 
     def to_dict(self) -> dict:
         return {
