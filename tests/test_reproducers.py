@@ -20,7 +20,7 @@ from convt_oracle.cases import suites
 from convt_oracle.cases.model import make_case
 from convt_oracle.harness.crosscheck import check_case, crosscheck
 from convt_oracle.harness.reproducers import SourceUnavailable, snippet
-from convt_oracle.harness.shrink import shrink
+from convt_oracle.harness.shrink import diagnosis_name, shrink
 from support import targets as T
 from test_shrink import grad_bias_doubled, no_bigger
 
@@ -39,7 +39,7 @@ def shrunk_failure(mutant: str):
     """(the default suite's first failing case of the mutant, its shrunk form)."""
     name = f"support.targets:{mutant}"
     failing = crosscheck(name, suite="default", max_cases=120).discrepancies[0]
-    return failing, shrink(name, failing.case, outcome=failing.outcome, diagnosis=None)
+    return failing, shrink(name, failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
 
 
 # --- the standalone snippet on the wrong targets --------------------------------------------------------
@@ -143,7 +143,7 @@ def test_an_adapter_snippet_makes_the_framework_call_without_convt_oracle():
     wrong = TorchBiasTwice()
     failing = check_case(wrong, case, wrong.name)
     assert failing.outcome == C.VALUE_MISMATCH
-    shrunk = shrink(wrong, case, outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink(wrong, case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     assert shrunk.case.bias and shrunk.case.out_channels == 1 and no_bigger(shrunk.case, case)
     text = snippet(wrong, shrunk.case)
     assert "convt_oracle" not in text and "torch.nn.functional.conv_transpose1d(" in text
@@ -189,7 +189,7 @@ import numpy as np
 import convt_oracle
 from convt_oracle.cases.model import make_case
 from convt_oracle.harness.reproducers import snippet
-from convt_oracle.harness.shrink import shrink
+from convt_oracle.harness.shrink import diagnosis_name, shrink
 
 SCALE = 2.0
 x = w = np.ones((1, 1, 2))  # globals of the same names as the function's parameters: not written out
@@ -211,7 +211,7 @@ for target in (my_ct, no_bias):
     print("=== reproducer")
     print(result.reproducer())
     print("=== snippet")
-    small = shrink(target, result.case, outcome=result.outcome, diagnosis=None).case
+    small = shrink(target, result.case, outcome=result.outcome, diagnosis=diagnosis_name(result)).case
     print(snippet(target, small))
 '''
 

@@ -16,7 +16,7 @@ from convt_oracle import compare as C
 from convt_oracle.cases import coverage, suites
 from convt_oracle.cases.model import ALL_VALUE_KINDS, VALUE_KINDS, Case, make_case
 from convt_oracle.harness.crosscheck import check_case, crosscheck
-from convt_oracle.harness.shrink import Shrunk, shrink
+from convt_oracle.harness.shrink import Shrunk, diagnosis_name, shrink
 from support import targets as T
 
 # --- the `integers` value kind -----------------------------------------------------------------------------
@@ -143,7 +143,7 @@ EXPOSED_BY = {
 @pytest.mark.parametrize("mutant", list(EXPOSED_BY))
 def test_shrunk_case_is_smaller_and_fails_the_same_way(mutant):
     failing = first_failure(mutant)
-    shrunk = shrink(getattr(T, mutant), failing.case, outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink(getattr(T, mutant), failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     assert isinstance(shrunk, Shrunk) and shrunk.complete
     assert no_bigger(shrunk.case, failing.case)
     assert shrunk.case.dtype == failing.case.dtype and shrunk.case.seed == failing.case.seed
@@ -157,7 +157,7 @@ def test_shrunk_case_is_smaller_and_fails_the_same_way(mutant):
 
 def test_bias_twice_shrinks_to_the_smallest_case_with_a_bias():
     failing = first_failure("bias_twice")
-    shrunk = shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     small = shrunk.case
     assert (small.spatial_rank, small.batch, small.in_channels, small.out_channels, small.input_size,
             small.kernel_size, small.stride, small.dilation, small.padding, small.output_padding, small.bias) == (
@@ -168,7 +168,7 @@ def test_bias_twice_shrinks_to_the_smallest_case_with_a_bias():
 
 def test_each_step_reads_as_one_move_and_replays():
     failing = first_failure("output_padding_at_start")
-    shrunk = shrink(T.output_padding_at_start, failing.case, outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink(T.output_padding_at_start, failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     assert all(" -> " in step for step in shrunk.steps)
     assert any(step.startswith(("spatial axes", "channels", "input_size", "kernel_size")) for step in shrunk.steps)
 
@@ -178,14 +178,14 @@ def test_the_nonfinite_values_stay_where_they_are_the_point():
                      dtype="float32", seed=5)
     failing = check_case(T.nonfinite_inputs_zeroed, case, "t")
     assert failing.outcome == C.NONFINITE_MISMATCH
-    shrunk = shrink(T.nonfinite_inputs_zeroed, case, outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink(T.nonfinite_inputs_zeroed, case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     assert shrunk.case.values == "nonfinite" and shrunk.result.outcome == C.NONFINITE_MISMATCH
     assert no_bigger(shrunk.case, case) and shrunk.case.spatial_rank == 1
 
 
 def test_a_float16_accumulation_keeps_a_reduction_long_enough():
     failing = first_failure("accumulate_in_input_dtype", dtype="float16")
-    shrunk = shrink(T.accumulate_in_input_dtype, failing.case, outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink(T.accumulate_in_input_dtype, failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     assert no_bigger(shrunk.case, failing.case) and shrunk.result.outcome == failing.outcome
     assert shrunk.case.values != "integers", "integers sum exactly in float16: they cannot expose it"
     assert shrunk.case.reduction_length > 1
@@ -208,7 +208,7 @@ def test_the_mode_stays_where_the_framework_call_needs_it():
                      dtype="float32", seed=3)
     target = WrongWhenSame()
     failing = check_case(target, case, target.name)
-    shrunk = shrink(target, case, outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink(target, case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     assert shrunk.case.mode == "same" and shrunk.result.target == "wrong-when-same"
     assert no_bigger(shrunk.case, case) and shrunk.case.spatial_rank == 1
 
@@ -233,7 +233,7 @@ def test_a_vjp_failure_shrinks_with_check_vjp():
                      bias=True, dtype="float32", seed=8)
     failing = crosscheck(grad_bias_doubled, suite=[case], grad=True).discrepancies[0]
     assert failing.check == "vjp"
-    shrunk = shrink(grad_bias_doubled, case, check="vjp", outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink(grad_bias_doubled, case, check="vjp", outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     assert shrunk.result.check == "vjp" and shrunk.result.outcome == failing.outcome
     assert shrunk.case.bias and shrunk.case.spatial_rank == 1 and shrunk.case.batch == 1
     assert shrunk.case.out_channels == 1 and shrunk.case.in_channels == 1
@@ -241,16 +241,16 @@ def test_a_vjp_failure_shrinks_with_check_vjp():
 
 def test_a_spent_budget_returns_the_original_marked_incomplete():
     failing = first_failure("bias_twice")
-    shrunk = shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=None, budget=1e-9)
+    shrunk = shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing), budget=1e-9)
     assert not shrunk.complete and shrunk.case == failing.case and shrunk.steps == () and shrunk.tries == 1
     assert shrunk.result.outcome == failing.outcome
 
 
 def test_a_target_given_by_name_and_an_adapter_like_object():
     failing = first_failure("bias_twice")
-    shrunk = shrink("support.targets:bias_twice", failing.case, outcome=failing.outcome, diagnosis=None)
+    shrunk = shrink("support.targets:bias_twice", failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     assert shrunk.result.target == "support.targets:bias_twice" and shrunk.case.bias
-    named = shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=None, name="mine")
+    named = shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing), name="mine")
     assert named.result.target == "mine" and named.case == shrunk.case
 
 
@@ -267,17 +267,21 @@ def biased_failure():
 
 
 def test_the_diagnosis_name_must_match_too():
-    """Results carry no diagnosis yet (None): None matches None, a name does not match None."""
+    """The case must fail with the diagnosis named: bias_twice's is `bias_twice`, not `bias_missing`, and not
+    None; every shrunk step keeps `bias_twice`."""
     failing = first_failure("bias_twice")
-    assert failing.diagnosis is None
-    with pytest.raises(ValueError, match=r"not value_mismatch \(diagnosis 'bias_added_twice'\): nothing to shrink"):
-        shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis="bias_added_twice")
+    assert diagnosis_name(failing) == "bias_twice"
+    for other in ("bias_missing", None):
+        with pytest.raises(ValueError, match=r"not value_mismatch \(diagnosis .*\): nothing to shrink"):
+            shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=other)
+    shrunk = shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis="bias_twice")
+    assert diagnosis_name(shrunk.result) == "bias_twice"
 
 
 def test_a_case_that_does_not_fail_so_is_refused():
     failing = first_failure("bias_twice")
     with pytest.raises(ValueError, match=r"case: .* gives pass .* not value_mismatch"):
-        shrink(T.lax_reference, failing.case, outcome=failing.outcome, diagnosis=None)
+        shrink(T.lax_reference, failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing))
     with pytest.raises(ValueError, match=r"gives value_mismatch .* not shape_mismatch"):
         shrink(T.bias_twice, failing.case, outcome="shape_mismatch", diagnosis=None)
 
@@ -286,7 +290,7 @@ def test_a_case_that_does_not_fail_so_is_refused():
 def test_a_bad_budget_is_a_value_error_naming_it(budget):
     failing = biased_failure()
     with pytest.raises(ValueError, match=r"^budget: got .*; expected a positive, finite number of seconds"):
-        shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=None, budget=budget)
+        shrink(T.bias_twice, failing.case, outcome=failing.outcome, diagnosis=diagnosis_name(failing), budget=budget)
 
 
 @pytest.mark.parametrize("check", ["backward", "Forward", None])
