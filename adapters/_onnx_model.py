@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from convt_oracle.adapters.base import Adapter, Spelling, spell
+from convt_oracle.adapters.base import Adapter, Spelling, call_source, literal, spell
 from convt_oracle import arithmetic
 from convt_oracle.errors import Unsupported
 
@@ -46,6 +46,13 @@ OPSET = 22  # ConvTranspose-22 (bfloat16 added to the type list); onnxruntime 1.
 # knows no opset 22 is given (onnxruntime 1.17 reads opsets up to 20).
 OLDER_OPSET = 11
 SESSION_CACHE_SIZE = 256
+
+
+def _elem_type_name(dtype: str) -> str:
+    """The TensorProto name of `_elem_type` (FLOAT16, BFLOAT16, FLOAT, DOUBLE), for a native source."""
+    from onnx import TensorProto
+
+    return TensorProto.DataType.Name(_elem_type(dtype))
 
 
 def _elem_type(dtype: str) -> int:
@@ -138,24 +145,43 @@ def _output_shape_attributes(case) -> dict:
     return found.argument
 
 
+def model_inputs(case) -> list[tuple[str, list[int]]]:
+    """The model's inputs, (name, shape): X, W, and B with a bias."""
+    inputs = [("X", list(case.x_shape)), ("W", list(case.w_shape))]
+    return inputs + ([("B", [case.out_channels])] if case.bias else [])
+
+
 def build_model(case, attrs: dict, *, opset: int = OPSET, ir_version: int | None = None):
     """An in-memory ModelProto: one ConvTranspose node, inputs X, W (and B with a bias), output Y, in
     `opset`, stamped with `ir_version` (None: the one onnx writes by default)."""
     from onnx import helper
 
     elem = _elem_type(case.dtype)
-    inputs = [
-        helper.make_tensor_value_info("X", elem, list(case.x_shape)),
-        helper.make_tensor_value_info("W", elem, list(case.w_shape)),
-    ]
-    if case.bias:
-        inputs.append(helper.make_tensor_value_info("B", elem, [case.out_channels]))
+    inputs = [helper.make_tensor_value_info(name, elem, shape) for name, shape in model_inputs(case)]
     node = helper.make_node("ConvTranspose", [value.name for value in inputs], ["Y"], **attrs)
     graph = helper.make_graph([node], "conv_transpose", inputs, [helper.make_tensor_value_info("Y", elem, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     if ir_version is not None:
         model.ir_version = ir_version
     return model
+
+
+def model_source(case, attrs: dict, *, opset: int = OPSET, ir_version: int | None = None) -> list[str]:
+    """`build_model`'s calls as source lines: they bind `model` (the test compares it with build_model's)."""
+    elem = f"TensorProto.{_elem_type_name(case.dtype)}"
+    inputs = model_inputs(case)
+    lines = [
+        "from onnx import TensorProto, helper",
+        "inputs = [",
+        *(f"    helper.make_tensor_value_info({name!r}, {elem}, {literal(shape)})," for name, shape in inputs),
+        "]",
+        "node = " + call_source("helper.make_node", "'ConvTranspose'", literal([name for name, _ in inputs]), "['Y']", **attrs),
+        f"graph = helper.make_graph([node], 'conv_transpose', inputs, [helper.make_tensor_value_info('Y', {elem}, None)])",
+        f"model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', {opset})])",
+    ]
+    if ir_version is not None:
+        lines.append(f"model.ir_version = {ir_version}")
+    return lines
 
 
 def signature(case, attrs: dict) -> tuple:
@@ -173,13 +199,15 @@ class OnnxAdapter(Adapter):
     """Base of the ONNX adapters: attributes from `attributes`, one compiled model per signature.
 
     A subclass sets `name`, `framework`, `dtypes` and implements `compile(model)` and
-    `execute(compiled, feeds)`.
+    `execute(compiled, feeds)`, and writes what they do as `session_source` (lines that bind `y`, the runtime's
+    first output, from `model` and `feeds`).
     """
 
     autodiff = False  # ONNX has no autodiff here: vjp is unsupported
     output_padding_limit = "any; `output_shape` crops only where ONNX's even split places them"
     documented_domain = ("output_padding < stride (the spec: 'less than the corresponding stride/dilation dimension'; both runtimes refuse more)",)
     model_format = {"opset": OPSET, "ir_version": None}  # what build_model writes (a runtime may want older)
+    session_source: tuple[str, ...] = ()  # compile + execute as native_source's lines
 
     def __init__(self):
         super().__init__()
@@ -217,6 +245,18 @@ class OnnxAdapter(Adapter):
     def run(self, case, x, w, bias):
         feeds = {"X": x, "W": w} if bias is None else {"X": x, "W": w, "B": bias}
         return self.execute(self.compiled(case), feeds)
+
+    def native_lines(self, case):
+        self.load()  # onnxruntime's asks the runtime for the model's format
+        arrays = {"X": "x", "W": "w", "B": "bias"}  # the source's arrays fed to the model's inputs
+        feeds = ", ".join(f"{name!r}: {arrays[name]}.astype(dtype)" for name, _ in model_inputs(case))
+        return [
+            *model_source(case, attributes(case), **self.model_format),
+            f"dtype = helper.tensor_dtype_to_np_dtype(TensorProto.{_elem_type_name(case.dtype)})",
+            f"feeds = {{{feeds}}}",
+            *self.session_source,
+            "actual = y.astype(np.float64)",
+        ]
 
     def compile(self, model):
         raise NotImplementedError

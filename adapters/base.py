@@ -19,11 +19,17 @@ A framework often has several spellings of one crop (TF's 'SAME', 'VALID' or exp
 'same'/'valid' with or without output_padding; ONNX's pads, auto_pad or output_shape). `spell` tries an
 adapter's spellings in order and keeps the first that selects the case's elements on every axis, and
 what each of the others gave, for the reason when none does.
+
+`native_source(case)` writes the framework's own call for a case as standalone Python source (numpy and the
+framework only), for a reproducer to paste into the framework's issue tracker. Each adapter writes it from
+the same helper its `run` calls with (torch's `torch_call`, TF's `tf_call`, jax's `plan`, Keras's
+`call_arguments`, ONNX's `attributes`), so the call and its source have one translation rule each.
 """
 
 from __future__ import annotations
 
 import importlib
+import numbers
 from dataclasses import dataclass
 from typing import Callable, Iterable, NamedTuple
 
@@ -201,6 +207,30 @@ class Adapter:
     def run_vjp(self, case: Case, x, w, grad_out, bias):
         raise NotImplementedError
 
+    # --- the call as standalone source ---------------------------------------------------------------------
+    def native_source(self, case: Case) -> str:
+        """Python source of what `call_case(case, x, w, bias)` does natively, for a standalone reproducer.
+
+        Executed where `np` is numpy, `x` and `w` are float64 arrays of shapes case.x_shape / case.w_shape (the
+        golden's layouts) and `bias` a float64 array of shape (out_channels,) or None, all holding values
+        exact in case.dtype, it imports the framework, converts the arrays to the framework's dtype and
+        layout, makes the adapter's call with the case's parameters written as literals, and binds `actual`:
+        the result as a float64 numpy array in the golden's layout (N, Cout, *spatial). It imports nothing
+        of convt_oracle and rebinds none of np, x, w, bias. Lines joined by "\n", no leading indentation; the
+        first is a comment naming the framework, its version (and the device where it is not the CPU).
+        A case the adapter cannot express raises Unsupported, as call_case does; a case outside its domain is
+        written all the same (its source raises where the framework refuses it).
+        """
+        reason = self.unsupported(case)
+        if reason:
+            raise Unsupported(reason)
+        device = "" if self.device == "cpu" else f" on {self.device}"
+        return "\n".join([f"# {self.framework} {self.version()}{device}", *self.native_lines(case)])
+
+    def native_lines(self, case: Case) -> list[str]:
+        """The lines of `native_source` after its comment (override: from the helper `run` uses)."""
+        raise NotImplementedError(f"{self.name} does not write its call as source (Adapter.native_lines)")
+
     def __call__(self, x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
         """The golden's signature: the call in `explicit` mode."""
         return self.call_case(_explicit_case(x, w, bias, stride, padding, output_padding, dilation, groups), x, w, bias)
@@ -217,6 +247,37 @@ def framework_message(error: BaseException) -> str:
     if "}}" in line:
         line = line.split("}}", 1)[1].strip()
     return line or type(error).__name__
+
+
+class Source(str):
+    """Source text among parameter values (a name, an expression): `literal` writes it as it stands."""
+
+
+def literal(value) -> str:
+    """Python source of a parameter value: an int (numpy's too), bool, str or None, `Source` text, or a
+    tuple / list / dict of them. TypeError for anything else, so that a value with no literal never reaches
+    a source."""
+    if isinstance(value, Source):
+        return str(value)
+    if value is None or isinstance(value, (bool, str)):
+        return repr(value)
+    if isinstance(value, numbers.Integral):
+        return repr(int(value))
+    if isinstance(value, tuple):
+        items = [literal(item) for item in value]
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(key)}: {literal(item)}" for key, item in value.items()) + "}"
+    raise TypeError(f"literal: got {type(value).__name__} {value!r}; expected an int, bool, str, None or a tuple, list or dict of them")
+
+
+def call_source(function: str, *arguments: str, **keywords) -> str:
+    """`function(argument, ..., name=value, ...)` as source: `arguments` are source text (names,
+    expressions), keyword values are parameter values written as literals (`literal`, `Source` as it stands)."""
+    parts = [*arguments, *(f"{name}={literal(value)}" for name, value in keywords.items())]
+    return f"{function}({', '.join(parts)})"
 
 
 def _explicit_case(x, w, bias, stride, padding, output_padding, dilation, groups) -> Case:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from convt_oracle.adapters import jax_cache
-from convt_oracle.adapters.base import Adapter
+from convt_oracle.adapters.base import Adapter, call_source, literal
 from convt_oracle import arithmetic
 
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
@@ -109,6 +109,48 @@ class JaxAdapter(Adapter):
         self.load()
         x, w, bias = self._placed(x, w, bias)
         return np.asarray(_JITTED["forward"](x, w, bias, plan=self.plan(case)))
+
+    def native_lines(self, case):
+        rank, stride, dilation, padding, groups = self.plan(case)
+        spatial = _SPATIAL[rank]
+        numbers = ("NC" + spatial, "OI" + spatial, "NC" + spatial)
+        lines = [
+            "import jax",
+            "jax.config.update('jax_enable_x64', True)",
+            "import jax.numpy as jnp",
+            "from jax import lax",
+            "",
+            f"def conv_transpose(x, w{', bias' if case.bias else ''}):",
+        ]
+        if groups == 1:
+            lines.append("    y = " + call_source(
+                "lax.conv_transpose", "x", "w", literal(stride), literal(padding), rhs_dilation=dilation,
+                dimension_numbers=numbers, transpose_kernel=True,
+            ))
+        else:  # _conv_transpose's grouped call, with the kernel's shapes written out
+            cin, cog, *kernel = case.w_shape
+            split = literal((groups, cin // groups, cog, *kernel))
+            merged = literal((groups * cog, cin // groups, *kernel))
+            lines += [
+                "    # lax.conv_transpose has no groups: its own formula (flip(w^T), lhs_dilation) with feature_group_count",
+                f"    transposed = w.reshape{split}.swapaxes(1, 2).reshape{merged}",
+                f"    flipped = jnp.flip(transposed, axis={literal(tuple(range(2, 2 + rank)))})",
+                "    y = " + call_source(
+                    "lax.conv_general_dilated", "x", "flipped", literal((1,) * rank), literal(padding),
+                    lhs_dilation=stride, rhs_dilation=dilation, dimension_numbers=numbers, feature_group_count=groups,
+                ),
+            ]
+        if case.bias:
+            lines.append(f"    y = y + bias.reshape({literal((1, -1) + (1,) * rank)})")
+        arrays = "x, w, bias" if case.bias else "x, w"
+        lines += [
+            "    return y",
+            "",
+            f"device = jax.devices({self.device!r})[0]",
+            f"y = jax.jit(conv_transpose)(*(jax.device_put(a.astype(jnp.{case.dtype}), device) for a in ({arrays})))",
+            "actual = np.asarray(y).astype(np.float64)",
+        ]
+        return lines
 
     def run_vjp(self, case, x, w, grad_out, bias):
         self.load()

@@ -34,9 +34,10 @@ import warnings
 import ml_dtypes
 import numpy as np
 
-from convt_oracle.adapters.base import Adapter, Spelling, spell
+from convt_oracle.adapters.base import Adapter, Spelling, call_source, spell
 from convt_oracle.adapters.tensorflow import (
-    KERNEL_DOMAIN, channels_first, channels_last, golden_weight, kernel_domain, onednn_enabled, tf_filter,
+    KERNEL_DOMAIN, channels_first, channels_last, channels_last_source, golden_weight, kernel_domain, onednn_enabled,
+    tf_filter,
 )
 from convt_oracle import arithmetic
 
@@ -46,6 +47,7 @@ class KerasAdapter(Adapter):
 
     framework = "keras"
     backend = ""
+    configure_source: tuple[str, ...] = ()  # what `configure` does, as native_source's lines
     groups = False
     autodiff = True  # through the backend's own: jax.vjp, torch.autograd, tf.GradientTape
     output_padding_limit = "crops that padding 'same' or 'valid' with an output_padding give"
@@ -149,17 +151,36 @@ class KerasAdapter(Adapter):
             array = array.astype(ml_dtypes.bfloat16)  # exact: a backend may hand bfloat16 out as float32
         return array
 
+    def call_arguments(self, case) -> dict:
+        """keras.ops.conv_transpose's keyword arguments for `case`, from `plan` (one place for `run` and
+        `native_source`)."""
+        padding, output_padding = self.plan(case)
+        return dict(
+            strides=case.stride, padding=padding, output_padding=output_padding, data_format="channels_last",
+            dilation_rate=case.dilation,
+        )
+
     def _forward(self, case, x, w, bias=None):
         """keras.ops.conv_transpose (plus keras.ops.add for the bias) on backend tensors in Keras's layouts."""
         keras = self.load()
-        padding, output_padding = self.plan(case)
-        y = keras.ops.conv_transpose(
-            x, w, strides=case.stride, padding=padding, output_padding=output_padding,
-            data_format="channels_last", dilation_rate=case.dilation,
-        )
+        y = keras.ops.conv_transpose(x, w, **self.call_arguments(case))
         if bias is not None:
             y = keras.ops.add(y, bias)  # Keras's layers add the bias the same way
         return y
+
+    def native_lines(self, case):
+        lines = [
+            "import os",
+            f"os.environ['KERAS_BACKEND'] = {self.backend!r}  # read once, at keras's first import",
+            *self.configure_source,
+            "import keras",
+            *channels_last_source(case.spatial_rank, "keras.ops.convert_to_tensor", repr(case.dtype), "_k", case.bias),
+            "y = " + call_source("keras.ops.conv_transpose", "x_k", "w_k", **self.call_arguments(case)),
+        ]
+        if case.bias:
+            lines.append("y = keras.ops.add(y, b_k)")
+        lines.append("actual = np.moveaxis(keras.ops.convert_to_numpy(y).astype(np.float64), -1, 1)")
+        return lines
 
     def run(self, case, x, w, bias):
         with warnings.catch_warnings():
@@ -191,6 +212,8 @@ class KerasAdapter(Adapter):
 class KerasJaxAdapter(KerasAdapter):
     name = "keras-jax"
     backend = "jax"
+    # configure's x64 flag (float64 stays float64); not jax's compilation cache, which changes no result
+    configure_source = ("import jax", "jax.config.update('jax_enable_x64', True)")
 
     def configure(self):
         import jax

@@ -18,6 +18,10 @@ from convt_oracle.adapters._onnx_model import OnnxAdapter
 class OnnxReferenceAdapter(OnnxAdapter):
     name = "onnx_reference"
     framework = "onnx"
+    session_source = (
+        "from onnx.reference import ReferenceEvaluator",
+        "y = ReferenceEvaluator(model).run(None, feeds)[0]",
+    )
 
     def compile(self, model):
         self.load()

@@ -79,6 +79,12 @@ class OnnxRuntimeAdapter(OnnxAdapter):
             + "; ".join(refusals)
         )
 
+    session_source = (
+        "import onnxruntime as ort",
+        "session = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider'])",
+        "y = session.run(None, feeds)[0]",
+    )
+
     def compile(self, model):
         ort = self.load()
         return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])

@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import NamedTuple
 
 import numpy as np
 
-from convt_oracle.adapters.base import Adapter, Spelling, case_padding, spell
+from convt_oracle.adapters.base import Adapter, Spelling, call_source, case_padding, literal, spell
 from convt_oracle.cases.model import numpy_dtype
 from convt_oracle import arithmetic
 
@@ -54,9 +55,26 @@ def channels_first(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(array, -1, 1))
 
 
+def tf_filter_axes(rank: int) -> tuple[int, ...]:
+    """The transpose of a golden weight (Cin, Cout // groups, *k) into a TF/Keras filter (*k, Cout // groups, Cin)."""
+    return (*range(2, rank + 2), 1, 0)
+
+
 def tf_filter(w: np.ndarray) -> np.ndarray:
     """Golden weight (Cin, Cout // groups, *k) -> TF/Keras filter (*k, Cout // groups, Cin)."""
-    return np.ascontiguousarray(w.transpose(*range(2, w.ndim), 1, 0))
+    return np.ascontiguousarray(w.transpose(tf_filter_axes(w.ndim - 2)))
+
+
+def channels_last_source(rank: int, convert: str, dtype: str, suffix: str, bias: bool) -> list[str]:
+    """Source lines of a native source turning its float64 x, w (and bias) into tensors x{suffix}, w{suffix}
+    (b{suffix}) in TF's and Keras's layouts, with `convert` (e.g. tf.constant) to `dtype` (source text): the
+    transposes of `channels_last` and `tf_filter`."""
+    axes = ", ".join(str(axis) for axis in tf_filter_axes(rank))
+    lines = [
+        f"x{suffix} = {convert}(np.moveaxis(x, 1, -1), dtype={dtype})  # (N, *spatial, Cin)",
+        f"w{suffix} = {convert}(w.transpose({axes}), dtype={dtype})  # (*k, Cout // groups, Cin)",
+    ]
+    return lines + ([f"b{suffix} = {convert}(bias, dtype={dtype})"] if bias else [])
 
 
 def golden_weight(filter_: np.ndarray) -> np.ndarray:
@@ -71,6 +89,18 @@ def import_tensorflow():
     import tensorflow
 
     return tensorflow
+
+
+class TfCall(NamedTuple):
+    """What TF is asked for a case: `tf.nn.<function>(x, w, output_shape, strides, padding=..., dilations=...)`,
+    with x and w given a unit height axis (and the result's squeezed) where `unit_height` (1-d, explicit pairs)."""
+
+    function: str
+    output_shape: list
+    strides: list
+    padding: str | list
+    dilations: list
+    unit_height: bool = False
 
 
 def tf_transpose_op(tf, rank: int):
@@ -250,31 +280,56 @@ class TensorflowAdapter(Adapter):
         tf = self.load()
         return None if array is None else tf.constant(array)
 
+    def tf_call(self, case) -> TfCall:
+        """TF's call for `case`, from `plan` (one place for `run` and `native_source`)."""
+        rank = case.spatial_rank
+        padding, sizes = self.plan(case)
+        output_shape = [case.batch, *sizes, case.out_channels]
+        if isinstance(padding, str):
+            return TfCall(f"conv{rank}d_transpose", output_shape, list(case.stride), padding, list(case.dilation))
+        if rank == 1:  # as tf.nn.conv1d_transpose does it, with explicit pairs: a unit height axis
+            return TfCall(
+                "conv2d_transpose", [case.batch, 1, *sizes, case.out_channels], [1, *case.stride],
+                [[0, 0], [0, 0], list(padding[0]), [0, 0]], [1, *case.dilation], unit_height=True,
+            )
+        return TfCall(
+            "conv2d_transpose", output_shape, list(case.stride), [[0, 0], *[list(pair) for pair in padding], [0, 0]],
+            list(case.dilation),
+        )
+
     def _forward(self, case, x, w, bias):
         """x, w, bias: TF tensors in TF's layouts; returns the channels-last result."""
         tf = self.load()
-        rank = case.spatial_rank
-        padding, sizes = self.plan(case)
-        if isinstance(padding, str):
-            y = tf_transpose_op(tf, rank)(
-                x, w, [case.batch, *sizes, case.out_channels], list(case.stride), padding=padding,
-                dilations=list(case.dilation),
-            )
-        elif rank == 1:  # as tf.nn.conv1d_transpose does it, with explicit pairs: a unit height axis
-            y = tf.nn.conv2d_transpose(
-                tf.expand_dims(x, 1), tf.expand_dims(w, 0), [case.batch, 1, *sizes, case.out_channels],
-                [1, *case.stride], padding=[[0, 0], [0, 0], list(padding[0]), [0, 0]],
-                dilations=[1, *case.dilation],
-            )
+        call = self.tf_call(case)
+        if call.unit_height:
+            x, w = tf.expand_dims(x, 1), tf.expand_dims(w, 0)
+        y = getattr(tf.nn, call.function)(
+            x, w, call.output_shape, call.strides, padding=call.padding, dilations=call.dilations
+        )
+        if call.unit_height:
             y = tf.squeeze(y, 1)  # the unit height axis, as conv1d_transpose drops it
-        else:
-            y = tf.nn.conv2d_transpose(
-                x, w, [case.batch, *sizes, case.out_channels], list(case.stride),
-                padding=[[0, 0], *[list(pair) for pair in padding], [0, 0]], dilations=list(case.dilation),
-            )
         if bias is not None:
             y = tf.nn.bias_add(y, bias)  # what TF's and Keras's layers do; the op itself takes no bias
         return y
+
+    def native_lines(self, case):
+        call = self.tf_call(case)
+        x, w = ("tf.expand_dims(x_tf, 1)", "tf.expand_dims(w_tf, 0)") if call.unit_height else ("x_tf", "w_tf")
+        body = channels_last_source(case.spatial_rank, "tf.constant", f"tf.{case.dtype}", "_tf", case.bias)
+        body.append("y = " + call_source(
+            f"tf.nn.{call.function}", x, w, literal(call.output_shape), literal(call.strides),
+            padding=call.padding, dilations=call.dilations,
+        ))
+        if call.unit_height:
+            body.append("y = tf.squeeze(y, 1)")
+        if case.bias:
+            body.append("y = tf.nn.bias_add(y, b_tf)")
+        return [
+            "import tensorflow as tf",
+            f"with tf.device({self.tf_device!r}):",
+            *("    " + line for line in body),
+            "actual = np.moveaxis(y.numpy().astype(np.float64), -1, 1)",
+        ]
 
     def run(self, case, x, w, bias):
         tf = self.load()

@@ -15,11 +15,22 @@ torch's rules (the translation, in one place):
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import ml_dtypes
 import numpy as np
 
-from convt_oracle.adapters.base import Adapter
+from convt_oracle.adapters.base import Adapter, Source, call_source, literal
 from convt_oracle import arithmetic
+
+
+class TorchCall(NamedTuple):
+    """What torch is asked for a case: `torch.nn.functional.<name>(x, w, bias, **arguments)`, or, where
+    `forward` is not None, the module `torch.nn.<name>(**arguments)` called with forward(x, **forward)."""
+
+    name: str
+    arguments: dict
+    forward: dict | None = None
 
 
 class TorchAdapter(Adapter):
@@ -31,7 +42,10 @@ class TorchAdapter(Adapter):
         "output_padding < max(stride, dilation) (torch.nn.ConvTranspose*d)",
         "with output_size: a size that needs output_padding < stride",
     )
-    memory_format = None  # the channels_last variant sets torch.channels_last / channels_last_3d
+
+    def memory_format(self, rank) -> str | None:
+        """The name of the torch memory format x is given in (the channels_last variant's), or None."""
+        return None
 
     @staticmethod
     def torch_padding(case):
@@ -99,26 +113,55 @@ class TorchAdapter(Adapter):
         return tensor.contiguous().numpy()
 
     # --- the call ---------------------------------------------------------------------------------------
-    def _forward(self, case, x, w, bias):
-        torch = self.load()
+    def torch_call(self, case) -> TorchCall:
+        """torch's call for `case` (one place for `run` and `native_source`): conv_transpose{r}d with the
+        torch padding; in `output_shape` mode the ConvTranspose{r}d module with forward's output_size."""
         rank = case.spatial_rank
         padding, output_padding = self.torch_padding(case)
-        if self.memory_format is not None:
-            x = x.contiguous(memory_format=self.memory_format(rank))
         if case.mode == "output_shape":
-            module_class = getattr(torch.nn, f"ConvTranspose{rank}d")
-            module = module_class(
-                case.in_channels, case.out_channels, case.kernel_size, stride=case.stride, padding=padding,
-                dilation=case.dilation, groups=case.groups, bias=bias is not None, dtype=x.dtype, device=x.device,
+            module = dict(
+                in_channels=case.in_channels, out_channels=case.out_channels, kernel_size=case.kernel_size,
+                stride=case.stride, padding=padding, dilation=case.dilation, groups=case.groups, bias=case.bias,
             )
-            tensors = {"weight": w} if bias is None else {"weight": w, "bias": bias}
-            size = list(case.output_shape[2:])
-            return torch.func.functional_call(module, tensors, (x,), {"output_size": size})
-        function = getattr(torch.nn.functional, f"conv_transpose{rank}d")
-        return function(
-            x, w, bias, stride=case.stride, padding=padding, output_padding=output_padding,
-            groups=case.groups, dilation=case.dilation,
-        )
+            return TorchCall(f"ConvTranspose{rank}d", module, {"output_size": list(case.output_shape[2:])})
+        return TorchCall(f"conv_transpose{rank}d", dict(
+            stride=case.stride, padding=padding, output_padding=output_padding, groups=case.groups,
+            dilation=case.dilation,
+        ))
+
+    def _forward(self, case, x, w, bias):
+        torch = self.load()
+        call = self.torch_call(case)
+        memory_format = self.memory_format(case.spatial_rank)
+        if memory_format is not None:
+            x = x.contiguous(memory_format=getattr(torch, memory_format))
+        if call.forward is None:
+            return getattr(torch.nn.functional, call.name)(x, w, bias, **call.arguments)
+        module = getattr(torch.nn, call.name)(**call.arguments, dtype=x.dtype, device=x.device)
+        tensors = {"weight": w} if bias is None else {"weight": w, "bias": bias}
+        return torch.func.functional_call(module, tensors, (x,), call.forward)
+
+    def native_lines(self, case):
+        call = self.torch_call(case)
+        to_device = "" if self.device == "cpu" else f".to({self.device!r})"
+        names = [("x_t", "x"), ("w_t", "w")] + ([("b_t", "bias")] if case.bias else [])
+        lines = ["import torch"]
+        lines += [f"{name} = torch.tensor({array}, dtype=torch.{case.dtype}){to_device}" for name, array in names]
+        memory_format = self.memory_format(case.spatial_rank)
+        if memory_format is not None:
+            lines.append(f"x_t = x_t.contiguous(memory_format=torch.{memory_format})")
+        lines.append("with torch.no_grad():")
+        if call.forward is None:
+            bias = "b_t" if case.bias else "None"
+            lines.append("    y = " + call_source(f"torch.nn.functional.{call.name}", "x_t", "w_t", bias, **call.arguments))
+        else:
+            module = call_source(f"torch.nn.{call.name}", **call.arguments, dtype=Source("x_t.dtype"),
+                                 device=Source("x_t.device"))
+            tensors = {"weight": Source("w_t"), **({"bias": Source("b_t")} if case.bias else {})}
+            lines.append(f"    module = {module}")
+            lines.append(f"    y = torch.func.functional_call(module, {literal(tensors)}, (x_t,), {literal(call.forward)})")
+        lines.append(f"actual = y{'' if self.device == 'cpu' else '.cpu()'}.to(torch.float64).numpy()")
+        return lines
 
     def run(self, case, x, w, bias):
         torch = self.load()
@@ -139,8 +182,7 @@ class TorchChannelsLastAdapter(TorchAdapter):
     spatial_ranks = (2, 3)
 
     def memory_format(self, rank):
-        torch = self.load()
-        return torch.channels_last if rank == 2 else torch.channels_last_3d
+        return "channels_last" if rank == 2 else "channels_last_3d"
 
 
 class TorchCudaAdapter(TorchAdapter):
