@@ -51,6 +51,7 @@ SHOWN_FEATURES = 3  # features a group's text shows (the JSON has every separati
 SHOWN_CASE_IDS = 3  # case ids a group's text shows
 SHOWN_STEPS = 12  # shrink steps a group's text shows
 COMBINED_AT_MOST = 4  # features in a greedy combination
+COMBINED_LEAVES_OUT = 0.25  # a feature joins it only if it leaves out this share of the results left that pass
 EXPLAIN_SCHEMA = 1  # the version of `to_dict`'s layout
 
 
@@ -336,11 +337,15 @@ def _order(value):
     return (str(type(value)), value if value is not None else "")
 
 
-def _values_text(feature: Feature, values) -> str:
-    described = [feature.describe(value) for value in values]
-    if feature.says is None and len(values) > 1:  # "mode = same or valid"
+def _values_text(feature: Feature, values, counts=()) -> str:
+    """How `values` of `feature` read: "output_padding > 0", "mode = same or valid", or, where the values
+    not named are fewer (`counts`: every value of the population), "values other than large"."""
+    others = [c.value for c in counts if c.value not in values]
+    if feature.says is None and len(values) > 1:
+        if len(others) < len(values):
+            return f"{feature.name} other than {' or '.join(str(value) for value in others)}"
         return f"{feature.name} = {' or '.join(str(value) for value in values)}"
-    return " or ".join(described)
+    return " or ".join(feature.describe(value) for value in values)
 
 
 def _percent(part: int, whole: int) -> str:
@@ -351,14 +356,15 @@ def _sentence(feature: Feature, record: FeatureRecord, count: int) -> str:
     """E.g. "all 580 have output_padding > 0: 580 of 584 such cases fail this way (99.3 %), 0 of the 989 with
     output_padding = 0"."""
     others = tuple(c.value for c in record.counts if c.value not in record.values)
-    return (f"all {count} have {_values_text(feature, record.values)}: {record.failing} of {record.total} such "
-            f"cases fail this way ({_percent(record.failing, record.total)}), 0 of the {record.left_out} with "
-            f"{_values_text(feature, others)}")
+    return (f"all {count} have {_values_text(feature, record.values, record.counts)}: {record.failing} of "
+            f"{record.total} such cases fail this way ({_percent(record.failing, record.total)}), 0 of the "
+            f"{record.left_out} with {_values_text(feature, others, record.counts)}")
 
 
 def _combine(records, values_of: dict, population: list, count: int, by_name: dict) -> Combination | None:
     """Add separating features one at a time, each time the one that leaves the fewest results with the
-    group's values of all chosen ones, while that gets fewer; a Combination of two or more, else None."""
+    group's values of all chosen ones, while it leaves out at least COMBINED_LEAVES_OUT of the results left
+    that do not fail this way; a Combination of two or more, else None."""
     keep = [True] * len(population)
     chosen, total = [], len(population)
     while len(chosen) < COMBINED_AT_MOST and total > count:
@@ -367,17 +373,17 @@ def _combine(records, values_of: dict, population: list, count: int, by_name: di
             if record.name in chosen:
                 continue
             left = sum(k and v in record.values for k, v in zip(keep, values_of[record.name]))
-            if left < total and (best is None or left < best[0]):
+            if best is None or left < best[0]:
                 best = (left, record)
-        if best is None:
+        if best is None or (chosen and total - best[0] < COMBINED_LEAVES_OUT * (total - count)):
             break
         total, record = best
         chosen.append(record.name)
         keep = [k and v in record.values for k, v in zip(keep, values_of[record.name])]
     if len(chosen) < 2:
         return None
-    described = " and ".join(_values_text(by_name[name], next(r.values for r in records if r.name == name))
-                             for name in chosen)
+    described = " and ".join(_values_text(by_name[r.name], r.values, r.counts)
+                             for name in chosen for r in records if r.name == name)
     sentence = (f"all {count} have {described}: {count} of {total} such cases fail this way "
                 f"({_percent(count, total)}), 0 of the other {len(population) - total}")
     return Combination(tuple(chosen), count, total, sentence)
@@ -492,6 +498,10 @@ class _Targets:
 # --- rendering ------------------------------------------------------------------------------------------
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _diagnosis_text(diagnosis: Diagnosis | None) -> str:
     if diagnosis is None:
         return "-"
@@ -512,7 +522,7 @@ def render_text(groups: list[Group], report: Report, source: str = "the report")
     known = sum(group.count for group in groups if group.known)
     lines = [f"convt-oracle explain: {source}: suite {report.suite!r}, dtypes {', '.join(report.dtypes)}, "
              f"seed {report.seed}; {total} discrepancies" + (f" ({known} known)" if known else "")
-             + f" in {len(groups)} group{'' if len(groups) == 1 else 's'}"]
+             + f" in {_plural(len(groups), 'group')}"]
     if not groups:
         lines.append("no discrepancy to explain")
     for number, group in enumerate(groups, 1):
@@ -530,7 +540,7 @@ def render_text(groups: list[Group], report: Report, source: str = "the report")
         if group.minimal_case is not None:
             shrunk = group.shrink
             steps = [str(step) for step in getattr(shrunk, "steps", ())]
-            lines.append(f"   minimal case: {group.minimal_case.id} ({len(steps)} steps, {getattr(shrunk, 'tries', '?')} "
+            lines.append(f"   minimal case: {group.minimal_case.id} ({_plural(len(steps), 'step')}, {getattr(shrunk, 'tries', '?')} "
                          f"tries, {getattr(shrunk, 'seconds', 0.0):.1f} s"
                          + ("" if getattr(shrunk, "complete", True) else "; the budget ran out before it was minimal")
                          + ")")
@@ -561,7 +571,7 @@ def to_json(groups: list[Group], report: Report, source: str = "the report") -> 
 def render_markdown(groups: list[Group], report: Report, source: str = "the report") -> str:
     """The groups as Markdown: a heading per group, its features as a list, its snippet as a code block."""
     total = sum(group.count for group in groups)
-    lines = [f"# convt-oracle explain: {total} discrepancies in {len(groups)} group{'' if len(groups) == 1 else 's'}",
+    lines = [f"# convt-oracle explain: {total} discrepancies in {_plural(len(groups), 'group')}",
              f"\n`{source}`: suite `{report.suite}`, dtypes {', '.join(report.dtypes)}, seed {report.seed}"]
     for number, group in enumerate(groups, 1):
         lines.append(f"\n## {number}. {_heading(group)}\n")
@@ -574,7 +584,7 @@ def render_markdown(groups: list[Group], report: Report, source: str = "the repo
             lines.append(f"- together: {group.combined.sentence}")
         if group.minimal_case is not None:
             lines.append(f"- minimal case: `{group.minimal_case.id}` "
-                         f"({len(getattr(group.shrink, 'steps', ()))} shrink steps)")
+                         f"({_plural(len(getattr(group.shrink, 'steps', ())), 'shrink step')})")
         if group.note:
             lines.append(f"- {group.note}")
         if group.snippet:
