@@ -348,6 +348,10 @@ def _values_text(feature: Feature, values, counts=()) -> str:
     return " or ".join(feature.describe(value) for value in values)
 
 
+def _all_have(count: int) -> str:
+    return f"all {count} have" if count != 1 else "its one case has"
+
+
 def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f} %" if whole else "-"
 
@@ -356,7 +360,7 @@ def _sentence(feature: Feature, record: FeatureRecord, count: int) -> str:
     """E.g. "all 580 have output_padding > 0: 580 of 584 such cases fail this way (99.3 %), 0 of the 989 with
     output_padding = 0"."""
     others = tuple(c.value for c in record.counts if c.value not in record.values)
-    return (f"all {count} have {_values_text(feature, record.values, record.counts)}: {record.failing} of "
+    return (f"{_all_have(count)} {_values_text(feature, record.values, record.counts)}: {record.failing} of "
             f"{record.total} such cases fail this way ({_percent(record.failing, record.total)}), 0 of the "
             f"{record.left_out} with {_values_text(feature, others, record.counts)}")
 
@@ -384,7 +388,7 @@ def _combine(records, values_of: dict, population: list, count: int, by_name: di
         return None
     described = " and ".join(_values_text(by_name[r.name], r.values, r.counts)
                              for name in chosen for r in records if r.name == name)
-    sentence = (f"all {count} have {described}: {count} of {total} such cases fail this way "
+    sentence = (f"{_all_have(count)} {described}: {count} of {total} such cases fail this way "
                 f"({_percent(count, total)}), 0 of the other {len(population) - total}")
     return Combination(tuple(chosen), count, total, sentence)
 
@@ -421,7 +425,7 @@ def _shrink_groups(report: Report, groups: list[Group], budget: float, total_bud
                     raise _NoTarget(f"not shrunk: the total budget of {total_budget:g} s was spent")
                 if progress is not None:
                     progress(f"shrinking {step}/{len(groups)}: {group.target} {group.check} {group.outcome} "
-                             f"({group.count} results)")
+                             f"({_plural(group.count, 'result')})")
                 target, named, tolerance = targets.get(group.target)
                 seconds = budget if left is None else min(budget, total_budget - (time.monotonic() - start))
                 if seconds < MIN_SHRINK_SECONDS:
@@ -512,7 +516,7 @@ def _diagnosis_text(diagnosis: Diagnosis | None) -> str:
 
 def _heading(group: Group) -> str:
     known = f"known: {', '.join(group.known)}" if group.known else "new"
-    return f"{group.target}  {group.check}  {group.outcome}  {group.count} results ({known})"
+    return f"{group.target}  {group.check}  {group.outcome}  {_plural(group.count, 'result')} ({known})"
 
 
 def render_text(groups: list[Group], report: Report, source: str = "the report") -> str:
@@ -541,7 +545,7 @@ def render_text(groups: list[Group], report: Report, source: str = "the report")
             shrunk = group.shrink
             steps = [str(step) for step in getattr(shrunk, "steps", ())]
             lines.append(f"   minimal case: {group.minimal_case.id} ({_plural(len(steps), 'step')}, {getattr(shrunk, 'tries', '?')} "
-                         f"tries, {getattr(shrunk, 'seconds', 0.0):.1f} s"
+                         f"tries, {getattr(shrunk, 'seconds', None) or 0.0:.1f} s"
                          + ("" if getattr(shrunk, "complete", True) else "; the budget ran out before it was minimal")
                          + ")")
             lines += [f"     {index}. {step}" for index, step in enumerate(steps[:SHOWN_STEPS], 1)]
