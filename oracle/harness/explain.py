@@ -533,19 +533,21 @@ def render_text(groups: list[Group], report: Report, source: str = "the report")
         lines.append(f"\n{number}. {_heading(group)}")
         lines.append(f"   diagnosis: {_diagnosis_text(group.diagnosis)}")
         more = group.count - SHOWN_CASE_IDS
-        lines.append(f"   cases: {', '.join(group.case_ids[:SHOWN_CASE_IDS])}" + (f" and {more} more" if more > 0 else ""))
+        lines.append(f"   cases: {', '.join(group.case_ids[:SHOWN_CASE_IDS])}"
+                     + (f" and {more} more" if more > 0 else ""))
         if group.features:
             lines.append("   what sets them apart from the target's other compared cases:")
             lines += [f"     - {record.sentence}" for record in group.features[:SHOWN_FEATURES]]
             if group.combined is not None:
                 lines.append(f"     - together: {group.combined.sentence}")
         else:
-            lines.append("   no feature sets them apart: every feature value among the target's compared cases has one")
+            lines.append("   no feature sets them apart: they have every value of every feature that the target's "
+                         "compared cases have")
         if group.minimal_case is not None:
             shrunk = group.shrink
             steps = [str(step) for step in getattr(shrunk, "steps", ())]
-            lines.append(f"   minimal case: {group.minimal_case.id} ({_plural(len(steps), 'step')}, {getattr(shrunk, 'tries', '?')} "
-                         f"tries, {getattr(shrunk, 'seconds', None) or 0.0:.1f} s"
+            lines.append(f"   minimal case: {group.minimal_case.id} ({_plural(len(steps), 'step')}, "
+                         f"{getattr(shrunk, 'tries', '?')} tries, {getattr(shrunk, 'seconds', None) or 0.0:.1f} s"
                          + ("" if getattr(shrunk, "complete", True) else "; the budget ran out before it was minimal")
                          + ")")
             lines += [f"     {index}. {step}" for index, step in enumerate(steps[:SHOWN_STEPS], 1)]
