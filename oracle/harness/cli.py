@@ -1,4 +1,5 @@
-"""Command line: `convt-oracle selfcheck`, `cases`, `run`, `merge`, `gate`, `env` and `adapters` (also `python -m convt_oracle`)."""
+"""Command line: `convt-oracle selfcheck`, `cases`, `run`, `merge`, `gate`, `explain`, `env` and `adapters` (also
+`python -m convt_oracle`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ EXIT_STATUSES = {
     EXIT_DISCREPANCIES: "discrepancies (the targets' findings) that no known finding explains, or a known finding expired; gate: regressions",
     EXIT_USAGE: "usage error",
     EXIT_ENVIRONMENT: "environment error: no adapter installed, a target not run, a report or log not written, "
-                      "a merge refused or with cases missing; gate: a report it cannot read or compare",
+                      "a merge refused or with cases missing; gate, explain: a report it cannot read or compare",
     EXIT_INTERNAL: "an error of convt-oracle itself (its traceback is printed: please report it)",
     EXIT_NOTHING_COMPARED: "nothing was compared (every case unsupported)",
     128 + signal.SIGINT: "interrupted by SIGINT (Ctrl-C); 143 SIGTERM, 129 SIGHUP: the results so far are reported",
@@ -306,6 +307,43 @@ def merge_command(args) -> int:
     return EXIT_ENVIRONMENT if merged.missing_count else exit_status(report)
 
 
+def explain_command(parser, args) -> int:
+    """`convt-oracle explain RUN.json`: the run's discrepancies grouped, what sets each group apart, a minimal
+    case per group (convt_oracle.harness.explain). Exit 0 when it explained (discrepancies or not), 2 for a
+    usage error, 3 for a report that cannot be read or an output that cannot be written."""
+    from convt_oracle.harness import explain
+    from convt_oracle.harness.outputs import ReportNotWritable, check_writable, write_atomically
+    from convt_oracle.harness.report import Report, ReportFormatError
+
+    for option, value in (("--budget", args.budget), ("--total-budget", args.total_budget)):
+        if not (value > 0 and math.isfinite(value)):
+            parser.error(f"{option}: got {value:g}; expected a positive, finite number of seconds")
+    outputs = {option: path for option, path in (("--json", args.json), ("--markdown", args.markdown)) if path}
+    try:
+        for option, path in outputs.items():
+            check_writable(option, path)
+        report = Report.load(args.report)
+    except (ReportNotWritable, ReportFormatError) as error:
+        print(f"convt-oracle explain: {error}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    if args.target is not None and args.target not in report.targets:
+        parser.error(f"--target: {args.target!r} is not a target of {args.report}; its targets: "
+                     f"{', '.join(report.targets) or 'none'}")
+    groups = report.explain(target=args.target, shrink=not args.no_shrink, budget=args.budget,
+                            total_budget=args.total_budget, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(explain.render_text(groups, report, source=args.report))
+    renderers = {"--json": explain.to_json, "--markdown": explain.render_markdown}
+    written = True
+    for option, path in outputs.items():
+        try:
+            write_atomically(path, renderers[option](groups, report, source=args.report))
+            print(f"{option.removeprefix('--')} written to {path}")
+        except ReportNotWritable as error:
+            print(f"convt-oracle explain: {option}: {error}", file=sys.stderr)
+            written = False
+    return EXIT_OK if written else EXIT_ENVIRONMENT
+
+
 def env_command(args) -> int:
     """`convt-oracle env`: a worker environment for FRAMEWORK==VERSION (convt_oracle.harness.envs); prints the
     NAME@DIR/bin/python of each of its adapters on stdout, what it decides and does on stderr."""
@@ -401,6 +439,7 @@ def main(argv=None) -> int:
     merging.add_argument("parts", nargs="+", metavar="PART", help="the shards' reports (run --json)")
     merging.add_argument("-o", "--output", required=True, metavar="RUN.json", help="where the merged report goes")
     _add_gate_command(commands)
+    _add_explain_command(commands)
     args = parser.parse_args(argv)
     try:
         return _dispatch(parser, args)
@@ -442,6 +481,27 @@ def _add_gate_command(commands) -> None:
     _add_report_options(gating)
 
 
+def _add_explain_command(commands) -> None:
+    from convt_oracle.harness.explain import DEFAULT_BUDGET, DEFAULT_TOTAL_BUDGET
+
+    explaining = commands.add_parser(
+        "explain", help="a run report's discrepancies in groups, what sets each apart, a minimal case for each",
+        description="Group the discrepancies of a run report (run --json) by target, check, outcome and diagnosis, "
+                    "name the case features that set each group apart from the target's other compared cases, and "
+                    "shrink each group's smallest case to a minimal one with a standalone script (README, "
+                    "'Explaining a run'). Exit 0 when it explained, discrepancies or not.",
+    )
+    explaining.add_argument("report", metavar="RUN.json", help="a run report (run --json, merge -o, Report.to_json)")
+    explaining.add_argument("--target", metavar="T", help="only this target label of the run (default: every one)")
+    explaining.add_argument("--no-shrink", action="store_true", help="group and name features only: start no worker")
+    explaining.add_argument("--budget", type=float, default=DEFAULT_BUDGET, metavar="S",
+                            help=f"seconds of shrinking per group (default {DEFAULT_BUDGET:g})")
+    explaining.add_argument("--total-budget", type=float, default=DEFAULT_TOTAL_BUDGET, metavar="S",
+                            help=f"seconds of shrinking in all, worker starts included (default {DEFAULT_TOTAL_BUDGET:g})")
+    explaining.add_argument("--json", metavar="OUT", help="write the groups as JSON")
+    explaining.add_argument("--markdown", metavar="OUT", help="write the groups as Markdown")
+
+
 def _dispatch(parser, args) -> int:
     if args.command == "gate":
         from convt_oracle.harness.gate import gate_command
@@ -451,6 +511,8 @@ def _dispatch(parser, args) -> int:
         return run_command(parser, args)
     if args.command == "env":
         return env_command(args)
+    if args.command == "explain":
+        return explain_command(parser, args)
     if args.command == "merge":
         return merge_command(args)
     if args.command == "adapters":

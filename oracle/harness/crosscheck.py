@@ -26,7 +26,7 @@ import threading
 import time
 from concurrent.futures import Future
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -314,7 +314,7 @@ def crosscheck(
             runner.close()
     # What the target's frameworks say decides their kernels (convt_oracle.harness.kernels): its worker's, or this process's.
     kernels = runner.info.get("kernels", {}) if runner is not None else framework_settings()
-    return Report(
+    report = Report(
         results=tuple(results),
         suite=suite if isinstance(suite, str) else "custom",
         dtypes=dtypes,
@@ -322,6 +322,19 @@ def crosscheck(
         targets=(name,),
         environment=environment({"target_kernels": {name: kernels}}),
     )
+    # The target itself, for Report.explain's shrinking (not serialized: a loaded report has none).
+    object.__setattr__(report, "live_target", LiveTarget(name, None if runner is not None else function, tolerance))
+    return report
 
 
-__all__ = ["crosscheck", "crosscheck_target", "check_case", "check_vjp", "Golden", "target_name"]
+class LiveTarget(NamedTuple):
+    """The target a crosscheck report was made with, as this process holds it (`Report.live_target`):
+    `function` is what check_case calls, None where it ran in a worker (isolate=True, NAME@PYTHON: explain
+    starts one from `label`); `tolerance` the one the report was judged with."""
+
+    label: str
+    function: object
+    tolerance: Tolerance | None
+
+
+__all__ = ["crosscheck", "crosscheck_target", "check_case", "check_vjp", "Golden", "target_name", "LiveTarget"]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from convt_oracle.diagnosis import Diagnosis
 from convt_oracle.compare import NOT_COMPARED, NOT_DISCREPANCIES, OUTCOMES, Comparison, ErrorMap, Mismatch
+from convt_oracle.harness.explain import DEFAULT_BUDGET, DEFAULT_TOTAL_BUDGET
 from convt_oracle.harness.outputs import write_atomically
 from convt_oracle.harness.shards import Shard
 
@@ -321,6 +322,16 @@ class Report:
         for entry in self.known_expired:
             lines.append(f"  EXPIRED: {entry['id']} expired {entry['expires']}: revisit it ({entry['issue']})")
         return lines
+
+    def explain(self, *, target: str | None = None, shrink: bool = False, budget: float = DEFAULT_BUDGET,
+                total_budget: float | None = DEFAULT_TOTAL_BUDGET, progress=None) -> list:
+        """The discrepancies as groups (target, check, outcome, diagnosis; known ones apart), largest first,
+        each with the case features that set it apart and, with `shrink=True`, a minimal case and a
+        standalone script (convt_oracle.harness.explain.explain says how). `budget`: seconds of shrinking per
+        group; `total_budget`: for all of it (None: no limit)."""
+        from convt_oracle.harness.explain import explain
+
+        return explain(self, target=target, shrink=shrink, budget=budget, total_budget=total_budget, progress=progress)
 
     def to_json(self, path=None) -> str:
         """The report as strict JSON (non-finite numbers as the strings "inf", "-inf", "nan"); written to
