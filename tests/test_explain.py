@@ -73,14 +73,16 @@ def test_the_mutants_premise_holds_on_the_default_suite(op_at_start, bias_twice)
 
 def test_groups_are_the_discrepancies_by_outcome_largest_first(op_at_start):
     groups = op_at_start.explain()
-    expected = Counter(r.outcome for r in op_at_start.results if r.outcome not in NOT_DISCREPANCIES)
-    assert {g.outcome: g.count for g in groups} == dict(expected)
+    wrong = [r for r in op_at_start.results if r.outcome not in NOT_DISCREPANCIES]
+    expected = Counter((r.outcome, r.diagnosis.name) for r in wrong)
+    assert {(g.outcome, g.diagnosis.name): g.count for g in groups} == dict(expected)
     assert [g.count for g in groups] == sorted(expected.values(), reverse=True)
+    assert groups[0].diagnosis.name == "output_padding_at_front"
     for group in groups:
-        ids = [r.case_id for r in op_at_start.results if r.outcome == group.outcome]
+        ids = [r.case_id for r in wrong if (r.outcome, r.diagnosis.name) == (group.outcome, group.diagnosis.name)]
         assert group.case_ids == tuple(ids) and len(group.results) == group.count
         assert group.target == "support.targets:output_padding_at_start" and group.check == "forward"
-        assert group.diagnosis is None and group.known == () and group.note == ""
+        assert group.known == () and group.note == ""
         assert group.minimal_case is None and group.snippet == "" and group.shrink is None  # not asked to shrink
 
 
@@ -89,7 +91,7 @@ def test_output_padding_sets_the_output_padding_mutant_apart(op_at_start):
     group = op_at_start.explain()[0]
     population = compared(op_at_start)
     with_op = [r for r in population if max(r.case.output_padding) > 0]
-    failing = [r for r in with_op if r.outcome == group.outcome]
+    failing = [r for r in with_op if (r.outcome, r.diagnosis and r.diagnosis.name) == (group.outcome, group.diagnosis.name)]
     without = [r for r in population if max(r.case.output_padding) <= 0]  # an invalid case may have -1
     assert len(failing) == group.count  # every case of the group has output_padding > 0
     best = group.features[0]
@@ -144,8 +146,7 @@ def test_known_findings_and_diagnoses_form_their_own_groups(bias_twice):
             continue
         if max(result.case.dilation) > 1:
             result = dataclasses.replace(result, known=Known("finding-a", "a reason", "https://example.org/1"))
-        if result.case.spatial_rank == 1:
-            result = dataclasses.replace(result, diagnosis=diagnosis)
+        result = dataclasses.replace(result, diagnosis=diagnosis if result.case.spatial_rank == 1 else None)
         results.append(result)
     report = dataclasses.replace(bias_twice, results=tuple(results))
     groups = report.explain()
@@ -191,9 +192,10 @@ def test_the_renderings_carry_the_groups(op_at_start):
     assert [g["count"] for g in data["groups"]] == [g.count for g in groups]
     first = data["groups"][0]
     assert first["features"][0]["name"] == "output_padding > 0" and first["case_ids"] == list(groups[0].case_ids)
-    assert first["minimal_case"] is None and first["snippet"] == "" and first["diagnosis"] is None
+    assert first["minimal_case"] is None and first["snippet"] == ""
+    assert first["diagnosis"]["name"] == "output_padding_at_front"
     markdown = render_markdown(groups, op_at_start, source="x.json")
-    assert markdown.startswith(f"# convt-oracle explain: {sum(g.count for g in groups)} discrepancies in 2 groups")
+    assert markdown.startswith(f"# convt-oracle explain: {sum(g.count for g in groups)} discrepancies in {len(groups)} groups")
     assert groups[0].features[0].sentence in markdown
 
 
@@ -216,9 +218,11 @@ def test_the_command_explains_a_run_report_and_writes_json_and_markdown(two_targ
     done = explain_cli(two_targets, "--no-shrink", "--json", out, "--markdown", md)
     assert done.returncode == 0, done.stderr  # discrepancies explained: 0, not 1
     wrong = [r for r in op_at_start.results + bias_twice.results if r.outcome not in NOT_DISCREPANCIES]
-    assert f"{len(wrong)} discrepancies in 3 groups" in done.stdout
+    keys = {(r.target, r.outcome, r.diagnosis.name) for r in wrong}
+    assert f"{len(wrong)} discrepancies in {len(keys)} groups" in done.stdout
     assert "1. support.targets:bias_twice  forward  value_mismatch" in done.stdout
-    mismatches = sum(r.outcome == "value_mismatch" for r in op_at_start.results)
+    mismatches = sum(r.outcome == "value_mismatch" and r.diagnosis.name == "output_padding_at_front"
+                     for r in op_at_start.results)
     assert f"all {mismatches} have output_padding > 0: " in done.stdout
     assert "not shrunk" not in done.stdout and "reproducer" not in done.stdout  # --no-shrink: nothing started
     data = json.loads(out.read_text())
