@@ -29,6 +29,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
+import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
@@ -432,7 +435,8 @@ def _shrink_groups(report: Report, groups: list[Group], budget: float, total_bud
                     raise _NoTarget(f"not shrunk: the total budget of {total_budget:g} s was spent")
                 shrunk = shrink(target, group.smallest_case, check=group.check, outcome=group.outcome,
                                 diagnosis=group.diagnosis_name, budget=seconds, tolerance=tolerance)
-                text = snippet(named, shrunk.case, check=group.check, tolerance=tolerance)
+                text = snippet(target, shrunk.case, check=group.check, tolerance=tolerance,
+                               name=named if isinstance(named, str) else None)
                 got = getattr(getattr(shrunk, "result", None), "outcome", group.outcome)
                 note = "" if got == group.outcome else (
                     f"the case did not fail this way here: {got} (the report says {group.outcome})")
@@ -459,6 +463,14 @@ class _Targets:
         self._timeout = timeout
         self._workers: dict = {}
         self._failed: dict[str, str] = {}
+        self._logs = None  # a folder for the workers' own output (framework log lines, warnings), made on first use
+
+    def _log(self, spec) -> str:
+        """The file a worker's own output goes to, as `convt-oracle run` keeps it off the terminal."""
+        if self._logs is None:
+            self._logs = tempfile.mkdtemp(prefix="convt-oracle-explain-workers-")
+            print(f"the workers' own output (framework log lines, warnings): {self._logs}", file=sys.stderr)
+        return os.path.join(self._logs, f"{spec.log_name}.log")
 
     def get(self, label: str):
         """(what the shrinker calls, what the snippet names, the tolerance); _NoTarget when it cannot be had."""
@@ -473,7 +485,7 @@ class _Targets:
 
             try:
                 spec = TargetSpec.parse(label, where="target")
-                worker = spec.isolated(timeout=max(self._timeout, MIN_SHRINK_SECONDS))
+                worker = spec.isolated(timeout=max(self._timeout, MIN_SHRINK_SECONDS), output=self._log(spec))
             except Exception as error:  # noqa: BLE001 - said in the notes of its groups
                 self._failed[label] = (f"not shrunk: no worker for {label!r} here "
                                        f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})")

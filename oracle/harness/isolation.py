@@ -291,6 +291,10 @@ class IsolatedTarget:
         """An adapter's check_environment, in the worker: None, or why it cannot run there."""
         return self._run("check_environment", (), {})
 
+    def _native_source(self, case: Case) -> str:
+        """An adapter's native_source, written in the worker: its framework's own version and spelling."""
+        return self._run("native_source", (case,), {})
+
     def _runtime(self):
         """An adapter's runtime (its framework's versions and kernel facts), asked in the worker."""
         return self._run("runtime", (), {})

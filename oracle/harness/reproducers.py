@@ -279,11 +279,13 @@ def _literal(value) -> bool:
 # --- the standalone snippet -------------------------------------------------------------------------------
 
 
-def snippet(target, case, *, check: str = "forward", tolerance=None) -> str:
+def snippet(target, case, *, check: str = "forward", tolerance=None, name: str | None = None) -> str:
     """A standalone script that runs `case` on `target` and asserts the right answer (module docstring).
 
     `target`: a callable with the golden's signature, an adapter, an IsolatedTarget, or a target name.
-    `check`: "forward" or "vjp". An invalid case (accepted_invalid) asserts that the call raises.
+    `check`: "forward" or "vjp". An invalid case (accepted_invalid) asserts that the call raises. `name`: how
+    the script names the target (default: its name, e.g. a run's label). A target under another interpreter
+    (NAME@PYTHON, or its worker) has its framework's call written there: that version's own spelling.
     """
     from convt_oracle.cases.model import Case
 
@@ -293,7 +295,8 @@ def snippet(target, case, *, check: str = "forward", tolerance=None) -> str:
         raise ValueError(f"case: got {case!r}; expected a Case with a dtype (case.with_dtype(...))")
     if check == "vjp" and not case.valid:
         raise ValueError(f"case: {case.id} is invalid ({case.reason}); a vjp is checked on valid cases only")
-    local, name, python = _local(target)
+    local, own_name, python = _local(target)
+    name = name or own_name
     adapter = hasattr(local, "call_case")
     native = adapter and check == "forward" and callable(getattr(local, "native_source", None))
     x, w, bias = case.arrays()
@@ -310,7 +313,7 @@ def snippet(target, case, *, check: str = "forward", tolerance=None) -> str:
     lines.append("")
     if native:
         lines.append(f"# {name}'s own call, as convt-oracle makes it for this case (assigns `actual`, float64)")
-        call = local.native_source(case).strip("\n").splitlines()
+        call = _native_source(target, local, case, python).strip("\n").splitlines()
         results = [("result", "actual", None)]
     elif adapter:
         call, results = _through_convt_oracle(case, name, check)
@@ -335,6 +338,23 @@ def snippet(target, case, *, check: str = "forward", tolerance=None) -> str:
         checks.append(f"check({args}{'' if dtype is None else f', dtype={dtype}'})")
     lines += ["", *_CHECK.splitlines(), "", *checks, f"print({'OK: ' + name + ' is right'!r})"]
     return "\n".join(lines) + "\n"
+
+
+def _native_source(target, local, case, python) -> str:
+    """The adapter's own call for `case`, written where the target runs: in this process, or in its worker
+    under `python` (the target's worker, or one started for it), so that the version and spelling are that
+    interpreter's framework's."""
+    if python is None:
+        return local.native_source(case)
+    if callable(getattr(target, "native_source", None)):  # an IsolatedTarget: its worker writes it
+        return target.native_source(case)
+    from convt_oracle.harness.targets import TargetSpec
+
+    worker = TargetSpec(local.name, python=python).isolated()
+    try:
+        return worker.native_source(case)
+    finally:
+        worker.close()
 
 
 def _local(target):

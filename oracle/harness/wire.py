@@ -35,7 +35,7 @@ import numpy as np
 SPECIAL = {"Unsupported": "unsupported", "Refused": "refused", "TargetCrashed": "crash", "TargetTimedOut": "timeout"}
 # A target's optional methods that the parent can call: the golden-signature vjp, an adapter's per-case calls,
 # its check of the environment it runs in and what it reports of its framework there (versions, kernels).
-METHODS = ("vjp", "call_case", "vjp_case", "check_environment", "runtime")
+METHODS = ("vjp", "call_case", "vjp_case", "check_environment", "runtime", "native_source")
 
 
 # --- values -----------------------------------------------------------------------------------------------
