@@ -15,7 +15,7 @@ import numpy as np
 
 from convt_oracle import compare as C
 from convt_oracle.diagnosis import Candidate, hypothesis, mapped, sliced
-from convt_oracle.tolerance import OVERFLOW_THRESHOLD, UNDERFLOW, UNIT_ROUNDOFF, Tolerance
+from convt_oracle.tolerance import OVERFLOW_THRESHOLD, UNDERFLOW, Tolerance
 
 VALUES = (C.VALUE_MISMATCH,)
 NONFINITE = (C.NONFINITE_MISMATCH,)
@@ -31,6 +31,18 @@ def forward_with_padding_zeros(x, w, params) -> np.ndarray:
     zero-padded by (d(k-1) - begin, d(k-1) - end + output_padding) per axis (a negative amount crops),
     correlated with the flipped kernel, every tap multiplying what it meets, the zeros included: an inf or
     NaN weight makes inf * 0 = NaN at outputs it does not reach. Float64, no bias."""
+    return _correlated(x, w, params)
+
+
+def forward_with_rounded_products(x, w, params, dtype: str) -> np.ndarray:
+    """conv_transpose with every product x*w rounded to `dtype` before an exact (float64) sum; finite inputs.
+    Float64, no bias."""
+    return _correlated(x, w, params, rounded_to=dtype)
+
+
+def _correlated(x, w, params, rounded_to: str | None = None) -> np.ndarray:
+    """The zero-dilated, zero-padded input correlated with the flipped kernel, one tap at a time, the zeros
+    multiplied too; with `rounded_to`, each product rounded to that dtype before the sum over channels."""
     stride, padding, output_padding, dilation, groups = (params[k] for k in
                                                          ("stride", "padding", "output_padding", "dilation", "groups"))
     x = np.asarray(x, np.float64)
@@ -47,9 +59,14 @@ def forward_with_padding_zeros(x, w, params) -> np.ndarray:
     xg = padded.reshape(batch, groups, cin // groups, *size)
     wg = flipped.reshape(groups, cin // groups, cog, *kernel)
     out = np.zeros((batch, groups, cog, *out_size))
+    spatial = (None,) * len(kernel)
     for tap in itertools.product(*(range(k) for k in kernel)):
-        window = tuple(slice(t * d, t * d + o) for t, d, o in zip(tap, dilation, out_size))
-        out += np.einsum("ngc...,gcd->ngd...", xg[(..., *window)], wg[(..., *tap)])
+        window = xg[(..., *(slice(t * d, t * d + o) for t, d, o in zip(tap, dilation, out_size)))]
+        if rounded_to is None:
+            out += np.einsum("ngc...,gcd->ngd...", window, wg[(..., *tap)])
+        else:  # (batch, G, Cig, Cog, *out): each product on its own, rounded, then summed exactly
+            products = window[:, :, :, None] * wg[(..., *tap)][(None, ..., *spatial)]
+            out += round_to(products, rounded_to).sum(axis=2)
     return out.reshape(batch, groups * cog, *out_size)
 
 
@@ -440,14 +457,19 @@ def inputs_rounded(context):
 
 @hypothesis("products_rounded", outcomes=VALUES)
 def products_rounded(context):
-    """Each product x*w rounded to the dtype before a wider sum: the bound grows by u * S."""
+    """Each product x*w rounded to the dtype, then summed in the wider accumulation format: the sum of the
+    rounded products, within the bound of that accumulation."""
     dtype = context.dtype
-    if context.tolerance.accumulation_dtype(dtype) == dtype:
+    if context.tolerance.accumulation_dtype(dtype) == dtype or not np.isfinite(context.w64).all():
         return
     found = context.sums()
-    expected = context.expected
-    bound = expected.bound + UNIT_ROUNDOFF[dtype] * found.magnitude + found.terms * UNDERFLOW[dtype]
-    yield Candidate({"to": dtype}, replace(expected, bound=bound),
+    value = forward_with_rounded_products(context.x64, context.w64, context.params, dtype)
+    if value.shape != found.value.shape:
+        return
+    if found.bias is not None:
+        value = value + found.bias
+    rounded = C.Sums(value, found.magnitude, found.terms, found.bias, found.border)
+    yield Candidate({"to": dtype}, C.expectation(rounded, dtype, context.tolerance),
                     f"each product is rounded to {dtype} before a {context.tolerance.accumulation_dtype(dtype)} sum")
 
 

@@ -344,10 +344,12 @@ def _native_source(target, local, case, python) -> str:
     """The adapter's own call for `case`, written where the target runs: in this process, or in its worker
     under `python` (the target's worker, or one started for it), so that the version and spelling are that
     interpreter's framework's."""
+    isolation = sys.modules.get("convt_oracle.harness.isolation")
+    if isolation is not None and isinstance(target, isolation.IsolatedTarget) and callable(
+            getattr(target, "native_source", None)):  # its worker writes it (Keras: the worker's backend)
+        return target.native_source(case)
     if python is None:
         return local.native_source(case)
-    if callable(getattr(target, "native_source", None)):  # an IsolatedTarget: its worker writes it
-        return target.native_source(case)
     from convt_oracle.harness.targets import TargetSpec
 
     worker = TargetSpec(local.name, python=python).isolated()
