@@ -376,3 +376,35 @@ def test_finding_old_keras_torch_same_raises_for_an_even_kernel_at_stride_1(old_
     3.15.1 gives [2, 3, 3]. 42 `raised` of the default suite, `fixed` by 3.15.1."""
     answer = old_keras_call(old_keras, [[[1.0], [1.0], [1.0]]], [[[1.0]]] * 4, 1)
     assert answer == [2.0, 3.0, 3.0], answer
+
+
+def test_the_old_keras_shift_is_diagnosed_shrunk_and_reproduced_where_it_lives(old_keras, tmp_path):
+    """The gate's demonstration, explained: Keras 3.10.0's torch backend on a 'same' case is `crop_swapped`
+    (also a shift by one), the shrinker keeps that diagnosis down to a 1-d case, and the standalone
+    reproducer (numpy and Keras only, written by the old Keras's worker) fails under Keras 3.10.0 and
+    passes under this environment's Keras, where the bug is fixed."""
+    pytest.importorskip("torch")
+    from convt_oracle.harness.crosscheck import check_case
+    from convt_oracle.harness.reproducers import snippet
+    from convt_oracle.harness.shrink import shrink
+    from convt_oracle.harness.targets import TargetSpec
+
+    label = f"keras-torch@{old_keras}"
+    case = make_case(input_size=(2, 3), kernel_size=(3, 3), stride=2, in_channels=2, out_channels=2, mode="same",
+                     dtype="float32", seed=1)
+    worker = TargetSpec.parse(label).isolated(timeout=120)
+    try:
+        result = check_case(worker, case, label)
+        assert (result.outcome, result.diagnosis.name) == ("value_mismatch", "crop_swapped"), result.message
+        shrunk = shrink(worker, case, outcome=result.outcome, diagnosis="crop_swapped", budget=60)
+        text = snippet(worker, shrunk.case, name=label)
+    finally:
+        worker.close()
+    assert shrunk.case.spatial_rank == 1 and shrunk.case.batch == 1 and shrunk.case.in_channels == 1
+    assert "convt_oracle" not in text.split("# the case's data")[1] and "keras.ops.conv_transpose" in text
+    script = tmp_path / "repro.py"
+    script.write_text(text)
+    old = subprocess.run([old_keras, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert old.returncode != 0 and "AssertionError: result:" in old.stderr, old.stderr[-2000:]
+    new = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert new.returncode == 0 and "is right" in new.stdout, new.stderr[-2000:]

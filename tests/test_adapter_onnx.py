@@ -506,3 +506,33 @@ def test_a_refusal_outside_the_declared_domain_is_refused_inside_it_raised_and_a
     assert refused.ok and not refused.compared and refused.comparison is None
     assert real.results[0].detail.startswith("ValueError: could not broadcast") and not real.results[0].ok
     assert narrowed.results[1].max_bound_ratio > 1 and narrowed.discrepancies == (narrowed.results[1],)
+
+
+def test_the_old_onnxruntime_misplacement_is_shrunk_and_reproduced_where_it_lives(oldest_onnxruntime, tmp_path):
+    """The output_padding >= stride finding, as `convt-oracle explain` gives it: shrunk to a small case that
+    still fails the same way, and a standalone reproducer (numpy, onnx and onnxruntime only, the model
+    written by the old runtime's worker with the opset it reads) that fails under onnxruntime 1.17.3 and,
+    under this environment's onnxruntime, is refused with the spec's rule: the fix."""
+    from convt_oracle.harness.crosscheck import check_case
+    from convt_oracle.harness.reproducers import snippet
+    from convt_oracle.harness.shrink import diagnosis_name, shrink
+    from convt_oracle.harness.targets import TargetSpec
+
+    label = f"onnxruntime@{oldest_onnxruntime}"
+    case = make_case(input_size=(3, 1), kernel_size=(1, 1), stride=1, output_padding=(0, 1), in_channels=1,
+                     out_channels=2, dtype="float32", seed=2)
+    worker = TargetSpec.parse(label).isolated(timeout=120)
+    try:
+        result = check_case(worker, case, label)
+        assert result.outcome == "value_mismatch", result.message
+        shrunk = shrink(worker, case, outcome=result.outcome, diagnosis=diagnosis_name(result), budget=60)
+        text = snippet(worker, shrunk.case, name=label)
+    finally:
+        worker.close()
+    assert max(shrunk.case.output_padding) >= min(shrunk.case.stride) and "InferenceSession" in text
+    script = tmp_path / "repro.py"
+    script.write_text(text)
+    old = subprocess.run([oldest_onnxruntime, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert old.returncode != 0 and "AssertionError: result:" in old.stderr, old.stderr[-2000:]
+    new = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert new.returncode != 0 and "output_padding" in new.stderr and "AssertionError" not in new.stderr, new.stderr[-2000:]
