@@ -14,6 +14,7 @@ import ml_dtypes
 import numpy as np
 
 from convt_oracle import compare as C
+from convt_oracle import golden
 from convt_oracle.diagnosis import Candidate, hypothesis, mapped, sliced
 from convt_oracle.tolerance import OVERFLOW_THRESHOLD, UNDERFLOW, Tolerance
 
@@ -352,6 +353,23 @@ def nan_from_padding_zeros(context):
     if grad_x is not None:
         yield Candidate({"in": "grad_x"}, (grad_x, *context.expected[1:]),
                         "in grad_x: an inf or NaN weight multiplies the zeros of the padded cotangent (inf * 0 = NaN)")
+
+
+@hypothesis("nan_across_groups", outcomes=NONFINITE)
+def nan_across_groups(context):
+    """A grouped convolution computed as one dense convolution with a block-diagonal kernel: an inf or NaN of
+    one group meets the other groups' zero weights (inf * 0 = NaN)."""
+    case = context.case
+    if case.groups < 2 or (np.isfinite(context.x64).all() and np.isfinite(context.w64).all()):
+        return
+    cig, cog = case.in_channels // case.groups, case.out_channels // case.groups
+    dense = np.zeros((case.in_channels, case.out_channels, *case.kernel_size))
+    for g in range(case.groups):
+        dense[g * cig:(g + 1) * cig, g * cog:(g + 1) * cog] = context.w64[g * cig:(g + 1) * cig]
+    model = golden.conv_transpose(context.x64, dense, None, **{**context.params, "groups": 1})
+    yield Candidate({}, accepting_nan_where(context.expected, model, context.actual),
+                    "the groups are computed as one dense convolution with a block-diagonal kernel: an inf or NaN"
+                    " of one group meets the other groups' zero weights (inf * 0 = NaN)")
 
 
 @hypothesis("overflow_to_nan", outcomes=NONFINITE)

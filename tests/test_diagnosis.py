@@ -160,3 +160,35 @@ def test_the_diagnosis_names_the_mutation(mutant):
 def test_random_noise_is_unexplained_in_every_dtype(dtype):
     found = _first_discrepancies("random_noise", dtype, 12)
     assert found and all(r.diagnosis.name == UNEXPLAINED for r in found), [str(r.diagnosis) for r in found]
+
+
+def test_a_group_s_nan_in_the_others_is_nan_across_groups():
+    # jax 0.10.2's float64 grouped convolution (README, Findings): group 0 finite, group 1 NaN gives [nan, nan].
+    case = make_case(input_size=1, kernel_size=1, in_channels=2, out_channels=2, groups=2, dtype="float64")
+    x = np.array([[[1.0], [np.nan]]])
+    w = np.ones((2, 1, 1))
+    diagnosis = _diagnose(case, np.array([[[np.nan], [np.nan]]]), x, w, None)
+    assert diagnosis.name == "nan_across_groups"
+
+
+def test_rounded_products_and_a_sum_in_the_dtype_are_told_apart():
+    # TF's Eigen bfloat16 (README, Findings): x0*w1 + x1*w0 with each product rounded to bfloat16 is 1.109375;
+    # the exact 1.11566162109375 rounds to 1.1171875.
+    import ml_dtypes
+
+    bf16 = np.dtype(ml_dtypes.bfloat16)
+    case = make_case(input_size=2, kernel_size=2, dtype="bfloat16")
+    x = np.array([[[-1.6328125, -1.96875]]]).astype(bf16)
+    w = np.array([[[1.0078125, -1.8984375]]]).astype(bf16)
+    golden = C.expect(x, w, None, case.params(), "bfloat16").value
+    actual = golden.astype(bf16)
+    actual[0, 0, 1] = 1.109375
+    assert _diagnose(case, actual, x, w, None).name == "products_rounded"
+    # torch's float16 taps summed in float16 (README, Findings): -2048 + 1 * 7 + 2048 = 0, not 7.
+    case = make_case(input_size=9, kernel_size=9, dtype="float16")
+    x = np.array([[[-2048, 1, 1, 1, 1, 1, 1, 1, 2048]]], np.float16)
+    w = np.ones((1, 1, 9), np.float16)
+    actual = C.expect(x, w, None, case.params(), "float16").value.astype(np.float16)
+    actual[0, 0, 8] = 0.0
+    diagnosis = _diagnose(case, actual, x, w, None)
+    assert diagnosis.name == "accumulated_in_dtype" and "products_rounded" not in diagnosis.also

@@ -286,6 +286,10 @@ class Report:
         for target, counts in self.counts().items():
             shown = ", ".join(f"{name} {count}" for name, count in counts.items() if count)
             lines.append(f"  {target}: {shown or 'no results'}")
+            diagnoses = Counter(r.diagnosis.name for r in self.discrepancies if r.target == target and r.diagnosis)
+            if diagnoses:
+                lines.append(f"  {target} discrepancies by diagnosis: "
+                             + ", ".join(f"{name} {count}" for name, count in diagnoses.most_common()))
         lines += self.discrepancy_lines(limit)
         lines += self.known_lines()
         for target, reason in self.targets_not_run.items():
