@@ -192,3 +192,25 @@ def test_rounded_products_and_a_sum_in_the_dtype_are_told_apart():
     actual[0, 0, 8] = 0.0
     diagnosis = _diagnose(case, actual, x, w, None)
     assert diagnosis.name == "accumulated_in_dtype" and "products_rounded" not in diagnosis.also
+
+
+def test_the_gate_s_reports_carry_the_diagnosis(tmp_path):
+    """A baseline run of a correct target and a candidate run of a wrong one under the same name: the gate's
+    Markdown, HTML and JUnit name each new failure's diagnosis."""
+    pytest.importorskip("jinja2")
+    from convt_oracle.harness import ci_reports
+    from convt_oracle.harness.gate import gate
+
+    good = crosscheck(T.lax_reference, suite="default", dtypes=("float32",), seed=SEED, max_cases=60)
+    bad = crosscheck(T.crop_ends_swapped, suite="default", dtypes=("float32",), seed=SEED, max_cases=60)
+    assert not bad.ok
+    paths = tmp_path / "old.json", tmp_path / "new.json"
+    good.to_json(paths[0])
+    bad.to_json(paths[1])
+    result = gate(str(paths[0]), str(paths[1]))
+    wrong = len(bad.discrepancies)
+    assert ci_reports.gate_markdown(result).count("crop_swapped") >= wrong
+    assert ci_reports.gate_html(result).count("crop_swapped") >= wrong
+    junit = ci_reports.gate_junit(result)
+    assert junit.count("diagnosis: crop_swapped") >= wrong
+    assert ci_reports.run_markdown(bad).count("crop_swapped") >= wrong
