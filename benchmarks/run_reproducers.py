@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     parser.add_argument("explain")
     parser.add_argument("--python")
     args = parser.parse_args(argv)
+    if args.python is not None:
+        args.python = str(Path(args.python).absolute()) if Path(args.python).exists() else args.python
     groups = json.loads(Path(args.explain).read_text())["groups"]
     tally = collections.Counter()
     with tempfile.TemporaryDirectory() as folder:
