@@ -372,6 +372,36 @@ def nan_across_groups(context):
                     " of one group meets the other groups' zero weights (inf * 0 = NaN)")
 
 
+@hypothesis("nan_into_previous_pixel", outcomes=NONFINITE)
+def nan_into_previous_pixel(context):
+    """An inf or NaN input pixel also turns the outputs of the pixel before it (in memory order, channels
+    last) into NaN: oneDNN's native bfloat16 kernels with an odd number of channels per group."""
+    finite = np.isfinite(context.x64)
+    if finite.all():
+        return
+    batch, channels = context.x64.shape[:2]
+    pixels = np.moveaxis(~finite, 1, -1).reshape(batch, -1, channels).any(axis=2)  # (batch, spatial pixels)
+    before = np.zeros_like(pixels)
+    before[:, :-1] = pixels[:, 1:]
+    spread = np.moveaxis(np.broadcast_to(before[:, :, None], (batch, before.shape[1], channels)), -1, 1)
+    x = np.where(spread.reshape(context.x64.shape), np.nan, context.x64)
+    model = golden.conv_transpose(x, np.nan_to_num(context.w64), None, **context.params)
+    yield Candidate({}, accepting_nan_where(context.expected, model, context.actual),
+                    "an inf or NaN input pixel turns the outputs of the pixel before it into NaN as well")
+
+
+@hypothesis("nan_where_nonfinite_weight_reaches", outcomes=NONFINITE)
+def nan_where_nonfinite_weight_reaches(context):
+    """Every output an inf or NaN weight reaches is NaN: the weight also multiplies a zero there (oneDNN's
+    native bfloat16 kernels pair the input channels; with an odd count per group, a channel of zeros)."""
+    nonfinite = ~np.isfinite(context.w64)
+    if not nonfinite.any():
+        return
+    reached = golden.conv_transpose(np.ones(context.x64.shape), nonfinite.astype(np.float64), None, **context.params) > 0
+    yield Candidate({}, accepting_nan_where(context.expected, np.where(reached, np.nan, 0.0), context.actual),
+                    "every output an inf or NaN weight reaches is NaN: the weight also meets a zero there (inf * 0)")
+
+
 @hypothesis("overflow_to_nan", outcomes=NONFINITE)
 def overflow_to_nan(context):
     """NaN where a result or a partial sum passes the dtype's range (inf - inf), instead of the infinity."""
@@ -379,7 +409,9 @@ def overflow_to_nan(context):
     narrow = Tolerance(accumulation={context.dtype: context.dtype})
     up, down = narrow.accumulation_overflow(context.dtype, found.value, found.magnitude, found.terms)
     threshold = OVERFLOW_THRESHOLD[context.dtype]
-    beyond = ~np.isfinite(found.value) | (np.abs(found.value) - context.expected.bound >= threshold) | up | down
+    # Only where finite inputs make the infinity (S finite): an inf input's infinity is no overflow.
+    finite = np.isfinite(found.magnitude)
+    beyond = finite & (~np.isfinite(found.value) | (np.abs(found.value) - context.expected.bound >= threshold) | up | down)
     actual = np.asarray(context.actual, np.float64)
     if actual.shape != found.value.shape:
         return
