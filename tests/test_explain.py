@@ -6,7 +6,6 @@ on the default suite in float32."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
@@ -25,7 +24,6 @@ from convt_oracle.harness.report import Known, Report
 from support import targets as T
 
 TESTS = Path(__file__).parent
-HAS_SHRINKER = importlib.util.find_spec("convt_oracle.harness.shrink") is not None
 
 
 @pytest.fixture(scope="module")
@@ -265,19 +263,12 @@ def test_a_file_that_is_not_a_run_report_exits_3(tmp_path):
 # --- shrinking --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(HAS_SHRINKER, reason="the shrinker is installed: its absence cannot be seen")
-def test_without_the_shrinker_each_group_says_it_was_not_shrunk(bias_twice):
-    groups = bias_twice.explain(shrink=True)
-    assert groups and all(g.minimal_case is None and "no shrinker" in g.note for g in groups)
-
-
 def _fails_the_same_way(target, group, case):
     check = check_case if group.check == "forward" else check_vjp
     return check(target, case, "again").outcome == group.outcome
 
 
 def test_shrinking_in_process_gives_a_smaller_case_that_fails_the_same_way(op_at_start):
-    pytest.importorskip("convt_oracle.harness.shrink")
     lines = []
     groups = op_at_start.explain(shrink=True, budget=5, progress=lines.append)
     assert len(lines) == len(groups)
@@ -293,13 +284,11 @@ def test_shrinking_in_process_gives_a_smaller_case_that_fails_the_same_way(op_at
 
 
 def test_shrinking_stops_at_the_total_budget(bias_twice):
-    pytest.importorskip("convt_oracle.harness.shrink")
     groups = bias_twice.explain(shrink=True, total_budget=0.5)  # under MIN_SHRINK_SECONDS: nothing is shrunk
     assert groups and all(g.minimal_case is None and "the total budget of 0.5 s was spent" in g.note for g in groups)
 
 
 def test_a_loaded_report_is_shrunk_on_a_worker_from_the_command(two_targets):
-    pytest.importorskip("convt_oracle.harness.shrink")
     done = explain_cli(two_targets, "--target", "support.targets:bias_twice", "--budget", "5")
     assert done.returncode == 0, done.stderr
     assert "minimal case: " in done.stdout and "reproducer:" in done.stdout, done.stdout
@@ -307,8 +296,31 @@ def test_a_loaded_report_is_shrunk_on_a_worker_from_the_command(two_targets):
 
 
 def test_a_target_that_cannot_be_started_again_is_said_in_the_note(tmp_path):
-    pytest.importorskip("convt_oracle.harness.shrink")
     report = crosscheck(lambda x, w, bias=None, **params: T.bias_twice(x, w, bias, **params), suite="edge")
     report.to_json(tmp_path / "run.json")
     groups = Report.load(tmp_path / "run.json").explain(shrink=True, budget=2)
     assert groups and all(g.minimal_case is None and "not shrunk: no worker for" in g.note for g in groups)
+
+
+def two_errors(x, w, bias=None, **params):
+    """A target that raises a ValueError on output_padding and a TypeError on groups, else computes right."""
+    if max(params["output_padding"]) > 0:
+        raise ValueError("output_padding is not implemented")
+    if params["groups"] > 1:
+        raise TypeError("groups are not implemented")
+    return T.lax_reference(x, w, bias, **params)
+
+
+def test_raised_results_are_grouped_and_shrunk_by_their_exception():
+    """Two exceptions, two groups: each named by its type, and each shrunk case still raises that one."""
+    report = crosscheck(two_errors, suite="default", dtypes=("float32",), seed=0, max_cases=300)
+    raised = [r for r in report.results if r.outcome == "raised"]
+    expected = Counter(r.detail.split(":")[0] for r in raised)
+    assert set(expected) == {"ValueError", "TypeError"}
+    groups = [g for g in report.explain(shrink=True, budget=5) if g.outcome == "raised"]
+    assert {g.diagnosis_name: g.count for g in groups} == dict(expected)
+    for group in groups:
+        assert all(r.detail.startswith(group.diagnosis_name + ":") for r in group.results)
+        again = check_case(two_errors, group.minimal_case, "again")
+        assert again.outcome == "raised" and again.detail.startswith(group.diagnosis_name + ":"), again.detail
+    assert "raised ValueError" in render_text(groups, report)

@@ -26,7 +26,6 @@ Rendering (text, JSON, Markdown) is separate from the grouping, as for the run r
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -203,6 +202,10 @@ class Group:
 
     @property
     def diagnosis_name(self) -> str | None:
+        """What kind of wrong the group is (Result.kind): the diagnosis's name, or the type of the exception
+        its target raised."""
+        if self.results:
+            return self.results[0].kind
         return self.diagnosis.name if self.diagnosis is not None else None
 
     @property
@@ -250,9 +253,8 @@ def explain(
     if target is not None:
         chosen = [r for r in chosen if r.target == target]
     members = defaultdict(list)
-    for result in chosen:
-        diagnosis = result.diagnosis.name if result.diagnosis is not None else None
-        members[(result.target, result.check, result.outcome, diagnosis, result.known is not None)].append(result)
+    for result in chosen:  # by what kind of wrong: the diagnosis, or the exception a target raised
+        members[(result.target, result.check, result.outcome, result.kind, result.known is not None)].append(result)
     populations = _populations(report)
     groups = [_group(key[:3], found, populations[key[:2]]) for key, found in members.items()]
     targets = list(report.targets)
@@ -406,9 +408,6 @@ class _NoTarget(Exception):
 def _shrink_groups(report: Report, groups: list[Group], budget: float, total_budget: float | None,
                    progress) -> list[Group]:
     """`groups` with the shrinker's minimal case, snippet and record, or a note saying why not."""
-    if importlib.util.find_spec("convt_oracle.harness.shrink") is None:
-        note = "not shrunk: this convt-oracle has no shrinker (convt_oracle.harness.shrink is missing)"
-        return [replace(g, note=note) for g in groups]
     from convt_oracle.harness.reproducers import snippet
     from convt_oracle.harness.shrink import shrink
 
@@ -528,7 +527,8 @@ def _diagnosis_text(diagnosis: Diagnosis | None) -> str:
 
 def _heading(group: Group) -> str:
     known = f"known: {', '.join(group.known)}" if group.known else "new"
-    return f"{group.target}  {group.check}  {group.outcome}  {_plural(group.count, 'result')} ({known})"
+    raised = f" {group.diagnosis_name}" if group.diagnosis is None and group.diagnosis_name else ""
+    return f"{group.target}  {group.check}  {group.outcome}{raised}  {_plural(group.count, 'result')} ({known})"
 
 
 def render_text(groups: list[Group], report: Report, source: str = "the report") -> str:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import math
 import platform
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from typing import TYPE_CHECKING, NamedTuple
 
 from convt_oracle.diagnosis import Diagnosis
-from convt_oracle.compare import NOT_COMPARED, NOT_DISCREPANCIES, OUTCOMES, Comparison, ErrorMap, Mismatch
+from convt_oracle.compare import (
+    CRASH, NOT_COMPARED, NOT_DISCREPANCIES, OUTCOMES, RAISED, TIMEOUT, Comparison, ErrorMap, Mismatch,
+)
 from convt_oracle.harness.explain import DEFAULT_BUDGET, DEFAULT_TOTAL_BUDGET
 from convt_oracle.harness.outputs import write_atomically
 from convt_oracle.harness.shards import Shard
@@ -59,6 +62,17 @@ class Result:
     def ok(self) -> bool:
         """Not a discrepancy: a pass, an unsupported or refused case, or a discrepancy that is a known finding."""
         return self.outcome in NOT_DISCREPANCIES or self.known is not None
+
+    @property
+    def kind(self) -> str | None:
+        """What kind of wrong a discrepancy is: its diagnosis's name; for a target that raised, crashed or
+        timed out, the exception's type as its detail starts ("ValueError"); else None."""
+        if self.diagnosis is not None:
+            return self.diagnosis.name
+        if self.outcome in (RAISED, CRASH, TIMEOUT):
+            found = re.match(r"([A-Za-z_][\w.]*)(?::|$)", self.detail or "")
+            return found.group(1) if found else None
+        return None
 
     @property
     def compared(self) -> bool:

@@ -95,8 +95,8 @@ def _runner(function, check, name, tolerance):
 
 
 def diagnosis_name(result: Result) -> str | None:
-    """The name of the result's diagnosis, None where it has none."""
-    return None if result.diagnosis is None else result.diagnosis.name
+    """What kind of wrong the result is (Result.kind): a shrink keeps it."""
+    return result.kind
 
 
 def _search(run, case, outcome, diagnosis, start, budget) -> Shrunk:
