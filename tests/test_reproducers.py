@@ -311,7 +311,10 @@ def test_check(convt_case, convt_target, convt_check):
 
 
 def printed_reproducers(lines: list[str]) -> list[str]:
-    """The blocks after each 'To reproduce, run:' line, up to a blank line or pytest's next section."""
+    """The blocks after each 'To reproduce, run:' line of the failure reports, up to a blank line or pytest's next
+    section. The short test summary is left out: where CI is set, pytest writes each message there again, whole."""
+    summary = [i for i, line in enumerate(lines) if re.fullmatch(r"=+ short test summary info =+", line)]
+    lines = lines[:summary[0]] if summary else lines
     found = []
     for start in [i for i, line in enumerate(lines) if line == "To reproduce, run:"]:
         block = []
