@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from convt_oracle import arithmetic
 from convt_oracle import compare as C
 from convt_oracle.tolerance import Tolerance
 
@@ -135,7 +136,7 @@ class Context:
         """Where the golden refuses a call because an axis of its output is empty (a crop past the whole
         result), the empty result a kernel returns for it (many do); else None."""
         sizes = [
-            max(0, (i - 1) * s + d * (k - 1) + 1 - b - e + op)
+            max(0, arithmetic.output_size(i, k, s, d, b, e, op))
             for i, k, s, d, (b, e), op in zip(x.shape[2:], w.shape[2:], params["stride"], params["dilation"],
                                                 params["padding"], params["output_padding"])
         ]

@@ -13,6 +13,7 @@ from dataclasses import replace
 import ml_dtypes
 import numpy as np
 
+from convt_oracle import arithmetic
 from convt_oracle import compare as C
 from convt_oracle import golden
 from convt_oracle.diagnosis import Candidate, hypothesis, mapped, sliced
@@ -50,7 +51,8 @@ def _correlated(x, w, params, rounded_to: str | None = None) -> np.ndarray:
     w = np.asarray(w, np.float64)
     dilated = np.zeros((*x.shape[:2], *((i - 1) * s + 1 for i, s in zip(x.shape[2:], stride))))
     dilated[(..., *(slice(None, None, s) for s in stride))] = x
-    pairs = [(d * (k - 1) - b, d * (k - 1) - e + op) for k, d, (b, e), op in zip(w.shape[2:], dilation, padding, output_padding)]
+    pairs = [arithmetic.to_jax_padding(k, d, arithmetic.AxisPadding(b, e, op))
+             for k, d, (b, e), op in zip(w.shape[2:], dilation, padding, output_padding)]
     padded = np.pad(dilated, [(0, 0), (0, 0), *((max(0, lo), max(0, hi)) for lo, hi in pairs)])
     padded = padded[(..., *(slice(max(0, -lo), n - max(0, -hi)) for (lo, hi), n in zip(pairs, padded.shape[2:])))]
     batch, cin, *size = padded.shape
@@ -314,7 +316,7 @@ def bias_missing_past_the_result(context):
     case = context.case
     if context.bias64 is None or not np.any(context.bias64):
         return
-    full = [(i - 1) * s + d * (k - 1) + 1 for i, s, d, k in zip(case.input_size, case.stride, case.dilation, case.kernel_size)]
+    full = [arithmetic.full_size(i, k, s, d) for i, k, s, d in zip(case.input_size, case.kernel_size, case.stride, case.dilation)]
     size = case.output_shape[2:]
     past = np.zeros(size, bool)
     for axis, (n, f, (b, _)) in enumerate(zip(size, full, case.padding)):
@@ -427,7 +429,7 @@ def cropped_gradient_nan(context):
     if np.isfinite(context.x64).all():
         return
     case = context.case
-    full = [(i - 1) * s + d * (k - 1) + 1 for i, s, d, k in zip(case.input_size, case.stride, case.dilation, case.kernel_size)]
+    full = [arithmetic.full_size(i, k, s, d) for i, k, s, d in zip(case.input_size, case.kernel_size, case.stride, case.dilation)]
     extra = tuple(max(0, op - e) for op, (_, e) in zip(case.output_padding, case.padding))
     grad_out = np.zeros((*context.grad_out.shape[:2], *(f + x for f, x in zip(full, extra))))
     grad_out[(..., *(slice(b, b + o) for (b, _), o in zip(case.padding, context.grad_out.shape[2:])))] = context.grad_out

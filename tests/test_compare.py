@@ -279,7 +279,6 @@ def test_nan_input_propagates():
 
 
 def _band(input_size, kernel, **params):
-    rank = len(input_size)
     x = np.ones((1, 1, *input_size), np.float64)
     w = np.ones((1, 1, *kernel), np.float64)
     full = dict(stride=1, padding=0, output_padding=0, dilation=1, groups=1)
