@@ -118,12 +118,13 @@ def sums(x, w, bias, params: dict) -> Sums:
     return Sums(value=value, magnitude=magnitude, terms=terms, bias=spread, border=border)
 
 
-def expectation(found: Sums, dtype: str, tolerance: Tolerance | None = None) -> Expected:
-    """What a correct `dtype` computation of the golden's sums returns, with its bound under `tolerance`."""
+def expectation(found: Sums, dtype: str, tolerance: Tolerance | None = None, *, vanishing: bool = True) -> Expected:
+    """What a correct `dtype` computation of the golden's sums returns, with its bound under `tolerance`.
+    `vanishing`: mark the elements no non-zero term reaches (Expected.vanishing; a gradient's are not)."""
     tolerance = tolerance or Tolerance()
     bound = tolerance.bound(dtype, found.value, found.magnitude, found.terms, bias=found.bias)
     up, down = tolerance.accumulation_overflow(dtype, found.value, found.magnitude, found.terms)
-    vanishing = found.magnitude == 0
+    vanishing = found.magnitude == 0 if vanishing else np.zeros(found.value.shape, bool)
     return Expected(
         value=found.value, bound=bound, dtype=dtype, border=found.border,
         accumulation_overflow=(up, down) if up.any() or down.any() else None,
@@ -136,33 +137,31 @@ def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = N
     return expectation(sums(x, w, bias, params), dtype, tolerance)
 
 
-def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolerance | None = None):
-    """Expected (grad_x, grad_w, grad_bias) of a vjp in `dtype`; grad_bias None without bias.
+def vjp_sums(x, w, grad_out, bias, params: dict) -> tuple[Sums | None, Sums | None, Sums | None]:
+    """The golden's Sums of (grad_x, grad_w, grad_bias) of a vjp; grad_bias None without bias.
 
     Each gradient is bilinear in two of (x, w, grad_out), so its magnitude S is the same vjp on absolute
-    values and its number of products K the vjp on ones.
+    values and its number of products K the vjp on ones. A gradient has no bias term and no border bands.
     """
-    tolerance = tolerance or Tolerance()
     as64 = [None if a is None else np.asarray(a, np.float64) for a in (x, w, grad_out, bias)]
     with np.errstate(invalid="ignore", over="ignore"):
         values = golden.conv_transpose_vjp(*as64[:3], as64[3], **params)
     with np.errstate(invalid="ignore", over="ignore"):
         magnitudes = golden.conv_transpose_vjp(*(np.abs(a) for a in as64[:3]), None if bias is None else np.abs(as64[3]), **params)
     counts = golden.conv_transpose_vjp(*(np.ones(a.shape) for a in as64[:3]), None if bias is None else np.ones(as64[3].shape), **params)
-    expectations = []
-    for value, magnitude, terms in zip(values, magnitudes, counts):
-        if value is None:
-            expectations.append(None)
-            continue
-        bound = tolerance.bound(dtype, value, magnitude, terms)
-        up, down = tolerance.accumulation_overflow(dtype, value, magnitude, terms)
-        expectations.append(
-            Expected(
-                value=value, bound=bound, dtype=dtype, border=((0, 0),) * max(0, value.ndim - 2),
-                accumulation_overflow=(up, down) if up.any() or down.any() else None,
-            )
-        )
-    return tuple(expectations)
+    return tuple(
+        None if value is None else Sums(value=value, magnitude=magnitude, terms=terms, bias=None,
+                                        border=((0, 0),) * max(0, value.ndim - 2))
+        for value, magnitude, terms in zip(values, magnitudes, counts)
+    )
+
+
+def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolerance | None = None):
+    """Expected (grad_x, grad_w, grad_bias) of a vjp in `dtype`; grad_bias None without bias."""
+    return tuple(
+        None if found is None else expectation(found, dtype, tolerance, vanishing=False)
+        for found in vjp_sums(x, w, grad_out, bias, params)
+    )
 
 
 @dataclass(frozen=True)

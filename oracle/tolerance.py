@@ -54,6 +54,17 @@ an op without a bias, then bias_add): y_t = fl_o(c_t + b) with c_t = fl_o(conv_a
 multiplied by (1 + u_o) once more, plus (1 + u_o) u_o |c| + eta_o. `Tolerance.bias_after_rounding`
 (default True) accepts that order too: both are correct ways to add a bias in the dtype; False insists on
 a single rounding. |c| is taken as |y_g - b| + gamma_n(u_64) S (the golden's own error).
+
+Reduced-precision modes asked for on purpose. A kernel may round its inputs to a narrower format before it
+multiplies (TF32 tensor cores: 10 mantissa bits; bfloat16 ones: 7), `Tolerance(inputs="tf32")`. Each of x,
+w and bias then carries a relative error of at most u_in, so each product one of at most
+eps = 2 u_in + u_in**2, and the exact sum y' of the rounded terms satisfies |y' - y| <= eps S and
+S' <= (1 + eps) S. Step 1 applies to y' and S': the accumulation's error becomes
+(gamma_n(u_a) (1 + eps) + eps) S, which is what `bound` uses in place of gamma_n(u_a) S. Rounding to a
+format with as many significand bits as the dtype, or more, changes nothing (eps = 0: float16 inputs are
+exact in TF32). TF32 and bfloat16 have float32's exponent range, so for float32 inputs the rounding adds no
+underflow; float64 inputs beyond float32's range are outside this model. A narrower accumulation is
+`Tolerance(accumulation="float16")` (every dtype) or per dtype, `accumulation={"float32": "float16"}`.
 """
 
 from __future__ import annotations
@@ -93,6 +104,10 @@ UNDERFLOW = {"float64": 2.0**-1074, "float32": 2.0**-150, "float16": 2.0**-25, "
 
 DEFAULT_ACCUMULATION = {"float16": "float32", "bfloat16": "float32", "float32": "float32", "float64": "float64"}
 
+# The formats a kernel may round its inputs to before it multiplies (`Tolerance.inputs`), by unit roundoff:
+# TF32 keeps 10 of float32's 23 mantissa bits (11 significant bits with the implicit one).
+INPUT_ROUNDOFF = {"tf32": 2.0**-11, "bfloat16": 2.0**-8, "float16": 2.0**-11}
+
 
 def gamma(k, u: float):
     """gamma_k(u) = k*u / (1 - k*u); infinite where k*u >= 1 (no bound)."""
@@ -104,23 +119,60 @@ def gamma(k, u: float):
 
 @dataclass(frozen=True)
 class Tolerance:
-    """The accumulation policy: which dtype each input dtype is assumed to accumulate in.
+    """The precision a target is held to: which format each input dtype is assumed to accumulate in, and
+    the format it may round its inputs to (module doc).
 
-    `accumulation` overrides DEFAULT_ACCUMULATION per input dtype, e.g. {"float16": "float16"}.
+    `accumulation` overrides DEFAULT_ACCUMULATION per input dtype, e.g. {"float16": "float16"}, or names one
+    format for every dtype ("float16"). `inputs`: None (the inputs are used as given: the strict default),
+    or "tf32", "bfloat16" or "float16", a mode a user asked for on purpose (TF32 on a GPU), under which a
+    kernel that is right for that mode passes.
     """
 
     accumulation: dict = field(default_factory=lambda: dict(DEFAULT_ACCUMULATION))
     bias_after_rounding: bool = True  # accept a bias added after the convolution is rounded (module doc)
+    inputs: str | None = None
 
     def __post_init__(self):
+        if isinstance(self.accumulation, str):
+            if self.accumulation not in UNIT_ROUNDOFF:
+                raise ValueError(
+                    f"accumulation: got {self.accumulation!r}; expected one of {', '.join(UNIT_ROUNDOFF)} or a dict "
+                    f"{{input dtype: accumulation dtype}}"
+                )
+            object.__setattr__(self, "accumulation", {dtype: self.accumulation for dtype in DEFAULT_ACCUMULATION})
+        if not isinstance(self.accumulation, dict):
+            raise TypeError(f"accumulation: got {type(self.accumulation).__name__}; expected a dict or a dtype name")
         for source, target in dict(self.accumulation).items():
             if source not in UNIT_ROUNDOFF or target not in UNIT_ROUNDOFF:
                 raise ValueError(
                     f"accumulation: got {source!r} -> {target!r}; both must be among {', '.join(UNIT_ROUNDOFF)}"
                 )
+        if self.inputs is not None and self.inputs not in INPUT_ROUNDOFF:
+            raise ValueError(
+                f"inputs: got {self.inputs!r}; expected None (inputs used as given) or one of {', '.join(INPUT_ROUNDOFF)}"
+            )
+
+    def __hash__(self):  # a dict field: hash its items (a Tolerance keys the golden's shared cache)
+        return hash((tuple(sorted(self.accumulation.items())), self.bias_after_rounding, self.inputs))
 
     def accumulation_dtype(self, dtype: str) -> str:
         return {**DEFAULT_ACCUMULATION, **self.accumulation}[dtype]
+
+    def input_roundoff(self, dtype: str) -> float:
+        """u_in: the unit roundoff of rounding `dtype` inputs to `inputs`; 0 where that loses nothing (no
+        `inputs`, or a format with as many significand bits as the dtype)."""
+        if self.inputs is None or INPUT_ROUNDOFF[self.inputs] <= UNIT_ROUNDOFF[dtype]:
+            return 0.0
+        return INPUT_ROUNDOFF[self.inputs]
+
+    def describe(self) -> str:
+        """The policy in words, e.g. "inputs rounded to tf32; float16 accumulates in float32"."""
+        changed = {d: a for d, a in self.accumulation.items() if DEFAULT_ACCUMULATION[d] != a}
+        parts = [f"inputs rounded to {self.inputs}"] if self.inputs else ["inputs as given"]
+        parts += [f"{d} accumulates in {a}" for d, a in changed.items()]
+        if not self.bias_after_rounding:
+            parts.append("bias in the same rounding")
+        return "; ".join(parts)
 
     def bound(self, dtype: str, expected: np.ndarray, magnitude: np.ndarray, terms: np.ndarray, bias=None) -> np.ndarray:
         """Per-element bound on |actual - expected| for a result computed in `dtype` (see the module doc).
@@ -131,10 +183,12 @@ class Tolerance:
         """
         accumulation = self.accumulation_dtype(dtype)
         u_acc, u_out, u_64 = UNIT_ROUNDOFF[accumulation], UNIT_ROUNDOFF[dtype], UNIT_ROUNDOFF["float64"]
+        u_in = self.input_roundoff(dtype)
+        eps = 2 * u_in + u_in * u_in  # a product of two rounded inputs (module doc); 0 without `inputs`
         terms = np.asarray(terms, dtype=np.float64)
         golden = gamma(terms, u_64)
         with np.errstate(invalid="ignore", over="ignore"):
-            factor = (1 + u_out) * (gamma(terms, u_acc) + golden) * (1 + 2 * golden)
+            factor = (1 + u_out) * (gamma(terms, u_acc) * (1 + eps) + eps + golden) * (1 + 2 * golden)
             underflow = 2 * terms * ((1 + u_out) * UNDERFLOW[accumulation] + UNDERFLOW["float64"]) + UNDERFLOW[dtype]
             bound = factor * magnitude + u_out * np.abs(expected) + underflow
             if bias is None or not self.bias_after_rounding:
@@ -155,7 +209,8 @@ class Tolerance:
         """
         accumulation = self.accumulation_dtype(dtype)
         golden = gamma(terms, UNIT_ROUNDOFF["float64"])
-        growth = 1 + gamma(terms, UNIT_ROUNDOFF[accumulation])
+        u_in = self.input_roundoff(dtype)
+        growth = (1 + gamma(terms, UNIT_ROUNDOFF[accumulation])) * (1 + 2 * u_in + u_in * u_in)
         threshold = OVERFLOW_THRESHOLD[accumulation]
         with np.errstate(invalid="ignore", over="ignore"):
             finite = np.isfinite(magnitude) & np.isfinite(expected)

@@ -36,6 +36,7 @@ from convt_oracle.errors import Refused, TargetCrashed, TargetTimedOut, Unsuppor
 from convt_oracle.harness.kernels import framework_settings
 from convt_oracle.harness.report import Report, Result, environment
 from convt_oracle.harness.reproducers import remember
+from convt_oracle.precision import PROFILED_OUTCOMES, error_stats
 from convt_oracle.tolerance import Tolerance
 
 if TYPE_CHECKING:
@@ -131,17 +132,25 @@ def _modified(given, originals) -> str:
 
 
 class Golden:
-    """The golden's expectations for cases. With `shared=True` each case's expectation is computed once and
-    reused by every target that asks (thread-safe), as `convt-oracle run` does for its adapters."""
+    """The golden's expectations for cases. With `shared=True` each case's sums (value, magnitude, terms) are
+    computed once and reused by every target that asks (thread-safe), as `convt-oracle run` does for its
+    adapters; each target's expectation is made from them under its own tolerance."""
 
     def __init__(self, tolerance: Tolerance | None = None, *, shared: bool = False):
         self.tolerance = tolerance
-        self._cache = {} if shared else None
+        self.shared = shared
+        self._cache = {}
         self._lock = threading.Lock()
 
     def _once(self, key, compute):
-        if self._cache is None:
-            return compute()
+        """compute() once per key. Not shared: only the current case's values are kept (its sums serve
+        its expectation and its error profile), so memory stays one case's."""
+        if not self.shared:
+            if any(cached[1] != key[1] for cached in self._cache):
+                self._cache.clear()
+            if key not in self._cache:
+                self._cache[key] = compute()
+            return self._cache[key]
         with self._lock:
             future = self._cache.get(key)
             owner = future is None
@@ -154,13 +163,31 @@ class Golden:
                 future.set_exception(error)
         return future.result()
 
-    def forward(self, case: Case, x, w, bias) -> C.Expected:
-        return self._once(("forward", case), lambda: C.expect(x, w, bias, case.params(), case.dtype, self.tolerance))
+    def sums(self, case: Case, x, w, bias) -> C.Sums:
+        return self._once(("sums", case), lambda: C.sums(x, w, bias, case.params()))
 
-    def vjp(self, case: Case, x, w, grad_out, bias):
-        return self._once(
-            ("vjp", case), lambda: C.expect_vjp(x, w, grad_out, bias, case.params(), case.dtype, self.tolerance)
-        )
+    def vjp_sums(self, case: Case, x, w, grad_out, bias):
+        return self._once(("vjp_sums", case), lambda: C.vjp_sums(x, w, grad_out, bias, case.params()))
+
+    def forward(self, case: Case, x, w, bias, tolerance: Tolerance | None = None) -> C.Expected:
+        """The expectation of `case` under `tolerance` (None: this Golden's own)."""
+        tolerance = tolerance or self.tolerance
+        found = self.sums(case, x, w, bias)
+        return self._once(("forward", case, tolerance), lambda: C.expectation(found, case.dtype, tolerance))
+
+    def vjp(self, case: Case, x, w, grad_out, bias, tolerance: Tolerance | None = None):
+        tolerance = tolerance or self.tolerance
+        found = self.vjp_sums(case, x, w, grad_out, bias)
+        return self._once(("vjp", case, tolerance), lambda: tuple(
+            None if one is None else C.expectation(one, case.dtype, tolerance, vanishing=False) for one in found
+        ))
+
+
+def judging_tolerance(function, tolerance: Tolerance | None = None, golden: Golden | None = None) -> Tolerance | None:
+    """The tolerance a target's results are judged by: the one asked for (the argument, else the shared
+    golden's), else the target's own (`tolerance` attribute: an adapter of a reduced-precision mode, such as
+    torch-cuda-tf32), else None (the strict default)."""
+    return tolerance or (golden.tolerance if golden is not None else None) or getattr(function, "tolerance", None)
 
 
 def check_case(
@@ -192,16 +219,20 @@ def check_case(
     if outcome is not None:
         return Result(case, name, outcome, detail=detail, target_seconds=seconds)
     start = time.perf_counter()
-    expected = (golden or Golden(tolerance)).forward(case, x, w, bias)
+    tolerance = judging_tolerance(function, tolerance, golden)
+    golden = golden or Golden(tolerance)
+    expected = golden.forward(case, x, w, bias, tolerance)
     golden_seconds = time.perf_counter() - start  # the golden's value, S and K: not the comparison
     comparison = C.compare(actual, expected)
     diagnosis = None
     if comparison.outcome in DIAGNOSED_OUTCOMES and isinstance(actual, np.ndarray):
-        diagnosis = diagnose(case, x, w, bias, actual, expected, outcome=comparison.outcome,
-                             tolerance=golden.tolerance if golden is not None else tolerance)
+        diagnosis = diagnose(case, x, w, bias, actual, expected, outcome=comparison.outcome, tolerance=tolerance)
+    errors = None
+    if comparison.outcome in PROFILED_OUTCOMES:
+        errors = error_stats([actual], [golden.sums(case, x, w, bias)], case.dtype)
     return Result(
         case, name, comparison.outcome, comparison=comparison, detail=detail, target_seconds=seconds,
-        golden_seconds=golden_seconds, diagnosis=diagnosis,
+        golden_seconds=golden_seconds, diagnosis=diagnosis, errors=errors,
     )
 
 
@@ -222,7 +253,9 @@ def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = Non
     if outcome is not None:
         return Result(case, name, outcome, check="vjp", detail=detail, target_seconds=seconds)
     start = time.perf_counter()
-    expectations = (golden or Golden(tolerance)).vjp(case, x, w, grad_out, bias)
+    tolerance = judging_tolerance(function, tolerance, golden)
+    golden = golden or Golden(tolerance)
+    expectations = golden.vjp(case, x, w, grad_out, bias, tolerance)
     golden_seconds = time.perf_counter() - start
     if not isinstance(actual, (tuple, list)) or len(actual) != 3:
         return Result(case, name, C.SHAPE_MISMATCH, check="vjp", detail="vjp must return (grad_x, grad_w, grad_bias)")
@@ -238,11 +271,16 @@ def check_vjp(function, case: Case, name: str, tolerance: Tolerance | None = Non
     diagnosis = None
     if worst.outcome in DIAGNOSED_OUTCOMES and all(g is None or isinstance(g, np.ndarray) for g in actual):
         diagnosis = diagnose(case, x, w, bias, tuple(actual), expectations, outcome=worst.outcome, check="vjp",
-                             grad_out=grad_out, tolerance=golden.tolerance if golden is not None else tolerance)
+                             grad_out=grad_out, tolerance=tolerance)
+    errors = None
+    if worst.outcome in PROFILED_OUTCOMES:
+        found = golden.vjp_sums(case, x, w, grad_out, bias)
+        errors = error_stats([g for g, s in zip(actual, found) if s is not None], [s for s in found if s is not None],
+                             case.dtype)
     return Result(
         case, name, worst.outcome, check="vjp", comparison=worst,
         detail="\n".join(part for part in (where, detail) if part), target_seconds=seconds, golden_seconds=golden_seconds,
-        diagnosis=diagnosis,
+        diagnosis=diagnosis, errors=errors,
     )
 
 

@@ -18,6 +18,7 @@ from convt_oracle.compare import (
 from convt_oracle.harness.explain import DEFAULT_BUDGET, DEFAULT_TOTAL_BUDGET
 from convt_oracle.harness.outputs import write_atomically
 from convt_oracle.harness.shards import Shard
+from convt_oracle.precision import PRECISION_DIAGNOSES, PROFILED_OUTCOMES, ErrorStats, Profile, profile
 
 if TYPE_CHECKING:
     from convt_oracle.cases.model import Case
@@ -53,6 +54,9 @@ class Result:
     known: Known | None = None  # the known finding this discrepancy matched, if any
     # What kind of wrong a value, non-finite or shape discrepancy is (convt_oracle.diagnosis); None otherwise.
     diagnosis: Diagnosis | None = None
+    # The result's errors against the golden, summed up for the precision profile (convt_oracle.precision);
+    # None where no value was judged.
+    errors: ErrorStats | None = None
 
     @property
     def case_id(self) -> str:
@@ -126,6 +130,7 @@ class Result:
             "golden_seconds": self.golden_seconds,
             "known": None if self.known is None else self.known._asdict(),
             "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
+            "errors": None if self.errors is None else self.errors.to_dict(),
         }
 
     @classmethod
@@ -162,6 +167,7 @@ class Result:
             golden_seconds=data.get("golden_seconds", 0.0),
             known=None if known is None else Known(**known),
             diagnosis=None if diagnosis is None else Diagnosis.from_dict(diagnosis),
+            errors=None if data.get("errors") is None else ErrorStats.from_dict(data["errors"]),
         )
 
 
@@ -241,8 +247,38 @@ class Report:
     @property
     def ok(self) -> bool:
         """True when no result is a discrepancy (every one is `pass`, `unsupported`, `refused` or a known
-        finding) and no known finding has expired."""
-        return all(result.ok for result in self.results) and not self.known_expired
+        finding), no known finding has expired and no target's rounding is biased (Report.precision)."""
+        return all(result.ok for result in self.results) and not self.known_expired and not self.biased()
+
+    def precision(self) -> list[Profile]:
+        """The precision each target behaves like, per dtype and check (convt_oracle.precision): over its
+        results that passed or whose discrepancy is about precision; a structural discrepancy is left out."""
+        groups, left_out = {}, Counter()
+        for result in self.results:
+            if result.errors is None or result.outcome not in PROFILED_OUTCOMES:
+                continue
+            key = (result.target, result.case.dtype, result.check)
+            if result.outcome != "pass" and (result.diagnosis is None or result.diagnosis.name not in PRECISION_DIAGNOSES):
+                left_out[key] += 1
+                continue
+            groups.setdefault(key, []).append(result.errors)
+        order = {target: index for index, target in enumerate(self.targets)}
+        return [
+            profile(*key, stats, left_out[key])
+            for key, stats in sorted(groups.items(), key=lambda item: (order.get(item[0][0], len(order)), item[0]))
+        ]
+
+    def biased(self) -> list[Profile]:
+        """The profiles whose rounding is biased (toward or away from zero): a finding though every element may
+        lie within its bound."""
+        return [found for found in self.precision() if found.biased]
+
+    def precision_lines(self) -> list[str]:
+        """One line per target, dtype and check: the precision it behaves like."""
+        return [
+            f"  {found.target} {found.dtype}{'' if found.check == 'forward' else ' ' + found.check}: {found.words()}"
+            for found in self.precision()
+        ]
 
     @property
     def known(self) -> tuple[Result, ...]:
@@ -265,15 +301,22 @@ class Report:
         notes = [f"known findings expired: {expired}"] * bool(expired)
         notes += [f"{len(self.known_stale)} known findings stale: {stale}"] * bool(stale)
         notes += [f"not run: {', '.join(self.targets_not_run)}"] * bool(self.targets_not_run)
+        biased = self.biased()
+        rounding = "ROUNDING BIASED (every value may be within its bound; the errors lean one way): " + ", ".join(
+            f"{found.target} {found.dtype} {found.check} rounds {found.rounding} "
+            f"({found.toward_zero:,} of {found.errors:,} errors toward zero)" for found in biased
+        )
+        if biased:  # first: the one finding that fails a report whose every value is within its bound
+            notes.insert(0, rounding)
         if self.discrepancies:
             text = f"{len(self.discrepancies)} discrepancies{known}"
         elif not self.compared:
             text = "nothing was compared: " + ("every result is unsupported or refused" if self.results else "no result")
-        elif self.complete and not self.targets_not_run and not expired:
+        elif self.complete and not self.targets_not_run and not expired and not biased:
             text = f"OK: no new discrepancy{known}" if known else "OK: no discrepancy"
         else:
             text = f"no {'new ' if known else ''}discrepancy in what ran{known}"
-        text = "; ".join([text, *notes])
+        text = "; ".join([text, *notes]) if not biased or self.discrepancies else "; ".join([*notes, text])
         if self.complete:
             return text
         # a run cut short, or a merge of shards (convt_oracle.harness.merge) with cases missing
@@ -304,6 +347,9 @@ class Report:
             if diagnoses:
                 lines.append(f"  {target} discrepancies by diagnosis: "
                              + ", ".join(f"{name} {count}" for name, count in diagnoses.most_common()))
+        profiles = self.precision_lines()
+        if profiles:
+            lines += ["  precision (what each target behaves like):", *profiles]
         lines += self.discrepancy_lines(limit)
         lines += self.known_lines()
         for target, reason in self.targets_not_run.items():
@@ -372,6 +418,7 @@ class Report:
             "known_stale": [dict(entry) for entry in self.known_stale],
             "known_expired": [dict(entry) for entry in self.known_expired],
             "counts": self.counts(),
+            "precision": [found.to_dict() for found in self.precision()],
             "results": [result.to_dict() for result in self.results],
         }
         text = json.dumps(_strict(report), indent=1, allow_nan=False)
