@@ -11,8 +11,11 @@ Per result (`error_stats`, computed where the golden's sums are at hand, kept in
 - the largest |error| / S: -log2 of it is the number of significant bits the result keeps at the least;
 - how many errors point toward zero (error and result of opposite signs) and how many away from it.
 
-Over a suite (`profile`): the target behaves like the first model of the ladder whose bound holds on every
-element of every result ("inputs rounded to TF32 (10 mantissa bits), float32 accumulation"). A bias test on
+Over a suite (`profile`): the target behaves like the model of the ladder whose bound holds on every
+element of every result and that its errors come closest to (for nested models, the most precise that
+holds) ("inputs rounded to TF32 (10 mantissa bits), float32 accumulation"; for a kernel
+that rounds one way, twice over: its errors reach one ulp where rounding to nearest errs by half). A bias
+test on
 the signs: a kernel that rounds to nearest errs toward zero as often as away from it (a fair coin), so a
 share of errors toward zero far from 1/2 (|z| >= BIAS_Z standard deviations, and at least BIAS_SHARE of
 them one way) says it rounds toward zero (truncates) or away from it, a mistake that stays inside every
@@ -36,7 +39,7 @@ from convt_oracle.tolerance import DEFAULT_ACCUMULATION, INPUT_ROUNDOFF, UNIT_RO
 PROFILED_OUTCOMES = (C.PASS, C.VALUE_MISMATCH)
 # Diagnoses (convt_oracle.hypotheses) that describe a kernel's precision rather than a structural mistake: their
 # results stay in the profile.
-PRECISION_DIAGNOSES = frozenset({"inputs_rounded", "accumulated_in_dtype", "products_rounded"})
+PRECISION_DIAGNOSES = frozenset({"inputs_rounded", "accumulated_in_dtype", "products_rounded", "rounded_toward_zero"})
 # The models, most precise first: (the format the inputs are rounded to or None, the accumulation format).
 MODELS = (
     (None, "float64"),
@@ -52,6 +55,8 @@ BIAS_Z = 6.0
 BIAS_SHARE = 0.75
 # Fewer errors than this (most results exact, say) decide nothing about the rounding.
 BIAS_MIN_ERRORS = 100
+# A biased profile's model: the first whose bound holds this many times over (one ulp against half of one).
+DIRECTED_SLACK = 2.0
 INPUT_WORDS = {None: "inputs as given", "tf32": "inputs rounded to TF32 (10 mantissa bits)",
                "bfloat16": "inputs rounded to bfloat16 (7 mantissa bits)", "float16": "inputs rounded to float16"}
 
@@ -165,14 +170,7 @@ class Profile:
     @property
     def rounding(self) -> str:
         """"nearest", "toward zero", "away from zero", or "undetermined" (fewer than BIAS_MIN_ERRORS errors)."""
-        if self.errors < BIAS_MIN_ERRORS:
-            return "undetermined"
-        share = self.toward_zero / self.errors
-        if self.z >= BIAS_Z and share >= BIAS_SHARE:
-            return "toward zero"
-        if self.z <= -BIAS_Z and share <= 1 - BIAS_SHARE:
-            return "away from zero"
-        return "nearest"
+        return _biased(self.toward_zero, self.away_from_zero)
 
     @property
     def biased(self) -> bool:
@@ -203,19 +201,39 @@ class Profile:
         )
 
 
+def _biased(toward: int, away: int) -> str:
+    """The bias test (module doc) on the counts of errors toward and away from zero."""
+    errors = toward + away
+    if errors < BIAS_MIN_ERRORS:
+        return "undetermined"
+    z, share = (toward - away) / math.sqrt(errors), toward / errors
+    if z >= BIAS_Z and share >= BIAS_SHARE:
+        return "toward zero"
+    if z <= -BIAS_Z and share <= 1 - BIAS_SHARE:
+        return "away from zero"
+    return "nearest"
+
+
 def profile(target: str, dtype: str, check: str, stats: list[ErrorStats], left_out: int = 0) -> Profile:
     """The Profile of one target's results in one dtype and check (their ErrorStats)."""
     models = ladder(dtype)
     worst = [max((s.ratios[i] for s in stats), default=0.0) for i in range(len(models))]
-    fits = [i for i, ratio in enumerate(worst) if ratio <= 1.0]
-    chosen = fits[0] if fits else None
+    toward, away = sum(s.toward_zero for s in stats), sum(s.away_from_zero for s in stats)
+    # A kernel that rounds one way errs by up to one ulp where rounding to nearest errs by half: its models
+    # are those whose bound holds twice over (module doc).
+    limit = DIRECTED_SLACK if _biased(toward, away) != "nearest" else 1.0
+    fits = [i for i, ratio in enumerate(worst) if ratio <= limit]
+    # The tightest fit: where models are nested (float64 within float32 accumulation) the most precise one
+    # that holds; between models that are not (TF32 inputs, float16 accumulation), the one whose bound the
+    # errors come closest to: the data tell them apart where each model's errors exceed the other's bound.
+    chosen = max(fits, key=lambda i: (worst[i], -i)) if fits else None
     return Profile(
         target=target, dtype=dtype, check=check, results=len(stats), left_out=left_out,
         elements=sum(s.elements for s in stats),
         model=None if chosen is None else models[chosen],
         worst_ratio=worst[chosen if chosen is not None else -1] if worst else 0.0,
         max_relative=max((s.max_relative for s in stats), default=0.0),
-        toward_zero=sum(s.toward_zero for s in stats), away_from_zero=sum(s.away_from_zero for s in stats),
+        toward_zero=toward, away_from_zero=away,
     )
 
 

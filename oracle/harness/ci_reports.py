@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from convt_oracle.compare import NOT_COMPARED, OUTCOMES, PASS
 from convt_oracle.harness.report import Report, Result
+from convt_oracle.precision import describe_model
 
 MARKDOWN_LIMIT = 1_000_000  # bytes; GitHub takes at most 1 MiB (1,048,576 bytes) of step summary per step
 MESSAGE_LINES = 12  # lines of a result's message in a table cell's place (Markdown) or a panel (HTML)
@@ -99,6 +100,23 @@ def _error(result: Result | None) -> str:
     if result is None or result.max_abs_error is None:
         return ""
     return f"{result.max_abs_error:.3g}"
+
+
+PRECISION_HEADER = ["target", "dtype", "check", "behaves like", "rounding", "errors toward zero", "bits kept",
+                    "results (left out)"]
+
+
+def precision_rows(report: Report) -> list[list[str]]:
+    """The precision profile (Report.precision): a row per target, dtype and check."""
+    rows = []
+    for found in report.precision():
+        model = describe_model(found.model) if found.model is not None else f"none fits ({found.worst_ratio:.3g} x)"
+        share = f"{100 * found.toward_zero / found.errors:.1f}% of {found.errors:,}" if found.errors else "no error"
+        rounding = found.rounding.upper() if found.biased else found.rounding
+        bits = "exact" if found.errors == 0 and found.max_relative == 0 else f"{found.bits:.1f}"
+        rows.append([found.target, found.dtype, found.check, model, rounding, share, bits,
+                     f"{found.results} ({found.left_out})"])
+    return rows
 
 
 def run_rows(report: Report) -> list[Row]:
@@ -200,9 +218,11 @@ def _flat(record, prefix: str = "") -> dict:
     return flat
 
 
-def _junit(title: str, rows: list[Row], suites: dict[str, dict], not_run: dict[str, str]) -> str:
+def _junit(title: str, rows: list[Row], suites: dict[str, dict], not_run: dict[str, str],
+           verdicts: dict[str, list[tuple[str, str, str | None]]] | None = None) -> str:
     """The JUnit XML of `rows` grouped into testsuites; `suites`: {suite name: environment}; `not_run`: {suite:
-    reason}, each an `error` testcase."""
+    reason}, each an `error` testcase; `verdicts`: {suite: [(testcase name, what it says, failure message or
+    None)]}, testcases that judge a suite's results together (the precision profile's bias test)."""
     root = ET.Element("testsuites", name=title)
     totals = Counter()
     for name, environment in suites.items():
@@ -220,12 +240,21 @@ def _junit(title: str, rows: list[Row], suites: dict[str, dict], not_run: dict[s
             elif row.state == "skipped":
                 skipped = ET.SubElement(case, "skipped", message=_xml_text(row.summary))
                 skipped.text = _xml_text(row.summary)
+        for label, said, failed in (verdicts or {}).get(name, ()):
+            case = ET.SubElement(suite, "testcase", name=_xml_text(label), classname=_xml_text(name), time="0")
+            if failed is not None:
+                failure = ET.SubElement(case, "failure", type="precision", message=_xml_text(failed))
+                failure.text = _xml_text(said)
+                counts["failure"] += 1
+            else:
+                out = ET.SubElement(case, "system-out")
+                out.text = _xml_text(said)
         if name in not_run:
             case = ET.SubElement(suite, "testcase", name="environment", classname=_xml_text(name), time="0")
             error = ET.SubElement(case, "error", type="not_run", message=_xml_text(f"not run: {not_run[name]}"))
             error.text = _xml_text(f"the target did not run: {not_run[name]}")
             counts["error"] += 1
-        tests = len(members) + (name in not_run)
+        tests = len(members) + (name in not_run) + len((verdicts or {}).get(name, ()))
         suite.set("tests", str(tests))
         suite.set("failures", str(counts["failure"]))
         suite.set("errors", str(counts["error"]))
@@ -249,7 +278,11 @@ def run_junit(report: Report) -> str:
         kernels = report.environment.get("target_kernels", {}).get(target)
         suites[target] = {"suite": report.suite, "seed": report.seed, "dtypes": ",".join(report.dtypes),
                           **environment, **({"target_kernels": kernels} if kernels is not None else {})}
-    return _junit("convt-oracle run", run_rows(report), suites, dict(report.targets_not_run))
+    verdicts = {}
+    for found in report.precision():
+        failed = f"rounds {found.rounding}: {found.words()}" if found.biased else None
+        verdicts.setdefault(found.target, []).append((f"precision [{found.dtype} {found.check}]", found.words(), failed))
+    return _junit("convt-oracle run", run_rows(report), suites, dict(report.targets_not_run), verdicts)
 
 
 def gate_junit(gate_result) -> str:
@@ -314,6 +347,9 @@ def run_markdown(report: Report) -> str:
     headline += [f"- **{target}** not run: {_cell(reason)}" for target, reason in report.targets_not_run.items()]
     rows = run_rows(report)
     tables = []
+    profiles = precision_rows(report)
+    if profiles:
+        tables.append(("precision: what each target behaves like", PRECISION_HEADER, profiles, bool(report.biased())))
     for group in [*(o for o in OUTCOMES if o not in (PASS, *NOT_COMPARED)), "known"]:
         members = [row for row in rows if row.group == group]
         if members:
@@ -447,6 +483,11 @@ def run_html(report: Report) -> str:
             panels.append(_panel(f"{row.result.outcome}: {row.target} on {row.result.case_id}", row.result, None,
                                  row.group, anchors[id(row)]))
     sections = []
+    profiles = precision_rows(report)
+    if profiles:
+        biased = bool(report.biased())
+        sections.append({"title": "precision: what each target behaves like", "open": biased, "regression": biased,
+                         "header": PRECISION_HEADER, "rows": [{"cells": row, "anchor": None} for row in profiles]})
     for group in [*(o for o in OUTCOMES if o not in (PASS, *NOT_COMPARED)), "known"]:
         members = [row for row in rows if row.group == group]
         if members:

@@ -687,6 +687,25 @@ def random_noise(x, w, bias=None, **params):
     return out + scale * np.random.default_rng(out.size).standard_normal(out.shape)
 
 
+def rounds_toward_zero(x, w, bias=None, **params):
+    """WRONG: the exact result rounded toward zero (truncated) to the dtype instead of to nearest. Every
+    element but those near the dtype's range stays within its bound (an error under one ulp): only the
+    distribution of the errors shows it (convt_oracle.precision's bias test), so it is in SUITE_MUTANTS,
+    not MUTANTS."""
+    check_arguments(x, w, bias, **params)
+    out = _lax(x, w, bias, **_params_of(params))
+    with np.errstate(over="ignore", invalid="ignore"):
+        nearest = out.astype(x.dtype)
+        beyond = np.isfinite(out) & (np.abs(nearest.astype(np.float64)) > np.abs(out))
+    nearest[beyond] = np.nextafter(nearest[beyond], np.zeros((), x.dtype))
+    return nearest
+
+
+# Mutants whose mistake no single case shows, only a suite's errors together (convt_oracle.precision): each
+# with the dtypes it is wrong in and the rounding Report.precision() must find.
+SUITE_MUTANTS = {"rounds_toward_zero": ("float32", "float16", "bfloat16")}  # float64: the exact sum, truncated
+
+
 # The dtypes in which each mutant computes something wrong (where the mutation test looks for it).
 ALL = ("float64", "float32", "float16", "bfloat16")
 MUTANT_DTYPES = {
