@@ -67,11 +67,15 @@ def test_the_run_s_junit_reads_back_a_suite_per_target_a_case_per_result(run):
     assert list(suites) == data["targets"] == ["onnxruntime", "onnx_reference", NOT_STARTING]
     # a discrepancy that a known finding explains (the shipped findings file) is skipped, not a failure
     discrepancies = [r for r in data["results"] if r["outcome"] not in C.NOT_DISCREPANCIES and r["known"] is None]
-    assert (xml.tests, xml.failures, xml.errors) == (len(data["results"]) + 1, len(discrepancies), 1)
+    # and a testcase per precision profile (Report.precision), which fails only where the rounding is biased
+    profiles = data["precision"]
+    assert profiles and not any(p["rounding"] in ("toward zero", "away from zero") for p in profiles)
+    assert (xml.tests, xml.failures, xml.errors) == (len(data["results"]) + 1 + len(profiles), len(discrepancies), 1)
     for target in ("onnxruntime", "onnx_reference"):
         suite, counts = suites[target], outcomes(data, target)
-        cases = list(suite)
-        assert len(cases) == suite.tests == sum(counts.values())
+        precision = {f"precision [{p['dtype']} {p['check']}]" for p in profiles if p["target"] == target}
+        cases = [case for case in suite if case.name not in precision]
+        assert len(cases) == suite.tests - len(precision) == sum(counts.values())
         assert {case.name for case in cases} == {f"{r['case_id'].removesuffix(':vjp')} [{r['check']}]"
                                                  for r in data["results"] if r["target"] == target}
         failures = [case for case in cases if case.result and isinstance(case.result[0], junitparser.Failure)]

@@ -146,3 +146,30 @@ def test_structural_discrepancies_are_left_out_and_the_profile_survives_json():
     loaded = Report.from_dict(__import__("json").loads(report.to_json()))
     assert [p.to_dict() for p in loaded.precision()] == [p.to_dict() for p in report.precision()]
     assert "precision (what each target behaves like)" in report.summary()
+
+
+# --- the gate: what changed in a target's precision between two runs -------------------------------------
+def test_the_gate_fails_where_a_target_starts_rounding_toward_zero(tmp_path):
+    from convt_oracle.harness import ci_reports
+    from convt_oracle.harness.gate import PRECISION_LOST, gate
+
+    name = "kernel"
+    before = crosscheck(T.loop_reference, suite="smoke", dtypes=("float32",), seed=SEED)
+    after = crosscheck(T.rounds_toward_zero, suite="smoke", dtypes=("float32",), seed=SEED)
+    paths = []
+    for label, report in (("baseline", before), ("candidate", after)):
+        data = __import__("json").loads(report.to_json())
+        data["targets"] = [name]
+        for result in data["results"]:
+            result["target"] = name
+        path = tmp_path / f"{label}.json"
+        path.write_text(__import__("json").dumps(data))
+        paths.append(str(path))
+    result = gate(*paths)
+    (change,) = result.precision
+    assert change.category == PRECISION_LOST and change.candidate.rounding == "toward zero"
+    assert not result.ok and "precision_lost 1" in result.verdict()
+    assert result.counts()[PRECISION_LOST] == 1 and result.counts()["new_failure"] == 0  # values within their bounds
+    assert "rounds toward zero" in ci_reports.gate_markdown(result)
+    assert 'type="precision"' in ci_reports.gate_junit(result)
+    assert gate(paths[0], paths[0]).ok and not gate(paths[0], paths[0]).precision

@@ -139,6 +139,18 @@ def run_rows(report: Report) -> list[Row]:
     return rows
 
 
+GATE_PRECISION_HEADER = ["target", "dtype", "check", "category", "baseline behaves like", "candidate behaves like"]
+
+
+def gate_precision_rows(gate_result) -> list[list[str]]:
+    """The precision profiles that changed between the runs (regressions first)."""
+    ordered = sorted(gate_result.precision, key=lambda change: change.category not in gate_result.fail_on)
+    return [[change.target, change.dtype, change.check,
+             change.category + (" (regression)" if change.category in gate_result.fail_on else ""),
+             "absent" if change.baseline is None else change.baseline.words(),
+             "absent" if change.candidate is None else change.candidate.words()] for change in ordered]
+
+
 def gate_rows(gate_result) -> list[Row]:
     from convt_oracle.harness.gate import MISSING_CASE, describe
 
@@ -289,14 +301,20 @@ def gate_junit(gate_result) -> str:
     """A gate as JUnit XML: a testsuite per pair of targets, a failure per regression (GateResult.fail_on)."""
     rows = gate_rows(gate_result)
     suites = {}
+    environment = {
+        "fail_on": ",".join(gate_result.fail_on),
+        "baseline": {"path": gate_result.baseline.path, **gate_result.baseline.report.environment},
+        "candidate": {"path": gate_result.candidate.path, **gate_result.candidate.report.environment},
+    }
     for row in rows:
-        if row.suite not in suites:
-            suites[row.suite] = {
-                "fail_on": ",".join(gate_result.fail_on),
-                "baseline": {"path": gate_result.baseline.path, **gate_result.baseline.report.environment},
-                "candidate": {"path": gate_result.candidate.path, **gate_result.candidate.report.environment},
-            }
-    return _junit("convt-oracle gate", rows, suites, {})
+        suites.setdefault(row.suite, environment)
+    verdicts = {}
+    for change in gate_result.precision:
+        suites.setdefault(change.target, environment)
+        failed = f"{change.category}: {change.describe()}" if change.category in gate_result.fail_on else None
+        verdicts.setdefault(change.target, []).append(
+            (f"precision [{change.dtype} {change.check}]", change.describe(), failed))
+    return _junit("convt-oracle gate", rows, suites, {}, verdicts)
 
 
 # --- Markdown ---------------------------------------------------------------------------------------------
@@ -379,6 +397,9 @@ def gate_markdown(gate_result) -> str:
     rows = gate_rows(gate_result)
     ordered = sorted((c for c in CATEGORIES if c != UNCHANGED), key=lambda c: c not in gate_result.fail_on)
     tables = []
+    if gate_result.precision:
+        tables.append(("precision: what the targets behave like, where it changed", GATE_PRECISION_HEADER,
+                       gate_precision_rows(gate_result), bool(gate_result.precision_regressions)))
     for category in ordered:
         members = [row for row in rows if row.group == category]
         if members:
@@ -521,6 +542,11 @@ def gate_html(gate_result) -> str:
             panels.append(_panel(f"{row.group}: {row.target} on {new.case_id}", new, row.baseline, row.group,
                                  anchors[id(row)]))
     sections = []
+    if gate_result.precision:
+        regression = bool(gate_result.precision_regressions)
+        sections.append({"title": "precision: what the targets behave like, where it changed", "open": regression,
+                         "regression": regression, "header": GATE_PRECISION_HEADER,
+                         "rows": [{"cells": row, "anchor": None} for row in gate_precision_rows(gate_result)]})
     for category in sorted((c for c in CATEGORIES if c != UNCHANGED), key=lambda c: c not in gate_result.fail_on):
         members = [row for row in rows if row.group == category]
         if members:

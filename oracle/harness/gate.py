@@ -22,6 +22,12 @@ Every (target, case, dtype, check) gets one category, the first of these that ap
     still_failing      both are discrepancies (the error within the noise)
     unchanged          everything else: pass and pass within the noise, unsupported twice, refused twice
 
+Every (target, dtype, check) whose precision profile (Report.precision, convt_oracle.precision) changed gets
+one more:
+
+    precision_lost     its rounding became biased, or it keeps PRECISION_BITS fewer significant bits
+    precision_changed  another model, a rounding no longer biased, or more bits
+
 Categories in `fail_on` (DEFAULT_FAIL_ON unless given) are regressions: `convt-oracle gate` exits 1 with any,
 0 without; 2 for a usage error; 3 for a report that cannot be read or gated (another suite, seed or schema,
 an interrupted run, a target that did not run). Differences in what decides the kernels between the two
@@ -39,6 +45,7 @@ from dataclasses import dataclass, field
 
 from convt_oracle.compare import NOT_DISCREPANCIES, REFUSED, UNSUPPORTED
 from convt_oracle.harness.report import Report, ReportFormatError, Result, _strict
+from convt_oracle.precision import Profile
 
 UNCHANGED = "unchanged"
 NEW_FAILURE = "new_failure"
@@ -53,16 +60,22 @@ NO_LONGER_REFUSED = "no_longer_refused"
 NEW_CASE = "new_case"
 MISSING_CASE = "missing_case"
 KNOWN = "known"
+# A target's precision profile (convt_oracle.precision) per dtype and check, compared between the two runs: it
+# lost precision (its rounding became biased, or it keeps at least PRECISION_BITS fewer bits), or it changed
+# otherwise (another model, a rounding that is no longer biased, more bits).
+PRECISION_LOST = "precision_lost"
+PRECISION_CHANGED = "precision_changed"
+PRECISION_BITS = 1.0  # one bit: the error doubled (NOISE_FACTOR)
 CATEGORIES = (
     UNCHANGED, NEW_FAILURE, FIXED, STILL_FAILING, ERROR_GREW, ERROR_SHRANK, NEWLY_UNSUPPORTED, NEWLY_SUPPORTED,
-    NEWLY_REFUSED, NO_LONGER_REFUSED, NEW_CASE, MISSING_CASE, KNOWN,
+    NEWLY_REFUSED, NO_LONGER_REFUSED, NEW_CASE, MISSING_CASE, KNOWN, PRECISION_LOST, PRECISION_CHANGED,
 )
 # The order in which `classify` tries them: the first that applies is a result's category.
 PRECEDENCE = (
     NEW_CASE, MISSING_CASE, KNOWN, NEW_FAILURE, NEWLY_REFUSED, NEWLY_UNSUPPORTED, FIXED, NO_LONGER_REFUSED,
     NEWLY_SUPPORTED, ERROR_GREW, ERROR_SHRANK, STILL_FAILING, UNCHANGED,
 )
-DEFAULT_FAIL_ON = (NEW_FAILURE, ERROR_GREW, NEWLY_UNSUPPORTED, NEWLY_REFUSED)
+DEFAULT_FAIL_ON = (NEW_FAILURE, ERROR_GREW, NEWLY_UNSUPPORTED, NEWLY_REFUSED, PRECISION_LOST)
 
 # The noise of max error / bound between two runs of the same versions: a move counts only where the larger
 # ratio is above NOISE_FLOOR and it is more than NOISE_FACTOR times the smaller one (taken as at least
@@ -265,6 +278,60 @@ class Change:
 
 
 @dataclass(frozen=True)
+class PrecisionChange:
+    """A target's precision profile in one dtype and check, in both runs (None on a side without it)."""
+
+    category: str  # PRECISION_LOST or PRECISION_CHANGED
+    target: str
+    dtype: str
+    check: str
+    baseline: Profile | None
+    candidate: Profile | None
+
+    def describe(self) -> str:
+        def said(found):
+            return "absent" if found is None else found.words()
+
+        return f"{self.target} {self.dtype} {self.check}: {said(self.baseline)} -> {said(self.candidate)}"
+
+    def to_dict(self, fail_on) -> dict:
+        return {"category": self.category, "target": self.target, "dtype": self.dtype, "check": self.check,
+                "regression": self.category in fail_on,
+                "baseline": None if self.baseline is None else self.baseline.to_dict(),
+                "candidate": None if self.candidate is None else self.candidate.to_dict()}
+
+
+def precision_category(old: Profile | None, new: Profile | None) -> str | None:
+    """PRECISION_LOST, PRECISION_CHANGED or None (the same model, rounding and bits within PRECISION_BITS)."""
+    if old is None or new is None:
+        return None  # a dtype or check one run lacks: its cases are new or missing already
+    if new.biased and not old.biased:
+        return PRECISION_LOST
+    if new.bits < old.bits - PRECISION_BITS:
+        return PRECISION_LOST
+    if new.model != old.model or new.rounding != old.rounding or new.bits > old.bits + PRECISION_BITS:
+        return PRECISION_CHANGED
+    return None
+
+
+def precision_changes(old: Report, new: Report, pairs) -> tuple[PrecisionChange, ...]:
+    found = []
+    before = {(p.target, p.dtype, p.check): p for p in old.precision()}
+    after = {(p.target, p.dtype, p.check): p for p in new.precision()}
+    for old_target, new_target in pairs:
+        if old_target is None or new_target is None:
+            continue
+        keys = dict.fromkeys([key[1:] for key in before if key[0] == old_target]
+                             + [key[1:] for key in after if key[0] == new_target])
+        for dtype, check in keys:
+            a, b = before.get((old_target, dtype, check)), after.get((new_target, dtype, check))
+            category = precision_category(a, b)
+            if category is not None:
+                found.append(PrecisionChange(category, new_target, dtype, check, a, b))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
 class GateResult:
     """Every result's category (`entries`, unchanged ones included), the regressions and the warnings."""
 
@@ -274,11 +341,17 @@ class GateResult:
     entries: tuple[Change, ...]
     fail_on: tuple[str, ...] = DEFAULT_FAIL_ON
     warnings: tuple[str, ...] = field(default=())
+    precision: tuple[PrecisionChange, ...] = ()  # the profiles that changed (PRECISION_LOST, PRECISION_CHANGED)
 
     def counts(self) -> dict[str, int]:
-        """{category: number} over every category, zeros included."""
-        found = Counter(entry.category for entry in self.entries)
+        """{category: number} over every category, zeros included (a precision change counts once per target,
+        dtype and check)."""
+        found = Counter(entry.category for entry in (*self.entries, *self.precision))
         return {category: found.get(category, 0) for category in CATEGORIES}
+
+    @property
+    def precision_regressions(self) -> tuple[PrecisionChange, ...]:
+        return tuple(change for change in self.precision if change.category in self.fail_on)
 
     @property
     def changes(self) -> tuple[Change, ...]:
@@ -291,13 +364,14 @@ class GateResult:
 
     @property
     def ok(self) -> bool:
-        return not self.regressions
+        return not self.regressions and not self.precision_regressions
 
     def verdict(self) -> str:
         if self.ok:
             return f"OK: no regression (fail on: {', '.join(self.fail_on)})"
-        found = Counter(entry.category for entry in self.regressions)
-        return f"REGRESSIONS: {len(self.regressions)} ({', '.join(f'{c} {n}' for c, n in found.items())})"
+        found = Counter(entry.category for entry in (*self.regressions, *self.precision_regressions))
+        total = len(self.regressions) + len(self.precision_regressions)
+        return f"REGRESSIONS: {total} ({', '.join(f'{c} {n}' for c, n in found.items())})"
 
     def headline(self) -> str:
         """One line: what was compared with what, and the framework versions of each side."""
@@ -325,8 +399,9 @@ class GateResult:
             "pairs": [list(pair) for pair in self.pairs],
             "warnings": list(self.warnings),
             "counts": self.counts(),
-            "regressions": len(self.regressions),
+            "regressions": len(self.regressions) + len(self.precision_regressions),
             "changes": [entry.to_dict(self.fail_on) for entry in self.changes],
+            "precision_changes": [change.to_dict(self.fail_on) for change in self.precision],
             "baseline": side(self.baseline),
             "candidate": side(self.candidate),
         }
@@ -346,6 +421,8 @@ class GateResult:
         counts = self.counts()
         lines.append("counts: " + ", ".join(f"{category} {counts[category]}" for category in CATEGORIES if counts[category]))
         shown = sorted(self.changes, key=lambda entry: (entry.category not in self.fail_on, PRECEDENCE.index(entry.category)))
+        for change in sorted(self.precision, key=lambda change: change.category not in self.fail_on):
+            lines.append(f"  {change.category}: {change.describe()}")
         for entry in shown[:limit]:
             lines.append(f"  {entry.category}: {describe(entry)}")
         if len(shown) > limit:
@@ -392,7 +469,8 @@ def gate(baseline: str, candidate: str, *, fail_on=DEFAULT_FAIL_ON, known: str |
     for old_target, new_target in pairs:
         if old_target is not None and new_target is not None:
             warnings += kernel_differences(old.report.environment, new.report.environment, old_target, new_target)
-    return GateResult(old, new, tuple(pairs), tuple(entries), tuple(fail_on), tuple(dict.fromkeys(warnings)))
+    return GateResult(old, new, tuple(pairs), tuple(entries), tuple(fail_on), tuple(dict.fromkeys(warnings)),
+                      precision_changes(old.report, new.report, pairs))
 
 
 def _by_key(report: Report, target: str | None) -> dict:
