@@ -13,7 +13,7 @@ Per result (`error_stats`, computed where the golden's sums are at hand, kept in
 
 Over a suite (`profile`): the target behaves like the model of the ladder whose bound holds on every
 element of every result and that its errors come closest to (for nested models, the most precise that
-holds) ("inputs rounded to TF32 (10 mantissa bits), float32 accumulation"; for a kernel
+holds) ("inputs rounded to 10 mantissa bits (TF32, or float16), float32 accumulation"; for a kernel
 that rounds one way, twice over: its errors reach one ulp where rounding to nearest errs by half). A bias
 test on
 the signs: a kernel that rounds to nearest errs toward zero as often as away from it (a fair coin), so a
@@ -57,7 +57,7 @@ BIAS_SHARE = 0.75
 BIAS_MIN_ERRORS = 100
 # A biased profile's model: the first whose bound holds this many times over (one ulp against half of one).
 DIRECTED_SLACK = 2.0
-INPUT_WORDS = {None: "inputs as given", "tf32": "inputs rounded to TF32 (10 mantissa bits)",
+INPUT_WORDS = {None: "inputs as given", "tf32": "inputs rounded to 10 mantissa bits (TF32, or float16)",
                "bfloat16": "inputs rounded to bfloat16 (7 mantissa bits)", "float16": "inputs rounded to float16"}
 
 
@@ -177,7 +177,7 @@ class Profile:
         return self.rounding in ("toward zero", "away from zero")
 
     def words(self) -> str:
-        """e.g. "inputs rounded to TF32 (10 mantissa bits), float32 accumulation; rounds to nearest (50.2% of
+        """e.g. "inputs rounded to 10 mantissa bits (TF32, or float16), float32 accumulation; rounds to nearest (50.2% of
         8,113 errors toward zero); at least 11.0 bits"."""
         model = describe_model(self.model)
         if self.model is None:
