@@ -120,8 +120,8 @@ class Adapter:
             return f"{self.name} has no {case.dtype} transposed convolution here"
         if case.mode not in self.modes:
             return f"{self.name} cannot be asked for mode {case.mode!r}"
-        if case.groups > 1 and not self.groups:
-            return f"{self.name} has no grouped transposed convolution"
+        if (case.groups != 1 or not isinstance(case.groups, int)) and not self.groups:
+            return f"{self.name} has no grouped transposed convolution (groups={case.groups!r} cannot be asked of it)"
         if case.bias and not self.bias:
             return f"{self.name}'s transposed convolution takes no bias"
         if max(case.dilation) > 1 and not self.dilation:

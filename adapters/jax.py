@@ -75,7 +75,14 @@ class JaxAdapter(Adapter):
                 "jax's explicit pairs pad the stride-dilated input: a negative crop or output_padding is an "
                 "ordinary pair for jax, not an error, so this invalid configuration cannot be asked of it"
             )
-        if not case.valid and case.groups != 1 and (case.groups < 1 or case.in_channels % case.groups):
+        if case.requested_output_size:
+            return (
+                "lax.conv_transpose takes no output size (its padding pairs give it), so a requested output size "
+                f"{case.requested_output_size} cannot be asked of jax"
+            )
+        if not case.valid and case.groups != 1 and (
+            not isinstance(case.groups, int) or case.groups < 1 or case.in_channels % case.groups
+        ):
             # Without this, the adapter's own kernel reshape (or cin // 0) raised, and the oracle counted
             # that as jax rejecting the case.
             return (
