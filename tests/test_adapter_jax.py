@@ -144,6 +144,24 @@ def test_finding_jax_accepts_a_negative_output_size():
 
 
 @pytest.mark.finding(
+    "jax-accepts-zero-size-axes",
+    "jax 0.10.2: conv_transpose computes an input with an empty spatial axis (zeros out of nothing), 0 input "
+    "channels and 0 output channels instead of refusing them",
+)
+def test_finding_jax_accepts_zero_size_axes():
+    """An empty input: the output size (0-1)*1 + 2 = 1 is what the size formula gives for i = 0, and jax returns
+    one zero per channel; torch: "Only zero batch or zero channel inputs are supported". (Also 0 input channels:
+    zeros; 0 output channels: an empty array.)
+
+        lax.conv_transpose(np.ones((1, 2, 0), np.float32), np.ones((2, 3, 2), np.float32), (1,), "VALID",
+                           dimension_numbers=("NCH", "OIH", "NCH"), transpose_kernel=True).shape  # (1, 3, 1)
+    """
+    with pytest.raises(Exception):
+        jax.lax.conv_transpose(np.ones((1, 2, 0), np.float32), np.ones((2, 3, 2), np.float32), (1,), "VALID",
+                               dimension_numbers=("NCH", "OIH", "NCH"), transpose_kernel=True).block_until_ready()
+
+
+@pytest.mark.finding(
     "jax-float64-grouped-convolution-leaks-nonfinite-values-across-groups",
     "jax 0.10.2 (XLA CPU): a float64 grouped convolution leaks inf/NaN across groups",
 )
