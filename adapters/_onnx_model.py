@@ -81,7 +81,8 @@ def attributes(case) -> dict:
     """The ConvTranspose attributes that ask for `case` the way its mode says; Unsupported otherwise.
 
     An invalid case (the golden refuses it) is passed as given, unchecked, for the runtime to refuse: pads,
-    output_padding, strides, dilations and group carry any integer.
+    output_padding, strides, dilations, group and an `output_shape` case's requested size carry any int64 (a
+    float becomes a FLOAT(S) attribute, which the runtime must refuse); past int64, Unsupported.
     """
     attrs = {
         "kernel_shape": list(case.kernel_size),
@@ -90,9 +91,11 @@ def attributes(case) -> dict:
         "group": case.groups,
     }
     if not case.valid:
-        if case.mode == "output_shape":
-            raise Unsupported("an invalid case has no output shape to ask ONNX for")
-        attrs.update(_mode_attributes(case))
+        if case.mode == "output_shape":  # the size the case asks for, its output_padding as it is
+            attrs.update(output_shape=list(case.asked_output_size), output_padding=list(case.output_padding))
+        else:
+            attrs.update(_mode_attributes(case))
+        _check_int64(attrs)
         return attrs
     if case.mode == "output_shape":
         attrs.update(_output_shape_attributes(case))
@@ -109,6 +112,15 @@ def attributes(case) -> dict:
         raise Unsupported(found.tried)
     attrs.update(found.argument)
     return attrs
+
+
+def _check_int64(attrs: dict) -> None:
+    """Unsupported where an integer attribute is past int64: an ONNX model (INT, INTS) cannot hold it."""
+    for name, value in attrs.items():
+        values = value if isinstance(value, list) else [value]
+        huge = [v for v in values if isinstance(v, int) and not -(2**63) <= v < 2**63]
+        if huge:
+            raise Unsupported(f"ONNX attributes are int64: {name} {value} cannot be written into a model")
 
 
 def _mode_attributes(case) -> dict:
@@ -148,7 +160,7 @@ def _output_shape_attributes(case) -> dict:
 def model_inputs(case) -> list[tuple[str, list[int]]]:
     """The model's inputs, (name, shape): X, W, and B with a bias."""
     inputs = [("X", list(case.x_shape)), ("W", list(case.w_shape))]
-    return inputs + ([("B", [case.out_channels])] if case.bias else [])
+    return inputs + ([("B", list(case.bias_shape))] if case.bias else [])
 
 
 def build_model(case, attrs: dict, *, opset: int = OPSET, ir_version: int | None = None):

@@ -120,8 +120,8 @@ class Adapter:
             return f"{self.name} has no {case.dtype} transposed convolution here"
         if case.mode not in self.modes:
             return f"{self.name} cannot be asked for mode {case.mode!r}"
-        if case.groups > 1 and not self.groups:
-            return f"{self.name} has no grouped transposed convolution"
+        if (case.groups != 1 or not isinstance(case.groups, int)) and not self.groups:
+            return f"{self.name} has no grouped transposed convolution (groups={case.groups!r} cannot be asked of it)"
         if case.bias and not self.bias:
             return f"{self.name}'s transposed convolution takes no bias"
         if max(case.dilation) > 1 and not self.dilation:
@@ -254,15 +254,17 @@ class Source(str):
 
 
 def literal(value) -> str:
-    """Python source of a parameter value: an int (numpy's too), bool, str or None, `Source` text, or a
-    tuple / list / dict of them. TypeError for anything else, so that a value with no literal never reaches
-    a source."""
+    """Python source of a parameter value: an int (numpy's too), a finite float (an invalid case's stride 1.5),
+    bool, str or None, `Source` text, or a tuple / list / dict of them. TypeError for anything else, so that a
+    value with no literal never reaches a source."""
     if isinstance(value, Source):
         return str(value)
     if value is None or isinstance(value, (bool, str)):
         return repr(value)
     if isinstance(value, numbers.Integral):
         return repr(int(value))
+    if isinstance(value, numbers.Real) and np.isfinite(value):
+        return repr(float(value))
     if isinstance(value, tuple):
         items = [literal(item) for item in value]
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
@@ -270,7 +272,7 @@ def literal(value) -> str:
         return "[" + ", ".join(literal(item) for item in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{literal(key)}: {literal(item)}" for key, item in value.items()) + "}"
-    raise TypeError(f"literal: got {type(value).__name__} {value!r}; expected an int, bool, str, None or a tuple, list or dict of them")
+    raise TypeError(f"literal: got {type(value).__name__} {value!r}; expected an int, a finite float, bool, str, None or a tuple, list or dict of them")
 
 
 def call_source(function: str, *arguments: str, **keywords) -> str:

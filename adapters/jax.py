@@ -75,7 +75,14 @@ class JaxAdapter(Adapter):
                 "jax's explicit pairs pad the stride-dilated input: a negative crop or output_padding is an "
                 "ordinary pair for jax, not an error, so this invalid configuration cannot be asked of it"
             )
-        if not case.valid and case.groups != 1 and (case.groups < 1 or case.in_channels % case.groups):
+        if case.requested_output_size:
+            return (
+                "lax.conv_transpose takes no output size (its padding pairs give it), so a requested output size "
+                f"{case.requested_output_size} cannot be asked of jax"
+            )
+        if not case.valid and case.groups != 1 and (
+            not isinstance(case.groups, int) or case.groups < 1 or case.in_channels % case.groups
+        ):
             # Without this, the adapter's own kernel reshape (or cin // 0) raised, and the oracle counted
             # that as jax rejecting the case.
             return (
@@ -87,7 +94,9 @@ class JaxAdapter(Adapter):
 
     @staticmethod
     def plan(case) -> tuple:
-        """The static parameters of the call: hashable, independent of values and seed."""
+        """The static parameters of the call: hashable, independent of values and seed. The last item names the
+        parameters' types where one is not an int: jit's cache compares plans with ==, and would answer an
+        invalid case's stride 2.0 with the program compiled for stride 2."""
         if case.groups == 1 and case.mode in ("same", "valid"):
             padding = case.mode.upper()
         else:
@@ -95,7 +104,10 @@ class JaxAdapter(Adapter):
                 arithmetic.to_jax_padding(k, d, arithmetic.AxisPadding(b, e, op))
                 for k, d, (b, e), op in zip(case.kernel_size, case.dilation, case.padding, case.output_padding)
             )
-        return (case.spatial_rank, tuple(case.stride), tuple(case.dilation), padding, case.groups)
+        numbers = (*case.stride, *case.dilation, *(v for pair in case.padding for v in pair), *case.output_padding,
+                   case.groups)
+        types = () if all(type(n) is int for n in numbers) else tuple(type(n).__name__ for n in numbers)
+        return (case.spatial_rank, tuple(case.stride), tuple(case.dilation), padding, case.groups, types)
 
     def _placed(self, *arrays):
         """The arrays on this adapter's device: jax computes where its inputs are (numpy arrays would go to
@@ -111,7 +123,7 @@ class JaxAdapter(Adapter):
         return np.asarray(_JITTED["forward"](x, w, bias, plan=self.plan(case)))
 
     def native_lines(self, case):
-        rank, stride, dilation, padding, groups = self.plan(case)
+        rank, stride, dilation, padding, groups, _ = self.plan(case)
         spatial = _SPATIAL[rank]
         numbers = ("NC" + spatial, "OI" + spatial, "NC" + spatial)
         lines = [
@@ -180,7 +192,7 @@ def _conv_transpose(x, w, bias, plan):
 
     JaxAdapter.traces += 1  # runs only while tracing
     lax, jnp = jax.lax, jax.numpy
-    rank, stride, dilation, padding, groups = plan
+    rank, stride, dilation, padding, groups, _ = plan
     spatial = _SPATIAL[rank]
     numbers = ("NC" + spatial, "OI" + spatial, "NC" + spatial)
     if groups == 1:

@@ -90,6 +90,8 @@ class KerasAdapter(Adapter):
         if not case.valid:  # no result to reproduce: ask Keras as the mode says, it accepts or rejects
             if case.mode in ("same", "valid"):
                 return case.mode, None
+            if case.mode == "explicit" and all(pair == (0, 0) for pair in case.padding):
+                return "valid", tuple(case.output_padding)  # no crop: ('valid', op) is (0, 0, op) as given
             return None, f"keras.ops.conv_transpose takes no explicit padding; invalid case: {case.reason}"
 
         def keras(padding, with_output_padding, beyond_stride=False) -> Spelling:

@@ -246,19 +246,19 @@ class TensorflowAdapter(Adapter):
 
     def _plan_invalid(self, case):
         """An invalid case has no result to reproduce: TF is asked with the sizes the canonical formula gives
-        (possibly < 1), so that TF itself accepts or rejects the configuration."""
+        (possibly < 1), or the size an `output_shape` case requests, so that TF itself accepts or rejects the
+        configuration."""
         rank = case.spatial_rank
-        if case.groups < 1 or case.in_channels % case.groups:
+        if not isinstance(case.groups, int) or case.groups < 1 or case.in_channels % case.groups:
             return None, (
                 "TF has no groups argument (groups are implicit in the filter's shape), so an invalid group "
-                f"count ({case.groups} for {case.in_channels} input channels) cannot be asked of it"
+                f"count ({case.groups!r} for {case.in_channels} input channels) cannot be asked of it"
             )
-        sizes = tuple(
-            arithmetic.output_size(i, k, s, d, b, e, op)
-            for i, k, s, d, (b, e), op in zip(
-                case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, case.output_padding
-            )
-        )
+        # The canonical formula's sizes (possibly < 1), or the case's requested size. TF's output_shape is an
+        # int tensor: a size that is an integral float (stride 1.5 gives 5.0) is written as that int, so
+        # that TF meets the float where the case has it; a size that is no integer (9.5: a fractional
+        # output_padding, which TF can state only there) goes as it is.
+        sizes = tuple(int(n) if isinstance(n, float) and n.is_integer() else n for n in case.asked_output_size)
         if case.mode in ("same", "valid"):
             return case.mode.upper(), sizes
         if rank in (1, 2):

@@ -8,7 +8,8 @@ torch's rules (the translation, in one place):
 - output size (i-1)*s - 2p + d*(k-1) + 1 + output_padding, with output_padding < max(stride, dilation): torch's
   documented domain (`domain`); a case beyond it is sent, and torch's refusal is `refused`;
 - mode `output_shape`: the module's forward(x, output_size=O) derives output_padding = O - smallest size
-  (convt_oracle.arithmetic.torch_output_padding), accepted in [0, stride-1] (the domain again);
+  (convt_oracle.arithmetic.torch_output_padding), accepted in [0, stride-1] (the domain again); O is the
+  case's `asked_output_size` (an invalid case's requested size as it is);
 - torch has no 'same' / 'valid' strings for transposed convolution: a `same` / `valid` case is asked with
   its canonical symmetric padding and output_padding, which is how torch spells them.
 """
@@ -123,7 +124,7 @@ class TorchAdapter(Adapter):
                 in_channels=case.in_channels, out_channels=case.out_channels, kernel_size=case.kernel_size,
                 stride=case.stride, padding=padding, dilation=case.dilation, groups=case.groups, bias=case.bias,
             )
-            return TorchCall(f"ConvTranspose{rank}d", module, {"output_size": list(case.output_shape[2:])})
+            return TorchCall(f"ConvTranspose{rank}d", module, {"output_size": list(case.asked_output_size)})
         return TorchCall(f"conv_transpose{rank}d", dict(
             stride=case.stride, padding=padding, output_padding=output_padding, groups=case.groups,
             dilation=case.dilation,

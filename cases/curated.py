@@ -2,14 +2,15 @@
 
 `article` (the source article's examples), `arithmetic` (Dumoulin & Visin's output-size relationships 8-14,
 plus dilation), `onnx` (the parameters of ONNX's named ConvTranspose node cases), `edge` (corners of the
-parameter space) and `invalid` (configurations every framework should reject). Each function takes the
-suites' `seed` argument and ignores it. convt_oracle.cases.suites registers them by name.
+parameter space) and `invalid` (configurations every framework should reject, convt_oracle.cases.invalid).
+Each function takes the suites' `seed` argument and ignores it. convt_oracle.cases.suites registers them by name.
 """
 
 from __future__ import annotations
 
 from convt_oracle import arithmetic as _arithmetic
 from convt_oracle.cases import article as _article
+from convt_oracle.cases import invalid as _invalid
 from convt_oracle.cases.model import Case, make_case
 
 
@@ -257,30 +258,7 @@ def _tf_output_shape_case(name, input_size, k, s, sizes, seed) -> Case:
 
 
 def invalid(seed: int = 0) -> list[Case]:
-    """Configurations every framework should reject; each carries the golden's reason."""
+    """Configurations every framework should reject, each with its defect and the golden's reason
+    (convt_oracle.cases.invalid)."""
     del seed
-    c = make_case
-    cases = [
-        c(name="invalid-in-channels-not-divisible-by-groups", input_size=(3, 4), kernel_size=(2, 3), groups=2,
-          in_channels=3, out_channels=4, seed=1),
-        c(name="invalid-zero-groups", input_size=4, kernel_size=2, groups=0, in_channels=2, out_channels=3,
-          seed=2),
-        c(name="invalid-zero-stride", input_size=(3, 4), kernel_size=2, stride=(0, 1), in_channels=2,
-          out_channels=3, seed=3),
-        c(name="invalid-negative-stride", input_size=4, kernel_size=2, stride=-2, in_channels=2,
-          out_channels=3, seed=4),
-        c(name="invalid-zero-dilation", input_size=(3, 4), kernel_size=2, dilation=(1, 0), in_channels=2,
-          out_channels=3, seed=5),
-        c(name="invalid-negative-padding-begin", input_size=4, kernel_size=3, padding=((-1, 0),),
-          in_channels=2, out_channels=3, seed=6),
-        c(name="invalid-negative-padding-end", input_size=(3, 4), kernel_size=2, padding=((0, 0), (1, -1)),
-          in_channels=2, out_channels=3, seed=7),
-        c(name="invalid-negative-output-padding", input_size=4, kernel_size=3, stride=2, padding=1,
-          output_padding=-1, in_channels=2, out_channels=3, seed=8),
-        c(name="invalid-crop-leaves-zero", input_size=2, kernel_size=2, padding=((2, 1),), in_channels=2,
-          out_channels=3, seed=9),
-        c(name="invalid-crop-leaves-negative-2d", input_size=(2, 3), kernel_size=(3, 2), padding=((3, 3), (0, 0)),
-          in_channels=2, out_channels=3, seed=10),
-    ]
-    assert not any(case.valid for case in cases), [case.name for case in cases if case.valid]
-    return cases
+    return _invalid.invalid()

@@ -36,6 +36,26 @@ ALL_VALUE_KINDS = (*VALUE_KINDS, INTEGERS)
 # `integers` case stays within the smaller of this and float16's (`integer_magnitude`).
 EXACT_INTEGERS = {"float16": 2**11, "bfloat16": 2**8, "float32": 2**24, "float64": 2**53}
 _SHORT_DTYPE = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
+# What is wrong with an invalid case (`Case.defect`), and which of its fields state it. The golden's
+# message (`Case.reason`) says it for the case at hand; convt_oracle.cases.invalid has cases of each kind.
+# An attribute is an int (numbers.Integral, not bool): a float is a non-integer attribute even where it
+# equals an int (stride 2.0), as torch's and TF's int arguments and ONNX's INTS attributes have it.
+DEFECTS = {
+    "bias_length": "a bias of `bias_elements` elements, not out_channels",
+    "weight_in_channels": "a weight of `weight_in_channels` input channels (w.shape[0]), not x's in_channels",
+    "rank_mismatch": "x with another number of spatial axes than the kernel (input_size and kernel_size differ in length)",
+    "zero_size": "an axis of size 0: a spatial input size, a kernel size, in_channels or out_channels",
+    "output_shape_inconsistent": "an `output_shape` case asking for `requested_output_size`, not the size its parameters give",
+    "groups_not_dividing_in_channels": "in_channels not a multiple of groups",
+    "groups_not_dividing_out_channels": "out_channels not a multiple of groups: the weight holds out_channels // groups "
+    "per group, and the bias's length (and TF's output_shape, torch's out_channels) states out_channels",
+    "zero_attribute": "a stride, dilation or groups of 0",
+    "negative_attribute": "a negative stride, dilation, padding, output_padding or groups",
+    "non_integer_attribute": "a float stride, dilation, padding, output_padding or groups (1.5, or 2.0)",
+    "huge_attribute": "an attribute past int64 (2**63, 2**64), or one whose output size passes int64 or wraps in int32 "
+    "arithmetic (2**31, 2**40, 2**62); chosen so that a framework that accepts one has a small result to allocate",
+    "empty_output": "crops (padding) and output_padding that leave an output size below 1",
+}
 
 
 def check_dtypes(dtypes) -> tuple[str, ...]:
@@ -89,6 +109,10 @@ class Case:
     values: str = "normal"
     valid: bool = True
     reason: str = ""  # why an invalid case is invalid: the golden's own error message
+    defect: str = ""  # what is wrong with an invalid case, one of DEFECTS ("" if valid, or built without naming it)
+    bias_elements: int | None = None  # the bias's length where it is not out_channels (defect bias_length)
+    weight_in_channels: int | None = None  # w.shape[0] where it is not in_channels (defect weight_in_channels)
+    requested_output_size: tuple[int, ...] = ()  # what an output_shape case asks for, where its parameters give another
     name: str = field(default="", compare=False)  # a curated case's name, for reports
 
     # --- identity -------------------------------------------------------------------------------------
@@ -116,8 +140,20 @@ class Case:
         ]
         if self.values != "normal":
             parts.append(f"v{self.values}")
+        parts += self._defect_parts()
         parts.append(f"r{self.seed}")
         return "-".join(parts)
+
+    def _defect_parts(self) -> list[str]:
+        """The id's parts of an invalid case's defect (none for a case without one: valid ids are unchanged)."""
+        parts = [f"invalid_{self.defect}"] if self.defect else []
+        if self.bias_elements is not None:
+            parts.append(f"biaslen{self.bias_elements}")
+        if self.weight_in_channels is not None:
+            parts.append(f"wcin{self.weight_in_channels}")
+        if self.requested_output_size:
+            parts.append(f"asked{_axes(self.requested_output_size)}")
+        return parts
 
     def __str__(self) -> str:
         return self.id
@@ -129,11 +165,19 @@ class Case:
 
     @property
     def w_shape(self) -> tuple[int, ...]:
-        return (self.in_channels, max(1, self.out_channels // max(1, self.groups)), *self.kernel_size)
+        """(in_channels, out_channels // groups, *kernel): weight_in_channels first where the case states one;
+        one channel per group at least (groups past out_channels is a case about groups), none for
+        out_channels 0; a group count below 1 divides nothing."""
+        in_channels = self.in_channels if self.weight_in_channels is None else self.weight_in_channels
+        per_group = int(self.out_channels // max(1, self.groups))
+        return (in_channels, per_group if self.out_channels == 0 else max(1, per_group), *self.kernel_size)
 
     @property
     def bias_shape(self) -> tuple[int, ...] | None:
-        return (self.out_channels,) if self.bias else None
+        """(out_channels,), or (bias_elements,) where the case states one; None without a bias."""
+        if not self.bias:
+            return None
+        return (self.out_channels if self.bias_elements is None else self.bias_elements,)
 
     def params(self) -> dict:
         """Keyword arguments of the golden and of a target: tuples per axis, padding as (begin, end) pairs."""
@@ -148,7 +192,22 @@ class Case:
     @functools.cached_property
     def output_shape(self) -> tuple[int, ...]:
         """The golden's output shape (ValueError for an invalid case)."""
-        return output_shape(self.x_shape, self.w_shape, self.bias_shape, **self.params())
+        asked = self.requested_output_size or None
+        return output_shape(self.x_shape, self.w_shape, self.bias_shape, output_size=asked, **self.params())
+
+    @property
+    def asked_output_size(self) -> tuple:
+        """The spatial output size an `output_shape` case asks a framework for: `requested_output_size` where
+        the case states one, else what its parameters give (convt_oracle.arithmetic.output_size per axis; for an
+        invalid case possibly below 1, or not an int). For a valid case, output_shape[2:]."""
+        if self.requested_output_size:
+            return self.requested_output_size
+        return tuple(
+            arithmetic.output_size(i, k, s, d, b, e, op)
+            for i, k, s, d, (b, e), op in zip(
+                self.input_size, self.kernel_size, self.stride, self.dilation, self.padding, self.output_padding
+            )
+        )
 
     @property
     def reduction_length(self) -> int:
@@ -174,6 +233,8 @@ class Case:
             raise ValueError(f"case {self.id}: dtype is None; choose one with case.with_dtype(...)")
         dtype = numpy_dtype(self.dtype)
         rng = np.random.default_rng(_stable_seed(self))
+        if not self.valid:
+            return self._invalid_arrays(rng, dtype)
         if self.values == INTEGERS:
             m = self.integer_magnitude()
             x = _integers(rng, self.x_shape, m)
@@ -199,6 +260,14 @@ class Case:
                 bias[-1] = np.inf if bias.size > 1 and (bias[:-1] < 0).all() else -np.inf
         return x.astype(dtype), w, None if bias is None else bias.astype(dtype)
 
+    def _invalid_arrays(self, rng, dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """An invalid case's (x, w, bias): standard normal values in the shapes its fields give (x_shape,
+        w_shape, bias_shape), which realize an array defect as it is: a bias of bias_elements, a weight of
+        weight_in_channels, x of another rank than w, a zero-size axis. No value kind: no result is compared."""
+        x, w = (rng.standard_normal(shape).astype(dtype) for shape in (self.x_shape, self.w_shape))
+        bias = None if self.bias_shape is None else rng.standard_normal(self.bias_shape).astype(dtype)
+        return x, w, bias
+
     def integer_magnitude(self) -> int:
         """m, the largest magnitude of an `integers` case's values: the largest of 3, 2, 1 with
         m*m*K + m <= E, K the reduction length (products per output element) and E the exactness limit of
@@ -218,10 +287,15 @@ class Case:
 
     # --- serialization ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """JSON-ready fields and the id; the defect's fields only where set (a valid case's dict is as before)."""
         data = dataclasses.asdict(self)
+        for key in _DEFECT_FIELDS:
+            if data[key] == _DEFECT_FIELDS[key]:
+                del data[key]
         data["padding"] = [list(pair) for pair in self.padding]
-        for key in ("input_size", "kernel_size", "stride", "dilation", "output_padding"):
-            data[key] = list(data[key])
+        for key in ("input_size", "kernel_size", "stride", "dilation", "output_padding", "requested_output_size"):
+            if key in data:
+                data[key] = list(data[key])
         data["id"] = self.id
         return data
 
@@ -229,10 +303,14 @@ class Case:
     def from_dict(cls, data: dict) -> Case:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
-        for key in ("input_size", "kernel_size", "stride", "dilation", "output_padding"):
-            values[key] = tuple(values[key])
+        for key in ("input_size", "kernel_size", "stride", "dilation", "output_padding", "requested_output_size"):
+            if key in values:
+                values[key] = tuple(values[key])
         values["padding"] = tuple(tuple(pair) for pair in values["padding"])
         return cls(**values)
+
+
+_DEFECT_FIELDS = {"defect": "", "bias_elements": None, "weight_in_channels": None, "requested_output_size": ()}
 
 
 def _plant(rng, array: np.ndarray, values, *, channel_axis: int, channel: int | None = None) -> int:
@@ -329,6 +407,10 @@ def make_case(
     mode: str = "explicit",
     values: str = "normal",
     name: str = "",
+    defect: str = "",
+    bias_elements: int | None = None,
+    weight_in_channels: int | None = None,
+    requested_output_size=(),
 ) -> Case:
     """Build a Case, deriving the canonical padding for `same` and `valid` and checking validity.
 
@@ -336,6 +418,12 @@ def make_case(
     axis. In `same` and `valid` modes it is derived (convt_oracle.arithmetic.same_padding / valid_padding) and
     `output_padding` is taken from that derivation. Validity is the golden's: an invalid configuration
     becomes a case with `valid=False` and the golden's error message as its `reason`.
+
+    An invalid configuration names what is wrong with it with `defect` (one of DEFECTS; a ValueError if
+    the golden accepts the configuration), and states an array defect with `bias_elements`,
+    `weight_in_channels` or, in `output_shape` mode, `requested_output_size` (one size per spatial axis).
+    Attributes are taken as given (a float, a negative or a huge value stays so); a kernel_size of another
+    length than input_size states x and w of different ranks.
     """
     if mode not in MODES:
         raise ValueError(f"mode: got {mode!r}; expected one of {', '.join(MODES)}")
@@ -343,8 +431,14 @@ def make_case(
         raise ValueError(f"values: got {values!r}; expected one of {', '.join(ALL_VALUE_KINDS)}")
     if dtype is not None:
         numpy_dtype(dtype)
-    if isinstance(groups, int) and groups >= 1 and out_channels % groups:
-        # The weight (in_channels, out_channels // groups, *k) cannot carry such an out_channels at all.
+    if defect and defect not in DEFECTS:
+        raise ValueError(f"defect: got {defect!r}; expected one of {', '.join(DEFECTS)}")
+    requested_output_size = tuple(requested_output_size)
+    if requested_output_size and mode != "output_shape":
+        raise ValueError(f"requested_output_size: got {requested_output_size}; only an output_shape case asks for a size")
+    if not defect and isinstance(groups, int) and groups >= 1 and out_channels % groups:
+        # The weight (in_channels, out_channels // groups, *k) cannot carry such an out_channels at all: only a
+        # case that names its defect states one (groups_not_dividing_out_channels, through its bias).
         raise ValueError(f"out_channels: {out_channels} is not a multiple of groups={groups}")
     rank = len(_per_axis(input_size, 1))
     input_size, kernel_size = _per_axis(input_size, rank), _per_axis(kernel_size, rank)
@@ -376,8 +470,14 @@ def make_case(
         mode=mode,
         values=values,
         name=name,
+        defect=defect,
+        bias_elements=bias_elements,
+        weight_in_channels=weight_in_channels,
+        requested_output_size=requested_output_size,
     )
     reason = _invalid_reason(case)
+    if defect and reason is None:
+        raise ValueError(f"defect: {defect!r} named, but the golden accepts the configuration {case.id}")
     return dataclasses.replace(case, valid=reason is None, reason=reason or "")
 
 

@@ -33,7 +33,7 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     batch, cin, *input_size = x.shape
     _, cog, *kernel_size = w.shape
     rank, g, cig = len(input_size), p.groups, cin // p.groups
-    bias = P.check_bias(bias, g * cog)
+    bias = P.check_bias(bias, g * cog, g)
     out_size = P.check_output_size(p, input_size, kernel_size)  # arithmetic.output_size per axis
     full_size = [arithmetic.full_size(i, k, s, d) for i, k, s, d in zip(input_size, kernel_size, p.stride, p.dilation)]
 

@@ -28,12 +28,13 @@ from convt_oracle import arithmetic, limits, phase_route
 from convt_oracle import params as P
 
 
-def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1, output_size=None):
     """Transposed convolution of x (batch, Cin, *spatial) with w (Cin, Cout // groups, *kernel).
 
     `stride`, `dilation`, `output_padding`: an int or one int per spatial axis. `padding`: an int, one int
     per axis, or one (begin, end) pair per axis: elements cropped from the full result. Output size per
-    axis: (i-1)*s + d*(k-1) + 1 - begin - end + output_padding. Returns float64.
+    axis: (i-1)*s + d*(k-1) + 1 - begin - end + output_padding. `output_size` (optional, spatial): the size
+    the caller expects, checked against that (a ValueError where it differs; it chooses no crop). Returns float64.
 
     Computed one stride phase at a time: the output positions o = q*s + r of phase r receive
     x[i] * w[t] from exactly the taps t with (t*d - begin - r) divisible by s, at i = q - shift(t). So a
@@ -41,8 +42,9 @@ def conv_transpose(x, w, bias=None, *, stride=1, padding=0, output_padding=0, di
     """
     x64, w64, params = P.prepare(x, w, stride, padding, output_padding, dilation, groups)
     cog, kernel_size = w64.shape[1], w64.shape[2:]
-    bias64 = P.check_bias(bias, cog * params.groups)
-    output_size = P.check_output_size(params, x64.shape[2:], kernel_size)
+    bias64 = P.check_bias(bias, cog * params.groups, params.groups)
+    asked, output_size = output_size, P.check_output_size(params, x64.shape[2:], kernel_size)
+    P.check_requested_size(asked, output_size)
     result_shape = (x64.shape[0], cog * params.groups, *output_size)
     blocks = min(phase_route.BLOCK_ELEMENTS, math.prod(kernel_size) * math.prod(result_shape))
     _check_memory("conv_transpose", x64, result_shape, gathered=blocks)
@@ -81,7 +83,7 @@ def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output
     x64, w64, params = P.prepare(x, w, stride, padding, output_padding, dilation, groups)
     batch, cin, *input_size = x64.shape
     cog, kernel_size, groups = w64.shape[1], w64.shape[2:], params.groups
-    bias64 = P.check_bias(bias, cog * groups)
+    bias64 = P.check_bias(bias, cog * groups, groups)
     output_size = P.check_output_size(params, input_size, kernel_size)
     g64 = P.as_float64("grad_out", grad_out)
     expected = (batch, cog * groups, *output_size)
@@ -97,13 +99,17 @@ def conv_transpose_vjp(x, w, grad_out, bias=None, *, stride=1, padding=0, output
     return grad_x, grad_w, grad_bias
 
 
-def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+def output_shape(x_shape, w_shape, bias_shape=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1,
+                 output_size=None):
     """The shape `conv_transpose` returns for arrays of these shapes, or the error it raises for them."""
     x = np.broadcast_to(np.zeros((), np.float64), tuple(x_shape))
     w = np.broadcast_to(np.zeros((), np.float64), tuple(w_shape))
     x64, w64, params = P.prepare(x, w, stride, padding, output_padding, dilation, groups)
-    P.check_bias(None if bias_shape is None else np.broadcast_to(np.zeros(()), tuple(bias_shape)), w64.shape[1] * params.groups)
-    return (x64.shape[0], w64.shape[1] * params.groups, *P.check_output_size(params, x64.shape[2:], w64.shape[2:]))
+    P.check_bias(None if bias_shape is None else np.broadcast_to(np.zeros(()), tuple(bias_shape)),
+                 w64.shape[1] * params.groups, params.groups)
+    size = P.check_output_size(params, x64.shape[2:], w64.shape[2:])
+    P.check_requested_size(output_size, size)
+    return (x64.shape[0], w64.shape[1] * params.groups, *size)
 
 
 def _check_memory(what: str, x64: np.ndarray, result_shape, gathered: int = 0) -> None:

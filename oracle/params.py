@@ -229,20 +229,44 @@ def check_groups(groups) -> int:
 
 
 def check_output_size(params: ConvParams, input_size, kernel_size) -> tuple[int, ...]:
-    """The spatial output size, or a ValueError if some axis would have fewer than 1 element."""
+    """The spatial output size, or a ValueError if some axis would have fewer than 1 element, or more than
+    this platform's index type holds."""
     if min(input_size, default=1) < 1:
         raise ValueError(f"x: spatial size {tuple(input_size)} has an empty axis; every spatial size must be >= 1")
     size = params.output_size(input_size, kernel_size)
     for axis, o in enumerate(size):
+        (b, e), op = params.padding[axis], params.output_padding[axis]
+        s, d = params.stride[axis], params.dilation[axis]
         if o < 1:
-            (b, e), op = params.padding[axis], params.output_padding[axis]
             raise ValueError(
                 f"padding: crop ({b}, {e}) with output_padding {op} on spatial axis {axis} leaves an output "
                 f"size of {o} (input {input_size[axis]}, kernel {kernel_size[axis]}, stride "
-                f"{params.stride[axis]}, dilation {params.dilation[axis]}); the output size "
+                f"{s}, dilation {d}); the output size "
                 f"(i-1)*s + d*(k-1) + 1 - begin - end + output_padding must be >= 1"
             )
+        if o > LARGEST_INDEX:
+            raise ValueError(
+                f"stride, dilation, output_padding: stride {s}, dilation {d} and output_padding {op} on spatial "
+                f"axis {axis} give an output size of {o} (input {input_size[axis]}, kernel {kernel_size[axis]}, "
+                f"crop ({b}, {e})); the output size must fit this platform's index type (at most "
+                f"2**{LARGEST_INDEX.bit_length()} - 1)"
+            )
     return size
+
+
+def check_requested_size(requested, size) -> None:
+    """Nothing, or a ValueError (TypeError) unless `requested` (the caller's `output_size`: None, or one
+    positive int per spatial axis) is `size`, the spatial output size the parameters give: asking for an
+    output size (torch's output_size, TF's and ONNX's output_shape) chooses no crop here, it is checked."""
+    if requested is None:
+        return
+    asked = per_axis_ints("output_size", requested, len(size), minimum=1)
+    if asked != tuple(size):
+        raise ValueError(
+            f"output_size: got {_describe(requested)}; the input, kernel, stride, dilation, padding and "
+            f"output_padding give {tuple(size)}: the output size (i-1)*s + d*(k-1) + 1 - begin - end + "
+            f"output_padding on every axis, and output_size must be that"
+        )
 
 
 def prepare(x, w, stride, padding, output_padding, dilation, groups, *, x_name: str = "x"):
@@ -264,11 +288,20 @@ def prepare(x, w, stride, padding, output_padding, dilation, groups, *, x_name: 
     return x64, w64, params
 
 
-def check_bias(bias, out_channels: int) -> np.ndarray | None:
-    """The bias as float64, or None; a ValueError unless it has shape (out_channels,)."""
+def check_bias(bias, out_channels: int, groups: int = 1) -> np.ndarray | None:
+    """The bias as float64, or None; a ValueError unless it has shape (out_channels,), out_channels being
+    w.shape[1] * groups."""
     if bias is None:
         return None
     bias64 = as_float64("bias", bias)
     if bias64.shape != (out_channels,):
-        raise ValueError(f"bias: got shape {bias64.shape}; expected (out_channels,) = ({out_channels},)")
+        per_group = f", w.shape[1] * groups = {out_channels // groups} * {groups}" if groups > 1 else ""
+        stated = bias64.shape[0] if bias64.ndim == 1 else None
+        not_divisible = (
+            f"; {stated} output channels are not a multiple of groups={groups}"
+            if groups > 1 and stated is not None and stated % groups else ""
+        )
+        raise ValueError(
+            f"bias: got shape {bias64.shape}; expected (out_channels,) = ({out_channels},){per_group}{not_divisible}"
+        )
     return bias64

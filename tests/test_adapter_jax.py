@@ -7,6 +7,8 @@ tests/conftest.py); where a finding depends on how XLA emits the convolution, XL
 """
 
 import dataclasses
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -141,6 +143,63 @@ def test_finding_jax_accepts_a_negative_output_size():
     assert not case.valid
     result = convt_oracle.crosscheck("jax", suite=[case], dtypes=("float32",)).results[0]
     assert result.outcome == "pass", result.message  # pass = the invalid case was rejected
+
+
+@pytest.mark.finding(
+    "jax-accepts-zero-size-axes",
+    "jax 0.10.2: conv_transpose computes an input with an empty spatial axis (zeros out of nothing), 0 input "
+    "channels and 0 output channels instead of refusing them",
+)
+def test_finding_jax_accepts_zero_size_axes():
+    """An empty input: the output size (0-1)*1 + 2 = 1 is what the size formula gives for i = 0, and jax returns
+    one zero per channel; torch: "Only zero batch or zero channel inputs are supported". (Also 0 input channels:
+    zeros; 0 output channels: an empty array.)
+
+        lax.conv_transpose(np.ones((1, 2, 0), np.float32), np.ones((2, 3, 2), np.float32), (1,), "VALID",
+                           dimension_numbers=("NCH", "OIH", "NCH"), transpose_kernel=True).shape  # (1, 3, 1)
+    """
+    with pytest.raises(Exception):
+        jax.lax.conv_transpose(np.ones((1, 2, 0), np.float32), np.ones((2, 3, 2), np.float32), (1,), "VALID",
+                               dimension_numbers=("NCH", "OIH", "NCH"), transpose_kernel=True).block_until_ready()
+
+
+# Runs in a fresh interpreter (the finding is a cache of the process): lax.conv_general_dilated with the
+# lhs_dilation of each argument in turn ("2,2" ints, "2.0,2.0" floats), printing each shape or error type.
+CACHE_REPRODUCER = """
+import sys, numpy as np
+from jax import lax
+y, w = np.ones((1, 2, 3, 4), np.float32), np.ones((3, 2, 3, 3), np.float32)
+for text in sys.argv[1:]:
+    dilation = tuple(float(v) if "." in v else int(v) for v in text.split(","))
+    try:
+        print(lax.conv_general_dilated(y, w, (1, 1), [(2, 2), (2, 2)], lhs_dilation=dilation,
+                                       dimension_numbers=("NCHW", "OIHW", "NCHW")).shape)
+    except Exception as error:
+        print("raised", type(error).__name__)
+"""
+
+
+def cache_reproducer(*dilations) -> list[str]:
+    completed = subprocess.run([sys.executable, "-c", CACHE_REPRODUCER, *dilations], capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout.strip().splitlines()
+
+
+@pytest.mark.finding(
+    "jax-conv-caches-a-float-stride-as-the-int-one",
+    "jax 0.10.2: eager lax.conv_general_dilated caches by parameters in which 2.0 is 2: a float lhs_dilation "
+    "gets the int call's result, and a failed float call makes the int call fail",
+)
+def test_finding_jax_conv_caches_a_float_stride_as_the_int_one():
+    """The stride of a transposed convolution is conv_general_dilated's lhs_dilation (Keras's jax backend calls
+    it so, eagerly). Alone, (2.0, 2.0) raises TypeError ("'numpy.float64' object cannot be interpreted as an
+    integer"); after a (2, 2) call of the same shapes it returns that call's (1, 3, 7, 9); and after a failed
+    (2.0, 2.0) call, the valid (2, 2) call raises the same TypeError. Found as keras-jax's `accepted_invalid` on
+    a float stride in the default suite (not in the invalid suite alone: no int call of those shapes before it).
+    The jax adapter's jit cache keeps the two apart (JaxAdapter.plan)."""
+    assert cache_reproducer("2.0,2.0", "2,2") == ["raised TypeError", "(1, 3, 7, 9)"]  # the int call still works
+    assert cache_reproducer("2,2", "2.0,2.0")[1] == "raised TypeError"  # the float call is refused
 
 
 @pytest.mark.finding(

@@ -290,6 +290,69 @@ def test_finding_keras_tensorflow_same_output_padding_0_even_kernel():
     assert "result [1, 4, 1]" in results["tensorflow"], results["tensorflow"]
 
 
+# --- invalid configurations (the `invalid` suite: tests/test_invalid_inputs.py) -----------------------------------
+
+# Runs under the backend given as argv[1]: prints "result SHAPE" or "raised TYPE" for one Keras call (argv[2]).
+KERAS_CALL = textwrap.dedent(
+    """
+    import os, sys
+    os.environ["KERAS_BACKEND"] = sys.argv[1]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import numpy as np, keras
+    try:
+        y = eval(sys.argv[2])
+        print("result", list(keras.ops.convert_to_numpy(y).shape))
+    except Exception as error:
+        print("raised", type(error).__name__)
+    """
+)
+
+
+def keras_call(backend: str, call: str) -> str:
+    """What KERAS_CALL prints for `call` on `backend`, in a fresh interpreter."""
+    completed = subprocess.run(
+        [sys.executable, "-c", KERAS_CALL, backend, call], capture_output=True, text=True, timeout=300,
+        env={key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"},
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.finding(
+    "keras-tensorflow-add-takes-a-vector-as-an-nchw-bias",
+    "keras 3.15.1 + tensorflow-cpu 2.21: keras.ops.add adds a vector as long as axis 1 along axis 1 where "
+    "numpy's broadcasting refuses the shapes",
+)
+def test_finding_keras_tensorflow_add_takes_a_vector_as_an_nchw_bias():
+    """keras.ops.add(y, b) with y of shape (1, 4, 5, 3) and b of 4 elements: numpy refuses the shapes
+    (4 against the last axis, 3), and so do the jax and torch backends; the tensorflow backend's add takes b
+    for a bias (tf.nn.bias_add) and, b's length being y.shape[1], adds it along axis 1 (data_format NCHW),
+    returning (1, 4, 5, 3). Found as `accepted_invalid` on the invalid suite: a bias one element too long,
+    added the way Keras's layers add theirs, matched the result's height. keras/src/backend/tensorflow/numpy.py,
+    `add`."""
+    require("keras-tensorflow")
+    call = "keras.ops.add(np.ones((1, 4, 5, 3), np.float32), np.arange(4, dtype=np.float32))"
+    assert keras_call("jax", call) == "raised ValueError"
+    assert keras_call("tensorflow", call).startswith("raised")
+
+
+@pytest.mark.finding(
+    "keras-accepts-a-negative-output-padding",
+    "keras 3.15.1 (jax and torch backends): conv_transpose takes output_padding -1 and returns the full result less "
+    "its last element",
+)
+@pytest.mark.parametrize("name", ["keras-jax", "keras-torch"])
+def test_finding_keras_accepts_a_negative_output_padding(name):
+    """padding='valid', stride 2, a 2x2 kernel on a 3x4 input: the full result is 6x8; output_padding (0, -1)
+    gives 6x7 on the jax and torch backends, the last column dropped. Keras documents output_padding as
+    "lower than the stride", and the golden, torch and onnxruntime refuse a negative one (the tensorflow
+    backend's TF call refuses it too)."""
+    require(name)
+    call = ("keras.ops.conv_transpose(np.ones((1, 3, 4, 2), np.float32), np.ones((2, 2, 3, 2), np.float32), "
+            "strides=2, padding='valid', output_padding=(0, -1), data_format='channels_last')")
+    assert keras_call(BACKENDS[name], call).startswith("raised")
+
+
 @pytest.mark.parametrize("name", list(BACKENDS))
 def test_the_vjp_through_the_backend_s_autodiff_agrees_with_the_golden(name):
     """jax.vjp, torch.autograd, tf.GradientTape around the same keras.ops.conv_transpose call."""

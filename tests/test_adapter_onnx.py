@@ -80,7 +80,7 @@ ONNX_CASES = [
 ]
 UNSUPPORTED = {"2d-output-shape-uneven", "3d-output-shape-mixed-splits"}
 REFUSED = {"2d-op-ge-stride"}
-REASONS = ("ONNX output_shape", "ONNX same", "ONNX valid", "an invalid case has no output shape")
+REASONS = ("ONNX output_shape", "ONNX same", "ONNX valid", "ONNX attributes are int64")
 
 
 def smoke():
@@ -395,6 +395,87 @@ def test_finding_onnx_reference_accepts_invalid_conv_transpose_attributes(name, 
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _onnx_model.OPSET)])
     with pytest.raises(Exception):
         ReferenceEvaluator(model).run(None, arrays)
+
+
+def conv_transpose_model(shapes: dict, **attributes):
+    """A float32 ConvTranspose model with inputs of these shapes ({"X": ..., "W": ..., "B": ...}) and attributes."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("ConvTranspose", list(shapes), ["Y"], **attributes)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in shapes.items()],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", _onnx_model.OPSET)])
+
+
+REFERENCE_INCONSISTENT_SHAPES = [  # (name, shapes of X, W, B): the shapes disagree; onnxruntime refuses each
+    ("a bias longer than the output channels", {"X": (1, 2, 3), "W": (2, 2, 2), "B": (5,)}),
+    ("X of 2 spatial axes, W of 3", {"X": (1, 2, 3, 4), "W": (2, 3, 2, 2, 2)}),
+    ("0 input channels", {"X": (1, 0, 3, 4), "W": (0, 3, 2, 2)}),
+]
+
+
+@pytest.mark.finding(
+    "onnx-reference-accepts-inconsistent-shapes",
+    "onnx 1.23.2: onnx.reference ConvTranspose computes a result where the shapes of X, W and B disagree",
+)
+@pytest.mark.parametrize("name, shapes", REFERENCE_INCONSISTENT_SHAPES, ids=[c[0] for c in REFERENCE_INCONSISTENT_SHAPES])
+def test_finding_onnx_reference_accepts_inconsistent_shapes(name, shapes):
+    """onnx.reference adds B[c] for the output channels there are (a longer B: its first ones; shape (1, 2, 4)),
+    takes the kernel's shape from W whatever X's rank (shape (1, 3, 4, 5)), and returns zeros for 0 input
+    channels. onnxruntime 1.32 says "Bias shape is not compatible with number of output channels" and "Weight
+    tensor spatial rank does not match input tensor spatial rank"; 0 input channels it computes too (its own
+    finding below). Found as `accepted_invalid` on the invalid suite."""
+    from onnx.reference import ReferenceEvaluator
+
+    arrays = {name: np.ones(shape, np.float32) for name, shape in shapes.items()}
+    with pytest.raises(Exception):
+        ReferenceEvaluator(conv_transpose_model(shapes)).run(None, arrays)
+
+
+@pytest.mark.finding(
+    "onnxruntime-accepts-zero-size-axes",
+    "onnxruntime 1.32.0: ConvTranspose computes a 1-d or 2-d input with an empty spatial axis (zeros out of "
+    "nothing), 0 input channels and 0 output channels instead of refusing them",
+)
+def test_finding_onnxruntime_accepts_zero_size_axes():
+    """An empty height: the output height (0-1)*1 + 2 = 1 is what the size formula gives for i = 0, and
+    onnxruntime returns zeros of shape (1, 3, 1, 5); torch: "Only zero batch or zero channel inputs are
+    supported". (Also 0 input channels: zeros; 0 output channels: an empty array.)"""
+    ort = import_onnxruntime()
+    shapes = {"X": (1, 2, 0, 4), "W": (2, 3, 2, 2)}
+    session = ort.InferenceSession(conv_transpose_model(shapes, auto_pad="VALID").SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception):
+        session.run(None, {name: np.ones(shape, np.float32) for name, shape in shapes.items()})
+
+
+EMPTY_3D_REPRODUCER = """
+import numpy as np, onnxruntime
+from onnx import TensorProto, helper
+shapes = {"X": (1, 2, 2, 0, 3), "W": (2, 2, 2, 2, 2)}
+node = helper.make_node("ConvTranspose", ["X", "W"], ["Y"], auto_pad="VALID")
+graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(k, TensorProto.FLOAT, v) for k, v in shapes.items()],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, None)])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)])
+session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+try:
+    session.run(None, {k: np.ones(v, np.float32) for k, v in shapes.items()})
+except Exception as error:
+    print("raised", type(error).__name__)
+"""
+
+
+@pytest.mark.finding(
+    "onnxruntime-segfaults-on-an-empty-3d-input",
+    "onnxruntime 1.32.0: ConvTranspose on a 3-d input with an empty spatial axis kills the process (SIGSEGV)",
+)
+def test_finding_onnxruntime_segfaults_on_an_empty_3d_input():
+    """The 3-d twin of the case above ends the process with SIGSEGV instead of raising. In a subprocess."""
+    import_onnxruntime()
+    completed = subprocess.run([sys.executable, "-c", EMPTY_3D_REPRODUCER], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0 and "raised" in completed.stdout, (completed.returncode, completed.stderr[-500:])
 
 
 # --- findings of older onnxruntime releases (the oldest of the range, made by the fixture above) -------------

@@ -489,3 +489,65 @@ def test_finding_tf_accepts_an_output_size_of_zero():
     with pytest.raises(Exception):
         tf.nn.conv2d_transpose(tf.ones((1, 1, 2, 1)), tf.ones((1, 2, 1, 1)), [1, 1, 0, 1], 1,
                                [[0, 0], [0, 0], [2, 1], [0, 0]])
+
+
+# --- invalid configurations (the `invalid` suite: tests/test_invalid_inputs.py) -----------------------------------
+
+
+@pytest.mark.finding(
+    "tf-accepts-zero-size-axes",
+    "tensorflow-cpu 2.21: conv2d_transpose computes an input with an empty spatial axis (a result of zeros out of "
+    "nothing), 0 input channels and a kernel of size 0; torch refuses each",
+)
+def test_finding_tf_accepts_zero_size_axes():
+    """An empty height: the output height (0-1)*1 + 2 = 1 is what the size formula gives for i = 0, and TF
+    returns zeros of shape (1, 1, 5, 3), Eigen and oneDNN alike (also for 0 input channels, and a kernel of
+    height 0). torch: "Only zero batch or zero channel inputs are supported".
+
+        tf.nn.conv2d_transpose(tf.ones((1, 0, 4, 2)), tf.ones((2, 2, 3, 2)), [1, 1, 5, 3], 1, "VALID").shape
+    """
+    with pytest.raises(Exception):
+        tf.nn.conv2d_transpose(tf.ones((1, 0, 4, 2)), tf.ones((2, 2, 3, 2)), [1, 1, 5, 3], 1, "VALID")
+
+
+NEGATIVE_SIZE_REPRODUCER = textwrap.dedent(
+    """
+    import os
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    import tensorflow as tf
+    try:  # stride -1 on the width: the output width (4-1)*(-1) + 2 = -1
+        tf.nn.conv2d_transpose(tf.ones((1, 3, 4, 2)), tf.ones((2, 2, 3, 2)), [1, 6, -1, 3], [2, -1], "VALID")
+    except Exception as error:
+        print("raised", type(error).__name__)
+    """
+)
+
+
+@pytest.mark.finding(
+    "tf-onednn-aborts-on-a-negative-output-size",
+    "tensorflow-cpu 2.21 (oneDNN): Conv2DBackpropInput with 'VALID' aborts the process on an output_shape with a "
+    "negative size (a negative stride gives one) instead of raising",
+    where=lambda: probes.onednn_runs(probes.tf_kernel("float32 conv2d_transpose 'VALID', stride 2")),
+)
+def test_finding_tf_onednn_aborts_on_a_negative_output_size():
+    """The tensorflow adapter's 'VALID' case with stride (2, -1): TF's Eigen kernel raises "Row and column
+    strides should be larger than 0"; oneDNN's (mkl_conv_grad_input_ops.cc) checks the output shape first with
+    a CHECK: "Check failed: ... Dimension -1 must be >= 0", SIGABRT. In a subprocess."""
+    completed = subprocess.run([sys.executable, "-c", NEGATIVE_SIZE_REPRODUCER], capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0 and "raised" in completed.stdout, (completed.returncode, completed.stderr[-500:])
+
+
+@pytest.mark.finding(
+    "tf-truncates-a-float-stride",
+    "tensorflow-cpu 2.21: conv2d_transpose truncates a float stride (1.5 becomes 1) and computes with it "
+    "instead of refusing it",
+)
+def test_finding_tf_truncates_a_float_stride():
+    """strides=[1.5, 1] with the output_shape of stride 1 is computed (shape (1, 4, 5, 3)); so is [2.0, 2.0], as
+    stride 2. torch: "argument 'stride' must be tuple of ints"; onnxruntime refuses a FLOATS strides attribute.
+
+        tf.nn.conv2d_transpose(tf.ones((1, 3, 4, 2)), tf.ones((2, 2, 3, 2)), [1, 4, 5, 3], [1.5, 1], "VALID")
+    """
+    with pytest.raises(Exception):
+        tf.nn.conv2d_transpose(tf.ones((1, 3, 4, 2)), tf.ones((2, 2, 3, 2)), [1, 4, 5, 3], [1.5, 1], "VALID")

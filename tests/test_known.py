@@ -300,13 +300,14 @@ ONNX = importlib.util.find_spec("onnx") is not None
 
 @pytest.mark.skipif(not ONNX, reason="onnx is not installed: no onnx.reference here")
 def test_run_marks_the_shipped_findings_known_and_exits_0(tmp_path):
-    """onnx.reference computes a result for invalid attributes (README, Findings): on the `invalid` suite that
-    is `accepted_invalid`, explained by the shipped file's entry."""
+    """onnx.reference computes a result for invalid attributes and for inputs whose shapes disagree (README,
+    Findings): on the `invalid` suite that is `accepted_invalid`, explained by the shipped file's entries."""
     report = tmp_path / "run.json"
     done = run("--suite", "invalid", "--targets", "onnx_reference", "--json", str(report))
     assert done.returncode == 0, (done.stdout, done.stderr)
-    assert "onnx-reference-accepts-invalid-conv-transpose-attributes: onnx_reference 4" in done.stdout, done.stdout
-    assert "OK: no new discrepancy (4 known)" in done.stdout
+    assert "onnx-reference-accepts-invalid-conv-transpose-attributes: onnx_reference 5" in done.stdout, done.stdout
+    assert "onnx-reference-accepts-inconsistent-shapes: onnx_reference 7" in done.stdout, done.stdout
+    assert "OK: no new discrepancy (12 known)" in done.stdout
     data = json.loads(report.read_text())
     assert data["ok"] and data["known_file"] == str(known.shipped_path()) and data["known_stale"] == []
     assert data["environment"]["runtime"]["onnx_reference"]["versions"]["onnx"]
@@ -316,7 +317,7 @@ def test_run_marks_the_shipped_findings_known_and_exits_0(tmp_path):
 @pytest.mark.skipif(not ONNX, reason="onnx is not installed: no onnx.reference here")
 def test_run_known_none_and_an_expired_entry_exit_1(tmp_path):
     off = run("--suite", "invalid", "--targets", "onnx_reference", "--known", "none")
-    assert off.returncode == 1 and "4 discrepancies" in off.stdout, (off.stdout, off.stderr)
+    assert off.returncode == 1 and "12 discrepancies" in off.stdout, (off.stdout, off.stderr)
     expired = tmp_path / "expired.toml"
     expired.write_text(textwrap.dedent("""
         [[finding]]

@@ -182,9 +182,10 @@ def test_a_signal_part_way_writes_the_results_so_far(tmp_path, name, to_group):
     assert "OK" not in stdout and "INTERRUPTED" in stdout
     data = json.loads(report.read_text())
     assert data["complete"] is False and data["environment"]["interrupted_by"] == name
-    outcomes = {r["outcome"] for r in data["results"]}
+    # no crash but those of the known findings (onnxruntime's segfault on an empty 3-d input is in the suite)
+    outcomes = {r["outcome"] for r in data["results"] if not r["known"]}
     cases = len(suites.select("default", ("float32",), seed=0))
-    assert 0 < len(data["results"]) < cases and outcomes <= {"pass", "unsupported", "refused"}, outcomes  # no crash
+    assert 0 < len(data["results"]) < cases and outcomes <= {"pass", "unsupported", "refused"}, outcomes
 
 
 # --- a busy machine: every target still starts ---------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_suite_sizes():
     assert len(suites.get("arithmetic")) == len(curated.ARITHMETIC) + 1
     assert len(suites.get("onnx")) == len(curated.ONNX)
     assert len(suites.get("edge")) >= 30
-    assert len(suites.get("invalid")) >= 8
+    assert len(suites.get("invalid")) >= 40
     assert len(suites.get("random")) == 300
     assert len(suites.get("random", size=40)) == 40
     assert len(suites.get("smoke")) <= 60
@@ -120,7 +120,8 @@ def test_every_invalid_case_is_invalid_with_the_goldens_reason():
         assert not case.valid, case.name
         assert case.reason and case.name.startswith("invalid-")
         with pytest.raises((ValueError, TypeError)) as raised:
-            convt_oracle.output_shape(case.x_shape, case.w_shape, case.bias_shape, **case.params())
+            convt_oracle.output_shape(case.x_shape, case.w_shape, case.bias_shape,
+                                      output_size=case.requested_output_size or None, **case.params())
         assert str(raised.value) == case.reason
 
 
@@ -163,7 +164,7 @@ def test_output_shape_cases_are_tf_expressible():
     """TF's output_shape: for some forward padding ('SAME', 'VALID' or the case's begin crop with some end
     padding) the requested size is accepted and gives the case's canonical padding."""
     for case in suites.get("default"):
-        if case.mode != "output_shape":
+        if case.mode != "output_shape" or not case.valid:
             continue
         size = case.output_shape[2:]
         for j in axes(case):

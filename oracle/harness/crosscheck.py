@@ -190,6 +190,17 @@ def judging_tolerance(function, tolerance: Tolerance | None = None, golden: Gold
     return tolerance or (golden.tolerance if golden is not None else None) or getattr(function, "tolerance", None)
 
 
+def unstated_by_parameters(case: Case) -> str | None:
+    """Why a target with the golden's signature (a function, not an adapter) cannot be asked `case`, or None:
+    the golden's keyword parameters carry no requested output size (an adapter takes the case, and asks)."""
+    if case.requested_output_size:
+        return (
+            f"a target with the golden's signature takes no output size, and the case asks for "
+            f"{case.requested_output_size} (its defect: {case.defect or 'an output size its parameters do not give'})"
+        )
+    return None
+
+
 def check_case(
     function, case: Case, name: str, tolerance: Tolerance | None = None, *, arrays=None, golden: Golden | None = None
 ) -> Result:
@@ -198,6 +209,9 @@ def check_case(
     `arrays`: the case's (x, w, bias) if already drawn (crosscheck draws them a chunk at a time).
     `golden`: where expectations come from (a shared Golden computes each case once for many targets).
     """
+    unstated = None if hasattr(function, "call_case") else unstated_by_parameters(case)
+    if unstated:
+        return Result(case, name, C.UNSUPPORTED, detail=unstated)
     x, w, bias = case.arrays() if arrays is None else arrays
     params = case.params()
     given = _own_copies(function, x, w, bias)
@@ -375,4 +389,5 @@ class LiveTarget(NamedTuple):
     tolerance: Tolerance | None
 
 
-__all__ = ["crosscheck", "crosscheck_target", "check_case", "check_vjp", "Golden", "target_name", "LiveTarget"]
+__all__ = ["crosscheck", "crosscheck_target", "check_case", "check_vjp", "Golden", "target_name", "LiveTarget",
+           "unstated_by_parameters"]

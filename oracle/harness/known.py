@@ -21,6 +21,7 @@ convt_oracle/known-findings.toml, with an entry for every finding in the README)
     dtype = ["float32"]
     mode = ["explicit", "same"]
     values = ["nonfinite_weights"]    # the case's value kind
+    defect = ["zero_size"]            # an invalid case's defect (convt_oracle.cases.model.DEFECTS)
     groups = ">1"                     # numbers: an int, a list of ints, "<op> N" (op: < <= > >= == !=), "odd", "even"
     spatial_rank = 3                  # also channels_per_group, out_channels_per_group
     valid = false                     # invalid cases only (true: valid ones only); also bias, and
@@ -60,7 +61,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from convt_oracle import compare as C
-from convt_oracle.cases.model import DTYPES, MODES, VALUE_KINDS
+from convt_oracle.cases.model import DEFECTS, DTYPES, MODES, VALUE_KINDS
 from convt_oracle.harness.report import Known, Report, Result
 
 if sys.version_info >= (3, 11):
@@ -79,6 +80,7 @@ CHOICES = {  # match keys whose value is one or more names, with the names allow
     "dtype": DTYPES,
     "mode": MODES,
     "values": VALUE_KINDS,
+    "defect": tuple(DEFECTS),
 }
 NUMBERS = ("groups", "spatial_rank", "channels_per_group", "out_channels_per_group")  # numeric conditions
 FLAGS = ("valid", "bias", "output_padding_past_stride")  # match keys that are true or false
@@ -187,7 +189,7 @@ class Finding:
 def _selects(table: dict, case, check: str, target: str) -> bool:
     """Whether a case, check and target meet a match table's conditions (outcome and detail aside)."""
     facts = {
-        "check": check, "dtype": case.dtype, "mode": case.mode, "values": case.values,
+        "check": check, "dtype": case.dtype, "mode": case.mode, "values": case.values, "defect": case.defect,
         "groups": case.groups, "spatial_rank": case.spatial_rank,
         "channels_per_group": case.in_channels // case.groups if case.groups > 0 else None,
         "out_channels_per_group": case.out_channels // case.groups if case.groups > 0 else None,

@@ -23,7 +23,7 @@ from dataclasses import replace
 from convt_oracle.adapters import registry
 from convt_oracle.cases import suites
 from convt_oracle import compare as C
-from convt_oracle.harness.crosscheck import Golden, check_case, check_vjp
+from convt_oracle.harness.crosscheck import Golden, check_case, check_vjp, unstated_by_parameters
 from convt_oracle.harness.kernels import gpu_device_files
 from convt_oracle.harness.report import Report, Result, environment
 from convt_oracle.harness.shards import Shard
@@ -125,8 +125,13 @@ def run(
             runtimes[spec.label] = {"error": f"{type(error).__name__}: {error}"}
         drawn = deque()  # the (x, w, bias) of the cases sent ahead of their answers, in order
 
+        def unstated(case):  # a case a function with the golden's signature cannot be asked: not sent
+            return None if adapter else unstated_by_parameters(case)
+
         def calls():
             for case in cases:
+                if unstated(case):
+                    continue
                 x, w, bias = arrays = case.arrays()
                 drawn.append(arrays)
                 yield ("call_case", (case, x, w, bias)) if adapter else ("call", (x, w, bias), case.params())
@@ -138,9 +143,12 @@ def run(
         answers = worker.stream(calls())
         try:
             for index, case in enumerate(cases):
-                answer = next(answers)
-                produced = [replace(check_case(_Answered(answer), case, spec.label, golden=golden, arrays=drawn.popleft()),
-                                    target_seconds=answer[2])]
+                if unstated(case):  # not sent (calls); an invalid case, so no vjp either
+                    produced = [Result(case, spec.label, C.UNSUPPORTED, detail=unstated(case))]
+                else:
+                    answer = next(answers)
+                    produced = [replace(check_case(_Answered(answer), case, spec.label, golden=golden,
+                                                   arrays=drawn.popleft()), target_seconds=answer[2])]
                 if grad and case.valid:
                     if vjp:
                         answer = next(answers)

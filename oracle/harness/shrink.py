@@ -133,12 +133,13 @@ def _search(run, case, outcome, diagnosis, start, budget) -> Shrunk:
 
 def _fields(case: Case) -> dict:
     """make_case's arguments for `case` (its padding and output_padding as they are: make_case derives them
-    again in `same` and `valid` modes)."""
+    again in `same` and `valid` modes), an invalid case's defect with it (a candidate that loses it is refused)."""
     return dict(
         batch=case.batch, in_channels=case.in_channels, out_channels=case.out_channels, groups=case.groups,
         input_size=case.input_size, kernel_size=case.kernel_size, stride=case.stride, dilation=case.dilation,
         padding=case.padding, output_padding=case.output_padding, bias=case.bias, dtype=case.dtype,
-        seed=case.seed, mode=case.mode, values=case.values,
+        seed=case.seed, mode=case.mode, values=case.values, defect=case.defect, bias_elements=case.bias_elements,
+        weight_in_channels=case.weight_in_channels, requested_output_size=case.requested_output_size,
     )
 
 
@@ -224,10 +225,10 @@ def _candidates(case: Case) -> list[tuple[str, Case]]:
 
 def _parameters(case: Case) -> tuple:
     """Every parameter of `case` as a number, in a fixed order (one spatial rank): what `_grows` compares."""
-    per_axis = [
-        n for a in range(case.spatial_rank)
-        for n in (case.input_size[a], case.kernel_size[a], case.stride[a], case.dilation[a], *case.padding[a],
-                  case.output_padding[a])
+    per_axis = [  # zip: an invalid case's kernel may have another rank than x
+        n for axis in zip(case.input_size, case.kernel_size, case.stride, case.dilation, case.padding,
+                          case.output_padding)
+        for n in (*axis[:4], *axis[4], axis[5])
     ]
     return (case.batch, case.in_channels, case.out_channels, case.groups, *per_axis, int(case.bias),
             int(case.mode != "explicit"), int(case.values != INTEGERS))

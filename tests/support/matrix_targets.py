@@ -21,8 +21,8 @@ import numpy as np
 
 def _ints(name, values, rank, minimum):
     values = tuple(values)
-    if len(values) != rank or not all(isinstance(v, Integral) and v >= minimum for v in values):
-        raise ValueError(f"{name}: got {values}; expected {rank} integers >= {minimum}")
+    if len(values) != rank or not all(isinstance(v, Integral) and minimum <= v < 2**63 for v in values):
+        raise ValueError(f"{name}: got {values}; expected {rank} integers >= {minimum} that int64 holds")
     return values
 
 

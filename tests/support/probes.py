@@ -65,6 +65,8 @@ TF_CALLS = {
         for dtype in ("float16", "bfloat16")
         for name, padding in (("'VALID'", "'VALID'"), ("explicit pairs", "[[0, 0], [0, 0], [0, 0], [0, 0]]"))
     },
+    "float32 conv2d_transpose 'VALID', stride 2": "tf.nn.conv2d_transpose(tf.ones((1, 3, 4, 2)), "
+    "tf.ones((2, 2, 3, 2)), [1, 6, 8, 3], 2, 'VALID')",
     "float32 conv2d_transpose 'VALID', output_shape shorter than the kernel": "tf.nn.conv2d_transpose("
     "tf.ones((1, 1, 2, 1)), tf.ones((3, 1, 1, 1)), [1, 2, 2, 1], (2, 1), 'VALID')",
     "float32 Conv2DBackpropFilter, 1x1 filter, stride (1, 2)": "tf.raw_ops.Conv2DBackpropFilter("

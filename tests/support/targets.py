@@ -32,6 +32,7 @@ import ml_dtypes
 import numpy as np
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+INT64_MAX = 2**63 - 1
 
 
 def check_arguments(x, w, bias=None, *, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
@@ -42,6 +43,14 @@ def check_arguments(x, w, bias=None, *, stride=1, padding=0, output_padding=0, d
         raise ValueError(f"groups must be a positive int, got {groups!r}")
     if x.shape[1] != w.shape[0] or x.shape[1] % groups:
         raise ValueError(f"x has {x.shape[1]} channels, w {w.shape[0]} input channels, groups {groups}")
+    if min(x.shape[2:]) < 1 or min(w.shape) < 1:
+        raise ValueError(f"x {x.shape} and w {w.shape} must have no empty axis but the batch")
+    values = list(_flat((stride, padding, output_padding, dilation)))
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values):
+        raise ValueError(f"stride {stride}, padding {padding}, output_padding {output_padding} and dilation "
+                         f"{dilation} must be ints")
+    if max(values) > INT64_MAX or groups > INT64_MAX:
+        raise ValueError("an argument past int64")
     stride, padding, output_padding, dilation = _canonical(x, stride, padding, output_padding, dilation)
     if min(stride) < 1 or min(dilation) < 1:
         raise ValueError(f"stride {stride} and dilation {dilation} must be positive")
@@ -50,6 +59,8 @@ def check_arguments(x, w, bias=None, *, stride=1, padding=0, output_padding=0, d
     for i, k, s, d, (b, e), op in zip(x.shape[2:], w.shape[2:], stride, dilation, padding, output_padding):
         if (i - 1) * s + d * (k - 1) + 1 - b - e + op < 1:
             raise ValueError(f"padding {padding} leaves no output")
+        if (i - 1) * s + d * (k - 1) + 1 - b - e + op > INT64_MAX:
+            raise ValueError("an output size past int64")
     if bias is not None and bias.shape != (w.shape[1] * groups,):
         raise ValueError(f"bias {bias.shape} must be (out_channels,) = ({w.shape[1] * groups},)")
 
@@ -68,6 +79,15 @@ def rounded(function):
 
 
 # --- the lax route, one step per function -------------------------------------------------------------
+
+
+def _flat(value):
+    """The numbers in a parameter value (an int, or nested sequences of them), as given."""
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _flat(item)
+    else:
+        yield value
 
 
 def _per_axis(value, rank):
