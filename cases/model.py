@@ -223,9 +223,9 @@ class Case:
         `exact_magnitude()`, sized by the dtype's significand bits and the TRUE number of products per
         output element (`max_products`), with both signs and w not mirror-symmetric. Where the reduction
         is too long for every product to be non-zero (bfloat16 allows 2**8 = 256 unit terms), a share of
-        x is zeroed (the same uniform draw decides which, so a smaller share nests in a larger one), the
-        smallest for which the sum of |terms| (products and bias) at EVERY output element is at most
-        2**digits (EXACT_INTEGERS), checked on the golden's sums of absolute values. Then every product
+        x is zeroed, grown step by step in proportion to the excess (one uniform draw decides the order, so
+        each step only zeroes more) until the sum of |terms| (products and bias) at EVERY output element is
+        at most 2**digits (EXACT_INTEGERS), checked on the golden's sums of absolute values. Then every product
         and every partial sum, in any order and in any accumulation format at least as wide as the dtype,
         is an integer the dtype holds exactly: a correct kernel returns the golden's value bit for bit.
         """
