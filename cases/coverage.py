@@ -16,7 +16,7 @@ Each valid case is described by a few features (`FEATURES`, each with its values
   full result, zeros plus bias);
 - `mode`: how a framework is asked for the case (convt_oracle.cases.model.MODES);
 - `reduction`: `long` when some output element sums at least `LONG_REDUCTION` products, else `short`;
-- `values`: the kind of values drawn (convt_oracle.cases.model.VALUE_KINDS);
+- `values`: the kind of values drawn (convt_oracle.cases.model.VALUE_KINDS; `exact`: the exact tier);
 - `dtype`: the dtype a case runs in.
 
 A per-axis feature takes its most special value over the axes (stride `>kernel` if any axis has it).
@@ -26,6 +26,10 @@ features; they are counted apart.
 
 A pair of feature values is *possible* unless it is listed in `IMPOSSIBLE_PAIRS`, with the reason no
 valid case can have it.
+
+Holes. A case whose output is mostly (more than MOSTLY_HOLES) elements that no product reaches (zeros, or
+the bias alone: Case.hole_share) says little about the data: the coverage lists such cases
+(`Coverage.mostly_holes`), apart from those that exist to test holes (Case.tests_holes).
 """
 
 from __future__ import annotations
@@ -34,8 +38,6 @@ import functools
 import itertools
 from collections import Counter
 from dataclasses import dataclass
-
-import numpy as np
 
 from convt_oracle.cases.model import DTYPES, MODES, VALUE_KINDS, Case, check_dtypes
 from convt_oracle import arithmetic
@@ -93,17 +95,6 @@ def _check_impossible_pairs() -> None:
 _check_impossible_pairs()
 
 
-def axis_products(i: int, k: int, s: int, d: int, begin: int, size: int) -> np.ndarray:
-    """Per output position of one axis, how many kernel taps reach it (from the scatter definition).
-
-    Output o is full position f = o + begin; tap t reaches it from input position (f - t*d) / s when that
-    is an integer in [0, i).
-    """
-    f = np.arange(size)[:, None] + begin
-    source = f - np.arange(k)[None, :] * d
-    return ((source % s == 0) & (source >= 0) & (source < i * s)).sum(axis=1)
-
-
 @functools.lru_cache(maxsize=8192)
 def output_shape(case: Case) -> tuple[int, ...]:
     """case.output_shape, remembered (the golden's shape check costs ~0.2 ms a call)."""
@@ -112,17 +103,24 @@ def output_shape(case: Case) -> tuple[int, ...]:
 
 @functools.lru_cache(maxsize=8192)
 def max_products(case: Case) -> int:
-    """The largest number of products summed into one output element of a valid case (before the bias).
+    """The largest number of products summed into one output element of a valid case (before the bias):
+    Case.max_products, remembered."""
+    return case.max_products
 
-    Axes are independent, so it is in_channels per group times the product over axes of each axis's
-    largest tap count.
-    """
-    count = case.in_channels // case.groups
-    for i, k, s, d, (begin, _), size in zip(
-        case.input_size, case.kernel_size, case.stride, case.dilation, case.padding, output_shape(case)[2:]
-    ):
-        count *= int(axis_products(i, k, s, d, begin, size).max())
-    return count
+
+# A case is mostly holes when more than this share of its output elements receive no product.
+MOSTLY_HOLES = 0.5
+
+
+@functools.lru_cache(maxsize=8192)
+def hole_share(case: Case) -> float:
+    """Case.hole_share, remembered."""
+    return case.hole_share
+
+
+def mostly_holes(case: Case) -> bool:
+    """Whether more than MOSTLY_HOLES of a valid case's output elements receive no product."""
+    return hole_share(case) > MOSTLY_HOLES
 
 
 @functools.lru_cache(maxsize=8192)
@@ -213,6 +211,10 @@ class Coverage:
     runs: int  # valid (case, dtype) runs counted
     counts: dict  # feature -> {value: runs}
     pairs: frozenset  # covered pairs
+    # the valid cases whose output is mostly holes (`mostly_holes`), by name (a curated case) or id, in
+    # order; those that exist to test holes (Case.tests_holes) apart
+    mostly_holes: tuple[str, ...] = ()
+    holes_tests: tuple[str, ...] = ()
 
     def missing_values(self) -> list[tuple[str, str]]:
         """(feature, value) items that no run has (dtype values outside `dtypes` are not expected)."""
@@ -243,6 +245,11 @@ class Coverage:
                      f"/{sum(len(v) for v in FEATURES.values())}" + (f"; missing: {_items(missing)}" if missing else ""))
         uncovered = self.missing_pairs()
         lines.append(f"  pairs covered: {len(expected) - len(uncovered)}/{len(expected)} possible")
+        lines.append(
+            f"  mostly holes (> {MOSTLY_HOLES:.0%} of the output reached by no product): {len(self.mostly_holes)} cases"
+            + (f": {', '.join(self.mostly_holes)}" if self.mostly_holes else "")
+            + f"; {len(self.holes_tests)} more exist to test holes"
+        )
         if pairs:
             lines += [f"    uncovered: {_item(a)} & {_item(b)}" for a, b in uncovered]
         return "\n".join(lines)
@@ -263,12 +270,15 @@ def coverage(cases, dtypes=DTYPES) -> Coverage:
     covered = set()
     rows = Counter()  # (configuration features, dtype) -> runs: many cases share their features
     configurations = specific = invalid = 0
+    holes = {False: [], True: []}  # tests_holes -> ids of the cases that are mostly holes
     for case in cases:
         configurations += case.dtype is None
         specific += case.dtype is not None
         if not case.valid:
             invalid += 1
             continue
+        if mostly_holes(case):
+            holes[case.tests_holes].append(case.name or case.id)
         base = _configuration_features(case)
         for dtype in dtypes if case.dtype is None else [d for d in (case.dtype,) if d in dtypes]:
             rows[base, dtype] += 1
@@ -286,6 +296,8 @@ def coverage(cases, dtypes=DTYPES) -> Coverage:
         runs=sum(rows.values()),
         counts={name: {value: counts[name][value] for value in values} for name, values in FEATURES.items()},
         pairs=frozenset(covered),
+        mostly_holes=tuple(holes[False]),
+        holes_tests=tuple(holes[True]),
     )
 
 
@@ -297,9 +309,12 @@ __all__ = [
     "FEATURES",
     "IMPOSSIBLE_PAIRS",
     "LONG_REDUCTION",
+    "MOSTLY_HOLES",
     "Coverage",
     "coverage",
     "features",
+    "hole_share",
     "max_products",
+    "mostly_holes",
     "possible_pairs",
 ]

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
 from dataclasses import dataclass, field
 
 import ml_dtypes
 import numpy as np
 
-from convt_oracle import arithmetic
+from convt_oracle import arithmetic, golden
 from convt_oracle.golden import output_shape
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
@@ -24,17 +25,28 @@ MODES = ("explicit", "same", "valid", "output_shape")
 # How the values of x, w and bias are drawn: `normal` (standard normal), `large` (scaled so that the
 # result overflows float16 and bfloat16), `nonfinite` (normal, with inf, -inf and NaN in x, and an exact
 # zero weight that the inf meets: inf * 0 = NaN), `nonfinite_weights` (normal, with inf and -inf in w, an
-# exact zero input that the inf weight meets, and an infinity in the bias). These are the kinds the suites
-# draw, and whose coverage convt_oracle.cases.coverage counts.
-VALUE_KINDS = ("normal", "large", "nonfinite", "nonfinite_weights")
+# exact zero input that the inf weight meets, and an infinity in the bias), `exact` (the exact tier:
+# integers sized so that every partial sum is exact in the dtype, compared with zero tolerance; see
+# Case.arrays). These are the kinds the suites draw, and whose coverage convt_oracle.cases.coverage counts:
+# `exact` is one of them so that coverage shows which configurations the exact tier reaches.
+EXACT = "exact"
+VALUE_KINDS = ("normal", "large", "nonfinite", "nonfinite_weights", EXACT)
 # `integers`: small integers (`integer_magnitude`), so that every value and every sum of the case is exact;
 # what a shrunk case (convt_oracle.harness.shrink) is tried with, for a reproducer that reads at a glance. No
 # suite draws it: being outside VALUE_KINDS keeps it out of the coverage that the suites are built to fill.
 INTEGERS = "integers"
 ALL_VALUE_KINDS = (*VALUE_KINDS, INTEGERS)
 # The integers up to which every integer is exact in each dtype (2**(significand bits)); every sum of an
-# `integers` case stays within the smaller of this and float16's (`integer_magnitude`).
+# `integers` case stays within the smaller of this and float16's (`integer_magnitude`), every sum of |terms|
+# of an `exact` case within its dtype's (`exact_magnitude`).
 EXACT_INTEGERS = {"float16": 2**11, "bfloat16": 2**8, "float32": 2**24, "float64": 2**53}
+# The largest magnitude of an `exact` case's values: 2**8, so that every value stays exact in each format a
+# kernel may round its inputs to (convt_oracle.tolerance.INPUT_ROUNDOFF: bfloat16 keeps 8 significant bits,
+# TF32 and float16 11): a kernel asked for such a mode on purpose computes an exact case exactly too.
+EXACT_LARGEST = 2**8
+# A curated case whose name has this word (as one of its dash-separated parts) exists to test holes: output
+# elements no product reaches (Case.hole_share). Only such cases may be mostly holes (convt_oracle.cases.coverage).
+HOLES = "holes"
 _SHORT_DTYPE = {"float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64"}
 # What is wrong with an invalid case (`Case.defect`), and which of its fields state it. The golden's
 # message (`Case.reason`) says it for the case at hand; convt_oracle.cases.invalid has cases of each kind.
@@ -214,6 +226,43 @@ class Case:
         """Products summed into an interior output element: in_channels per group x kernel taps."""
         return self.in_channels // max(1, self.groups) * int(np.prod(self.kernel_size))
 
+    def _axes(self):
+        """Per spatial axis (i, k, s, d, begin, size): what convt_oracle.arithmetic's per-axis rules take."""
+        return [
+            (i, k, s, d, begin, size)
+            for i, k, s, d, (begin, _), size in zip(
+                self.input_size, self.kernel_size, self.stride, self.dilation, self.padding, self.output_shape[2:]
+            )
+        ]
+
+    @functools.cached_property
+    def max_products(self) -> int:
+        """The largest number of products summed into one output element of a valid case (before the bias):
+        in_channels per group times, on each axis, the most taps that reach one output position
+        (convt_oracle.arithmetic.taps_reaching; the axes are independent). Below `reduction_length` where a
+        stride or a dilation leaves no position reached by every tap."""
+        count = self.in_channels // self.groups
+        for axis in self._axes():
+            count *= int(arithmetic.taps_reaching(*axis).max(initial=0))
+        return count
+
+    @functools.cached_property
+    def hole_share(self) -> float:
+        """The share of a valid case's output elements that no product reaches (zeros, or the bias alone): what
+        the data does not decide (convt_oracle.arithmetic.hole_share). E.g. stride 3, kernel 2, input 4: the
+        full result has 11 positions, 3 of them holes."""
+        return arithmetic.hole_share(self._axes())
+
+    @property
+    def tests_holes(self) -> bool:
+        """Whether the case exists to test holes (its name has the part HOLES): it may be mostly holes."""
+        return HOLES in self.name.split("-")
+
+    @property
+    def exact(self) -> bool:
+        """Whether the case is of the exact tier: its result must equal the golden's bit for bit."""
+        return self.values == EXACT
+
     def with_dtype(self, dtype: str) -> Case:
         return dataclasses.replace(self, dtype=dtype)
 
@@ -228,6 +277,16 @@ class Case:
         it, and an infinity into the last bias; `integers` draws integers in [-m, m], m =
         `integer_magnitude()`, none of x, w and bias all zero, each with both signs where it has two
         values or more, and w not mirror-symmetric along a kernel axis.
+
+        `exact` (the exact tier, as oneDNN's benchdnn fills its inputs): non-zero integers in [-m, m], m =
+        `exact_magnitude()`, sized by the dtype's significand bits and the TRUE number of products per
+        output element (`max_products`), with both signs and w not mirror-symmetric. Where the reduction
+        is too long for every product to be non-zero (bfloat16 allows 2**8 = 256 unit terms), a share of
+        x is zeroed, grown step by step in proportion to the excess (one uniform draw decides the order, so
+        each step only zeroes more) until the sum of |terms| (products and bias) at EVERY output element is
+        at most 2**digits (EXACT_INTEGERS), checked on the golden's sums of absolute values. Then every product
+        and every partial sum, in any order and in any accumulation format at least as wide as the dtype,
+        is an integer the dtype holds exactly: a correct kernel returns the golden's value bit for bit.
         """
         if self.dtype is None:
             raise ValueError(f"case {self.id}: dtype is None; choose one with case.with_dtype(...)")
@@ -235,6 +294,9 @@ class Case:
         rng = np.random.default_rng(_stable_seed(self))
         if not self.valid:
             return self._invalid_arrays(rng, dtype)
+        if self.values == EXACT:
+            x, w, bias = self._exact_arrays(rng)
+            return x.astype(dtype), w.astype(dtype), None if bias is None else bias.astype(dtype)
         if self.values == INTEGERS:
             m = self.integer_magnitude()
             x = _integers(rng, self.x_shape, m)
@@ -277,13 +339,57 @@ class Case:
         limit = min(EXACT_INTEGERS["float16"], EXACT_INTEGERS.get(self.dtype, EXACT_INTEGERS["float16"]))
         return next((m for m in (3, 2) if m * m * self.reduction_length + m <= limit), 1)
 
+    def exact_magnitude(self) -> int:
+        """m, the largest magnitude of an `exact` case's values in its dtype: the largest m <= EXACT_LARGEST
+        with K*m*m + m <= E (K the true number of products per output element, `max_products`; + m only
+        with a bias; E = EXACT_INTEGERS[dtype]), at least 1. Where even m = 1 is too much, Case.arrays
+        zeroes a share of x instead."""
+        if self.dtype not in EXACT_INTEGERS:
+            raise ValueError(f"case {self.id}: dtype {self.dtype!r}; choose one with case.with_dtype(...)")
+        limit, products, bias = EXACT_INTEGERS[self.dtype], max(1, self.max_products), int(self.bias)
+        m = min(EXACT_LARGEST, math.isqrt(limit // products))
+        while m > 1 and products * m * m + bias * m > limit:
+            m -= 1
+        return max(1, m)
+
+    def _exact_arrays(self, rng):
+        """(x, w, bias) of an `exact` case, float64 (Case.arrays)."""
+        m, params = self.exact_magnitude(), self.params()
+        x = _nonzero_integers(rng, self.x_shape, m)
+        w = _nonzero_integers(rng, self.w_shape, m, asymmetric=True)
+        bias = _nonzero_integers(rng, (self.out_channels,), m) if self.bias else None
+        order = rng.random(self.x_shape)  # which values of x go first, should the sums be too large
+        absolute_bias = None if bias is None else np.abs(bias)
+
+        def largest_sum(kept):  # the largest sum of |terms| over the output elements
+            return golden.conv_transpose(np.abs(kept), np.abs(w), absolute_bias, **params).max(initial=0)
+
+        return _thinned(x, order, largest_sum, EXACT_INTEGERS[self.dtype]), w, bias
+
     def cotangent(self) -> np.ndarray:
         """grad_out for a vector-Jacobian product: output-shaped, in the case's dtype, from the seed (for an
-        `integers` case, integers in [-m, m] as its other arrays: the gradients' sums are exact in float32)."""
+        `integers` case, integers in [-m, m] as its other arrays: the gradients' sums are exact in float32).
+
+        For an `exact` case: 1 and -1, with a share of them zeroed as Case.arrays thins x, the smallest for
+        which the sum of |terms| of every element of grad_x, grad_w and grad_bias is at most 2**digits of the
+        dtype: the gradients are exact too, and a correct kernel returns the golden's bit for bit."""
         rng = np.random.default_rng(_stable_seed(self) + 1)
         if self.values == INTEGERS:
             return _integers(rng, self.output_shape, self.integer_magnitude()).astype(numpy_dtype(self.dtype))
+        if self.values == EXACT:
+            return self._exact_cotangent(rng).astype(numpy_dtype(self.dtype))
         return rng.standard_normal(self.output_shape).astype(numpy_dtype(self.dtype))
+
+    def _exact_cotangent(self, rng) -> np.ndarray:
+        x, w, bias = (None if a is None else np.abs(a.astype(np.float64)) for a in self.arrays())
+        grad_out = _nonzero_integers(rng, self.output_shape, 1)
+        order = rng.random(self.output_shape)
+
+        def largest_sum(kept):  # over the elements of the three gradients
+            grads = golden.conv_transpose_vjp(x, w, np.abs(kept), bias, **self.params())
+            return max(g.max(initial=0) for g in grads if g is not None)
+
+        return _thinned(grad_out, order, largest_sum, EXACT_INTEGERS[self.dtype])
 
     # --- serialization ----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -344,6 +450,33 @@ def _integers(rng, shape, m: int, *, asymmetric: bool = False) -> np.ndarray:
     values = np.zeros(shape)
     values.reshape(-1)[:2] = (1.0, -1.0)[: values.size]  # the first element's mirror on any axis is -1 or 0
     return values
+
+
+def _nonzero_integers(rng, shape, m: int, *, asymmetric: bool = False) -> np.ndarray:
+    """Non-zero integers in [-m, m] of `shape` (float64), with both signs where there are two values or more
+    and, with `asymmetric`, not mirror-symmetric along any kernel axis of more than one tap: drawn again
+    until so (at most 64 draws; then the first value negated, which breaks every mirror symmetry it had)."""
+    for _ in range(64):
+        values = rng.integers(1, m + 1, size=shape) * rng.choice((-1.0, 1.0), size=shape)
+        if _fit_integers(values, asymmetric):
+            return values
+    values.reshape(-1)[0] *= -1  # its mirror images held the same value: now they do not
+    return values
+
+
+def _thinned(values: np.ndarray, order: np.ndarray, largest_sum, limit: float) -> np.ndarray:
+    """`values`, with those whose `order` (uniform in [0, 1)) is at least a density set to 0: density 1
+    (nothing zeroed) if largest_sum(values) <= limit, else lowered in proportion, and again, until
+    largest_sum(what is kept) <= limit (oneDNN benchdnn's reduced density for long reductions). The masks
+    nest, so each step only zeroes more; with nothing kept the sum is the bias's, within the limit."""
+    density, kept = 1.0, values
+    for _ in range(256):
+        total = largest_sum(kept)
+        if total <= limit:
+            return kept
+        density *= min(0.9, limit / total)
+        kept = np.where(order < density, values, 0.0)
+    return np.zeros_like(values)
 
 
 def _fit_integers(values: np.ndarray, asymmetric: bool) -> bool:

@@ -1,8 +1,8 @@
 """Output-size and padding arithmetic of transposed convolution: the one place for these rules.
 
-Pure integer functions of one spatial axis. Notation (as in docs/conventions.md): input size `i`, kernel `k`,
-stride `s`, dilation `d`, effective kernel `ke = d*(k-1) + 1`, full (uncropped) output
-`F = (i-1)*s + ke`.
+Pure functions of the integers of one spatial axis (`taps_reaching` answers with a numpy array). Notation
+(as in docs/conventions.md): input size `i`, kernel `k`, stride `s`, dilation `d`, effective kernel
+`ke = d*(k-1) + 1`, full (uncropped) output `F = (i-1)*s + ke`.
 
 The canonical convention, used by the golden, is a crop of the full result: `begin` elements dropped at
 the start, `end` at the end, then `output_padding` elements appended at the end (zero, plus bias, where
@@ -13,12 +13,17 @@ they lie past the full result):
 Every framework convention (TF/jax 'SAME' and 'VALID', ONNX auto_pad and output_shape, TF output_shape,
 torch output_size, jax explicit pairs, Keras's 'same'/'valid' with output_padding) is translated here into
 a canonical `AxisPadding`; `least_padding` and `same_elements` say when two of them select the same
-elements, and `border_band` where an output element's kernel window is cut by an end of the input.
+elements, `border_band` where an output element's kernel window is cut by an end of the input, and
+`taps_reaching` / `hole_share` which output positions receive a product at all (the rest are holes: zeros,
+or the bias alone).
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
+
+import numpy as np
 
 
 class AxisPadding(NamedTuple):
@@ -116,6 +121,33 @@ def border_band(i: int, k: int, s: int, d: int, begin: int, size: int) -> tuple[
     head = min(size, max(0, effective_kernel(k, d) - 1 - begin))
     tail = min(size, max(0, size - ((i - 1) * s - begin + 1)))
     return head, tail
+
+
+# --- which output positions receive a product: holes ------------------------------------------------------
+
+
+def taps_reaching(i: int, k: int, s: int, d: int, begin: int, size: int) -> np.ndarray:
+    """Per output position o of one axis (0 <= o < size), how many kernel taps reach it (int array).
+
+    From the scatter definition: input index j and tap t land on full-result position f = j*s + t*d, and
+    output o is f = o + begin; so tap t reaches o when (o + begin - t*d) is a multiple of s in
+    [0, (i-1)*s]. Positions past the full result (output_padding) are reached by none.
+    """
+    f = np.arange(size)[:, None] + begin
+    source = f - np.arange(k)[None, :] * d
+    return ((source % s == 0) & (source >= 0) & (source < i * s)).sum(axis=1)
+
+
+def covered_fraction(i: int, k: int, s: int, d: int, begin: int, size: int) -> float:
+    """The share of an axis's `size` output positions that at least one tap reaches (`taps_reaching` > 0)."""
+    return float(np.count_nonzero(taps_reaching(i, k, s, d, begin, size))) / size if size else 1.0
+
+
+def hole_share(axes) -> float:
+    """The share of output elements no product reaches (holes: zeros, or the bias alone), for per-axis
+    (i, k, s, d, begin, size) tuples. An element is reached when it is on every axis (the axes are
+    independent), so it is 1 - the product of the axes' `covered_fraction`."""
+    return 1.0 - math.prod(covered_fraction(*axis) for axis in axes)
 
 
 # --- forward convolution sizes (the transposed conv is the gradient of one) -----------------------------

@@ -14,7 +14,7 @@ import numpy as np
 
 from convt_oracle import arithmetic, golden
 from convt_oracle import params as P
-from convt_oracle.tolerance import OVERFLOW_THRESHOLD, Tolerance
+from convt_oracle.tolerance import OVERFLOW_THRESHOLD, UNIT_ROUNDOFF, Tolerance
 
 PASS = "pass"
 VALUE_MISMATCH = "value_mismatch"
@@ -68,6 +68,9 @@ class Expected:
     # underflow term). A ratio to such a bound is meaningless (1e46 for 1e-45); metrics report the absolute
     # error there instead. None when nowhere.
     vanishing: np.ndarray | None = None
+    # An exact expectation (`expectation(..., exact=True)`): integer data, the bound 0 wherever every partial
+    # sum is held exactly (everywhere, for an exact case): the result must equal the golden's bit for bit there.
+    exact: bool = False
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -118,23 +121,43 @@ def sums(x, w, bias, params: dict) -> Sums:
     return Sums(value=value, magnitude=magnitude, terms=terms, bias=spread, border=border)
 
 
-def expectation(found: Sums, dtype: str, tolerance: Tolerance | None = None, *, vanishing: bool = True) -> Expected:
+def expectation(found: Sums, dtype: str, tolerance: Tolerance | None = None, *, vanishing: bool = True,
+                exact: bool = False) -> Expected:
     """What a correct `dtype` computation of the golden's sums returns, with its bound under `tolerance`.
-    `vanishing`: mark the elements no non-zero term reaches (Expected.vanishing; a gradient's are not)."""
+    `vanishing`: mark the elements no non-zero term reaches (Expected.vanishing; a gradient's are not).
+
+    `exact=True` says the data are integers that every input format holds (the exact tier: `exact` values of
+    convt_oracle.cases.model, |values| <= 2**8). Then wherever an element's sum of |terms| S is at most
+    2**p, p the significand bits of the dtype or of the accumulation if that is narrower, every product and
+    every partial sum is an integer held exactly, in any order: the bound there is 0, the result must
+    equal the golden's value bit for bit (Expected.exact). An exact case's arrays keep S within it
+    everywhere; a diagnosis's hypothesis whose rearranged sums exceed it keeps the derived bound there."""
     tolerance = tolerance or Tolerance()
+    vanishing = found.magnitude == 0 if vanishing else np.zeros(found.value.shape, bool)
+    vanishing = vanishing if vanishing.any() else None
+    held = None
+    if exact:
+        largest = 1.0 / max(UNIT_ROUNDOFF[dtype], UNIT_ROUNDOFF[tolerance.accumulation_dtype(dtype)])  # 2**p
+        with np.errstate(invalid="ignore"):
+            held = found.magnitude <= largest  # False for inf and NaN
+        if held.all():
+            return Expected(value=found.value, bound=np.zeros(found.value.shape), dtype=dtype, border=found.border,
+                            vanishing=vanishing, exact=True)
     bound = tolerance.bound(dtype, found.value, found.magnitude, found.terms, bias=found.bias)
     up, down = tolerance.accumulation_overflow(dtype, found.value, found.magnitude, found.terms)
-    vanishing = found.magnitude == 0 if vanishing else np.zeros(found.value.shape, bool)
+    if held is not None:
+        bound, up, down = np.where(held, 0.0, bound), up & ~held, down & ~held
     return Expected(
         value=found.value, bound=bound, dtype=dtype, border=found.border,
         accumulation_overflow=(up, down) if up.any() or down.any() else None,
-        vanishing=vanishing if vanishing.any() else None,
+        vanishing=vanishing, exact=exact,
     )
 
 
-def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = None) -> Expected:
-    """The golden's result for (x, w, bias) and the bound a `dtype` computation must stay within."""
-    return expectation(sums(x, w, bias, params), dtype, tolerance)
+def expect(x, w, bias, params: dict, dtype: str, tolerance: Tolerance | None = None, *, exact: bool = False) -> Expected:
+    """The golden's result for (x, w, bias) and the bound a `dtype` computation must stay within (0 with
+    `exact`: see `expectation`)."""
+    return expectation(sums(x, w, bias, params), dtype, tolerance, exact=exact)
 
 
 def vjp_sums(x, w, grad_out, bias, params: dict) -> tuple[Sums | None, Sums | None, Sums | None]:
@@ -156,10 +179,12 @@ def vjp_sums(x, w, grad_out, bias, params: dict) -> tuple[Sums | None, Sums | No
     )
 
 
-def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolerance | None = None):
-    """Expected (grad_x, grad_w, grad_bias) of a vjp in `dtype`; grad_bias None without bias."""
+def expect_vjp(x, w, grad_out, bias, params: dict, dtype: str, tolerance: Tolerance | None = None, *,
+               exact: bool = False):
+    """Expected (grad_x, grad_w, grad_bias) of a vjp in `dtype`; grad_bias None without bias (bounds 0 with
+    `exact`: see `expectation`)."""
     return tuple(
-        None if found is None else expectation(found, dtype, tolerance, vanishing=False)
+        None if found is None else expectation(found, dtype, tolerance, vanishing=False, exact=exact)
         for found in vjp_sums(x, w, grad_out, bias, params)
     )
 
@@ -320,7 +345,11 @@ def compare(actual, expected: Expected) -> Comparison:
         plain = np.isfinite(got).all() and np.isfinite(want).all() and (np.abs(want) + bound).max(initial=0) < threshold
     if plain:
         error = np.abs(got - want)
-        ratio = error / bound  # bound > 0 everywhere (it has an underflow term)
+        if expected.exact:  # a bound of 0 (where the sums are exact): any error there is infinitely outside it
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(error > 0, error / bound, 0.0)
+        else:
+            ratio = error / bound  # bound > 0 everywhere (it has an underflow term)
         metrics = _metrics(error, ratio, expected.vanishing)
         if ratio.max(initial=0) > 1.0:
             return _mismatch(VALUE_MISMATCH, ratio > 1.0, got, want, bound, expected, common, metrics)
@@ -383,7 +412,8 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, metrics=None) 
     if metrics is None:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             usable = finite if expected.vanishing is None else finite & ~expected.vanishing
-            errors, ratios = np.abs(got - want)[finite], (np.abs(got - want) / bound)[usable]
+            difference = np.abs(got - want)
+            errors, ratios = difference[finite], np.where(difference > 0, difference / bound, 0.0)[usable]
             metrics = dict(
                 max_abs_error=float(errors.max()) if errors.size else float("nan"),
                 max_bound_ratio=float(ratios.max()) if ratios.size else float("nan"),
@@ -391,12 +421,14 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, metrics=None) 
             if expected.vanishing is not None and (finite & expected.vanishing).any():
                 metrics["max_error_where_zero"] = float(np.abs(got - want)[finite & expected.vanishing].max())
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ratio = np.where(finite, np.abs(got - want) / bound, 0.0)
+        error = np.abs(got - want)
+        ratio = np.where(finite & (error > 0), error / bound, 0.0)  # 0 where equal, also under a bound of 0
     ratio = np.where(wrong & ~finite, np.inf, np.nan_to_num(ratio, nan=np.inf))  # a wrong non-finite element: inf
     what = (
         "wrong non-finite values (inf or NaN where the golden is finite, finite where it is inf, NaN or certainly "
         "overflows, or the wrong one)"
         if outcome == NONFINITE_MISMATCH
+        else "values not equal to the golden's" if expected.exact
         else "values outside the derived bound"
     )
     lines = [
@@ -404,7 +436,12 @@ def _mismatch(outcome, wrong, got, want, bound, expected, common, metrics=None) 
         f" {on_border} in the border band, {count - on_border} in the interior",
         f"max |actual - expected| = {metrics['max_abs_error']:.6g}; max error / bound = {metrics['max_bound_ratio']:.6g}",
     ]
-    if metrics.get("max_error_where_zero", 0.0) > 0:  # never a ratio to a bound of 1e-45
+    if expected.exact:
+        lines[-1] = (
+            f"max |actual - expected| = {metrics['max_abs_error']:.6g}; the case is exact (integer data whose every "
+            f"partial sum the dtype holds exactly): the result must equal the golden's bit for bit, bound 0"
+        )
+    elif metrics.get("max_error_where_zero", 0.0) > 0:  # never a ratio to a bound of 1e-45
         lines[-1] = (
             f"max |actual - expected| = {metrics['max_abs_error']:.6g}; where the expected value and its bound are 0"
             f" (no non-zero product reaches the element): max |actual| = {metrics['max_error_where_zero']:.6g};"

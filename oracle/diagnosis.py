@@ -108,6 +108,9 @@ class Context:
         self.bias64 = None if bias is None else np.asarray(bias, np.float64)
         self.actual, self.expected = actual, expected
         self.tolerance = tolerance or Tolerance()
+        # An exact case (the exact tier: integer data): every candidate's expectation is exact where its sums are
+        # held exactly (convt_oracle.compare.expectation), as the golden's is.
+        self.exact = any(getattr(one, "exact", False) for one in (expected if isinstance(expected, tuple) else (expected,)))
         self._sums = None
         self._canvas = {}
 
@@ -121,6 +124,11 @@ class Context:
             self._sums = C.sums(self.x64, self.w64, self.bias64, self.params)
         return self._sums
 
+    def expectation(self, found: C.Sums, tolerance=None) -> C.Expected:
+        """convt_oracle.compare.expectation of sums `found` in the case's dtype, under `tolerance` (None: the
+        result's), exact as the case is."""
+        return C.expectation(found, self.dtype, tolerance or self.tolerance, exact=self.exact)
+
     def expect(self, *, x=None, w=None, bias=SAME, params=None, tolerance=None) -> C.Expected | None:
         """The golden's expectation for the case with some of its inputs or parameters replaced; None where
         the golden refuses the replaced call (the mistake cannot happen on this case)."""
@@ -128,7 +136,8 @@ class Context:
         w = self.w64 if w is None else w
         params = {**self.params, **(params or {})}
         try:
-            return C.expect(x, w, self.bias64 if bias is SAME else bias, params, self.dtype, tolerance or self.tolerance)
+            return C.expect(x, w, self.bias64 if bias is SAME else bias, params, self.dtype, tolerance or self.tolerance,
+                            exact=self.exact)
         except (ValueError, TypeError):
             return self._empty(x, w, params)
 
@@ -154,7 +163,7 @@ class Context:
                 self.x64 if x is None else x, self.w64 if w is None else w,
                 np.asarray(self.grad_out, np.float64) if grad_out is None else grad_out,
                 self.bias64 if bias is SAME else bias, {**self.params, **(params or {})}, self.dtype,
-                tolerance or self.tolerance,
+                tolerance or self.tolerance, exact=self.exact,
             )
         except (ValueError, TypeError):
             return None
@@ -191,7 +200,7 @@ class Context:
                 ]
             value, magnitude, terms = arrays
             canvas = C.Sums(value, magnitude, np.broadcast_to(terms, value.shape), found.bias, ((0, 0),) * self.rank)
-            self._canvas[margin] = C.expectation(canvas, self.dtype, self.tolerance)
+            self._canvas[margin] = self.expectation(canvas)
         return self._canvas[margin]
 
     def fits(self, candidate: Candidate) -> bool:

@@ -269,7 +269,7 @@ def groups_interleaved(context):
                     permuted.value[:, order] + spread, permuted.magnitude[:, order] + np.abs(spread),
                     permuted.terms[:, order] + 1, found.bias, found.border,
                 )
-                yield Candidate({"of": "output"}, C.expectation(moved, context.dtype, context.tolerance),
+                yield Candidate({"of": "output"}, context.expectation(moved),
                                 sentence.format("output"))
         if context.bias64 is not None:
             yield Candidate({"of": "bias"}, context.expect(bias=context.bias64[interleaved(case.out_channels, groups)]),
@@ -305,7 +305,7 @@ def output_padding_as_zeros(context):
         np.pad(found.terms - (found.bias is not None), ends) + (found.bias is not None), found.bias,
         ((0, 0),) * context.rank,
     )
-    yield Candidate({}, C.expectation(padded, context.dtype, context.tolerance),
+    yield Candidate({}, context.expectation(padded),
                     "the output_padding rows hold zeros (and the bias) instead of the full result's rows the end crop"
                     " removed: the result is cropped first, then padded")
 
@@ -520,7 +520,7 @@ def products_rounded(context):
     if found.bias is not None:
         value = value + found.bias
     rounded = C.Sums(value, found.magnitude, found.terms, found.bias, found.border)
-    yield Candidate({"to": dtype}, C.expectation(rounded, dtype, context.tolerance),
+    yield Candidate({"to": dtype}, context.expectation(rounded),
                     f"each product is rounded to {dtype} before a {context.tolerance.accumulation_dtype(dtype)} sum")
 
 
@@ -560,6 +560,6 @@ def accumulated_in_dtype(context):
     policy = replace(context.tolerance, accumulation={**context.tolerance.accumulation, dtype: dtype})
     sentence = f"the sum is accumulated in {dtype} (every partial sum rounded), not in {context.tolerance.accumulation_dtype(dtype)}"
     if context.check == "forward":
-        yield Candidate({"in": dtype}, C.expectation(context.sums(), dtype, policy), sentence)
+        yield Candidate({"in": dtype}, context.expectation(context.sums(), policy), sentence)
     else:
         yield Candidate({"in": dtype}, context.expect_vjp(tolerance=policy), sentence)

@@ -12,12 +12,15 @@ from convt_oracle import compare as C
 from convt_oracle.tolerance import UNIT_ROUNDOFF, Tolerance
 
 
-def assert_conv_transpose_close(actual, x, w, bias=None, *, tolerance: Tolerance | None = None, **params):
+def assert_conv_transpose_close(actual, x, w, bias=None, *, tolerance: Tolerance | None = None, exact: bool = False,
+                                **params):
     """Assert that `actual` is a correct transposed convolution of (x, w, bias) in x's dtype.
 
     The expected value is the golden's; the tolerance is derived per element (convt_oracle.tolerance). On
     failure the message says the outcome, how many elements mismatch, the largest error and error/bound,
-    and the first mismatching indices with actual, expected and bound.
+    and the first mismatching indices with actual, expected and bound. `exact=True`: x, w and bias hold
+    small integers (|v| <= 256, as an exact case draws them) and the result must equal the golden's bit for
+    bit wherever every partial sum is held exactly (convt_oracle.compare.expectation).
     """
     __tracebackhide__ = True
     if tolerance is not None and not isinstance(tolerance, Tolerance):
@@ -28,7 +31,7 @@ def assert_conv_transpose_close(actual, x, w, bias=None, *, tolerance: Tolerance
             f"x: dtype {dtype}; the tolerance is derived for {', '.join(UNIT_ROUNDOFF)} results (a result has "
             f"its input's dtype); for other inputs compare with convt_oracle.conv_transpose(x, w, bias, ...) directly"
         )
-    expected = C.expect(x, w, bias, params, dtype, tolerance)
+    expected = C.expect(x, w, bias, params, dtype, tolerance, exact=exact)
     comparison = C.compare(actual, expected)
     if not comparison.ok:
         call = ", ".join(f"{key}={value!r}" for key, value in params.items())

@@ -127,10 +127,12 @@ def test_a_multivalued_feature_names_the_values_and_a_combination_is_sharper(op_
     assert values.values == tuple(sorted(kinds)) and kinds <= {"nonfinite", "nonfinite_weights"}
     population = compared(op_at_start)
     both = [r for r in population if r.case.values in kinds and max(r.case.output_padding) > 0]
-    assert group.combined is not None and set(group.combined.names) == {"values", "output_padding > 0"}
-    assert (group.combined.failing, group.combined.total) == (group.count, len(both))
+    # The two features, and a third where it sets the group apart further (which, depends on the generated
+    # cases: two cases with both fail as value mismatches instead, and a third feature then sharpens it).
+    assert group.combined is not None and {"values", "output_padding > 0"} <= set(group.combined.names)
+    assert group.combined.failing == group.count and group.combined.total <= len(both)
     assert len(both) < values.total and len(both) < record(group, "output_padding > 0").total
-    assert f"0 of the other {len(population) - len(both)}" in group.combined.sentence
+    assert f"0 of the other {len(population) - group.combined.total}" in group.combined.sentence
 
 
 def test_known_findings_and_diagnoses_form_their_own_groups(bias_twice):

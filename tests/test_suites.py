@@ -40,7 +40,7 @@ def axes(case):
 
 
 def test_every_suite_is_registered():
-    assert set(suites.SUITES) == {"article", "arithmetic", "onnx", "edge", "invalid", "random", "smoke", "default"}
+    assert set(suites.SUITES) == {"article", "arithmetic", "onnx", "edge", "invalid", "random", "smoke", "exact", "default"}
 
 
 def test_an_unknown_suite_lists_the_known_ones():
@@ -62,6 +62,7 @@ def test_suite_sizes():
     assert len(suites.get("random")) == 300
     assert len(suites.get("random", size=40)) == 40
     assert len(suites.get("smoke")) <= 60
+    assert len(suites.get("exact")) == suites.EXACT_SIZE == 48
     default = suites.get("default")
     assert len(suites.expand(default, ["float32"])) >= 1500
     assert sum(case.valid and case.dtype is None for case in default) >= 1500
@@ -328,9 +329,9 @@ def test_default_covers_every_value_and_every_possible_pair():
     assert found.invalid == len(suites.get("invalid"))
 
 
-def test_default_contains_every_curated_case():
+def test_default_contains_every_curated_case_and_the_exact_tier():
     ids = {case.id for case in suites.get("default")}
-    for name in suites.CURATED:
+    for name in (*suites.CURATED, "exact"):
         assert {case.id for case in suites.get(name)} <= ids, name
 
 

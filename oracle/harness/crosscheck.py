@@ -170,16 +170,19 @@ class Golden:
         return self._once(("vjp_sums", case), lambda: C.vjp_sums(x, w, grad_out, bias, case.params()))
 
     def forward(self, case: Case, x, w, bias, tolerance: Tolerance | None = None) -> C.Expected:
-        """The expectation of `case` under `tolerance` (None: this Golden's own)."""
+        """The expectation of `case` under `tolerance` (None: this Golden's own); bound 0 for an exact case
+        (Case.exact: the exact tier)."""
         tolerance = tolerance or self.tolerance
         found = self.sums(case, x, w, bias)
-        return self._once(("forward", case, tolerance), lambda: C.expectation(found, case.dtype, tolerance))
+        return self._once(("forward", case, tolerance),
+                          lambda: C.expectation(found, case.dtype, tolerance, exact=case.exact))
 
     def vjp(self, case: Case, x, w, grad_out, bias, tolerance: Tolerance | None = None):
         tolerance = tolerance or self.tolerance
         found = self.vjp_sums(case, x, w, grad_out, bias)
         return self._once(("vjp", case, tolerance), lambda: tuple(
-            None if one is None else C.expectation(one, case.dtype, tolerance, vanishing=False) for one in found
+            None if one is None else C.expectation(one, case.dtype, tolerance, vanishing=False, exact=case.exact)
+            for one in found
         ))
 
 

@@ -83,6 +83,12 @@ class Result:
         """Whether the golden judged a result of the target (not unsupported, not refused)."""
         return self.outcome not in NOT_COMPARED
 
+    @property
+    def holes(self) -> float | None:
+        """How much of the output the data do not decide: the share of output elements no product reaches
+        (zeros, or the bias alone; Case.hole_share); None for an invalid case."""
+        return self.case.hole_share if self.case.valid else None
+
     # The comparison's metrics, read as the result's own; None where nothing was compared (the target
     # raised, was unsupported, crashed, or the case is invalid).
     def _metric(self, name):
@@ -100,10 +106,14 @@ class Result:
     @property
     def message(self) -> str:
         """The diagnosis (what kind of wrong, convt_oracle.diagnosis), the target's detail, the comparison's
-        message."""
+        message, and, where any, the share of holes (`holes`); empty for a plain pass."""
         text = self.comparison.message if self.comparison is not None and self.comparison.message else ""
         diagnosis = "" if self.diagnosis is None else f"diagnosis: {self.diagnosis}"
-        return "\n".join(part for part in (diagnosis, self.detail, text) if part)
+        parts = [part for part in (diagnosis, self.detail, text) if part]
+        if parts and self.holes:
+            parts.append(f"holes: {self.holes:.1%} of the output elements receive no product (zeros or the bias "
+                         f"alone: what the data do not decide)")
+        return "\n".join(parts)
 
     def reproducer(self, function=None) -> str:
         """Python a user can paste to run this case again on the same target (an adapter is asked through
@@ -129,6 +139,7 @@ class Result:
             "target_seconds": self.target_seconds,
             "golden_seconds": self.golden_seconds,
             "known": None if self.known is None else self.known._asdict(),
+            "holes": self.holes,
             "diagnosis": None if self.diagnosis is None else self.diagnosis.to_dict(),
             "errors": None if self.errors is None else self.errors.to_dict(),
         }
@@ -347,6 +358,7 @@ class Report:
             if diagnoses:
                 lines.append(f"  {target} discrepancies by diagnosis: "
                              + ", ".join(f"{name} {count}" for name, count in diagnoses.most_common()))
+        lines += self.trust_lines()
         profiles = self.precision_lines()
         if profiles:
             lines += ["  precision (what each target behaves like):", *profiles]
@@ -356,6 +368,18 @@ class Report:
             lines.append(f"  {target}: not run: {reason}")
         lines.append(self.verdict())
         return "\n".join(lines)
+
+    def trust_lines(self) -> list[str]:
+        """How much the results say: how many were of the exact tier (bound 0, Case.exact) and how many on an
+        output mostly holes (elements no product reaches, Result.holes); nothing where neither."""
+        from convt_oracle.cases.coverage import MOSTLY_HOLES
+
+        exact = sum(result.case.exact for result in self.results if result.compared)
+        holes = sum(result.holes is not None and result.holes > MOSTLY_HOLES for result in self.results)
+        if not exact and not holes:
+            return []
+        return [f"  exact tier (bound 0, bit for bit): {exact} results; on outputs mostly holes "
+                f"(> {MOSTLY_HOLES:.0%} receive no product): {holes} results"]
 
     def discrepancy_lines(self, limit: int = 10) -> list[str]:
         """The first `limit` discrepancies, each with its outcome, target, case and message."""

@@ -79,7 +79,7 @@ def result_reproducer(result, function=None) -> str:
         "    actual = target.call_case(case, x, w, bias)\n"
         "else:\n"
         "    actual = target(x, w, bias, **case.params())\n"
-        "convt_oracle.assert_conv_transpose_close(actual, x, w, bias, **case.params())"
+        "convt_oracle.assert_conv_transpose_close(actual, x, w, bias, exact=case.exact, **case.params())"
     )
     if result.check == "vjp":
         call = (
@@ -89,7 +89,7 @@ def result_reproducer(result, function=None) -> str:
             "    actual = target.vjp_case(case, x, w, grad_out, bias)\n"
             "else:\n"
             "    actual = target.vjp(x, w, grad_out, bias, **case.params())\n"
-            "expected = expect_vjp(x, w, grad_out, bias, case.params(), case.dtype)\n"
+            "expected = expect_vjp(x, w, grad_out, bias, case.params(), case.dtype, exact=case.exact)\n"
             "for name, got, want in zip(('grad_x', 'grad_w', 'grad_bias'), actual, expected):\n"
             "    result = None if want is None else compare(got, want)\n"
             "    assert result is None or result.ok, f'{name}: {result.outcome}\\n{result.message}'"
@@ -325,9 +325,10 @@ def snippet(target, case, *, check: str = "forward", tolerance=None, name: str |
     lines += call
     lines += ["", f"# the right answer in {case.dtype}: the golden's value, and the bound on |actual - expected|"]
     if check == "forward":
-        expectations = [C.expect(x, w, bias, case.params(), case.dtype, tolerance)]
+        expectations = [C.expect(x, w, bias, case.params(), case.dtype, tolerance, exact=case.exact)]
     else:
-        expectations = list(C.expect_vjp(x, w, case.cotangent(), bias, case.params(), case.dtype, tolerance))
+        expectations = list(C.expect_vjp(x, w, case.cotangent(), bias, case.params(), case.dtype, tolerance,
+                                          exact=case.exact))
     checks = []
     for (label, variable, dtype), expected in zip(results, expectations):
         if expected is None:

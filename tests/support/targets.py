@@ -724,6 +724,41 @@ def rounds_toward_zero(x, w, bias=None, **params):
 # Mutants whose mistake no single case shows, only a suite's errors together (convt_oracle.precision): each
 # with the dtypes it is wrong in and the rounding Report.precision() must find.
 SUITE_MUTANTS = {"rounds_toward_zero": ("float32", "float16", "bfloat16")}  # float64: the exact sum, truncated
+# Where a blocked kernel's tail bugs below act: reductions of at least this many products (in_channels per
+# group x kernel taps), so long that one product lies within the rounded tier's bound on many elements.
+LONG_TAIL = 64
+
+
+def _long(w, groups) -> bool:
+    return w.shape[0] // groups * int(np.prod(w.shape[2:])) >= LONG_TAIL
+
+
+@rounded
+def drops_one_product(x, w, bias=None, **params):
+    """WRONG where the reduction is long (>= LONG_TAIL = 64 products): drops exactly one product of every
+    output element's reduction, that of its group's last input channel at the last kernel tap (a blocked
+    kernel's tail loop one short). Exposed by the exact tier (zero tolerance) in every dtype; the rounded
+    tier sees it only where that one product exceeds the element's bound."""
+    params = _params_of(params)
+    if not _long(w, params["groups"]):
+        return _lax(x, w, bias, **params)
+    cig = w.shape[0] // params["groups"]
+    dropped = w.astype(np.float64)  # a copy
+    dropped[(slice(cig - 1, None, cig), slice(None), *(k - 1 for k in w.shape[2:]))] = 0.0
+    return _lax(x, dropped, bias, **params)
+
+
+@rounded
+def adds_one_tap_twice(x, w, bias=None, **params):
+    """WRONG where the reduction is long (>= LONG_TAIL = 64 products): the products of the first kernel tap
+    are added twice (a blocked kernel's tail loop that runs the first tap again). Exposed by the exact tier
+    in every dtype, and by the rounded tier wherever that tap's sum exceeds the bound."""
+    params = _params_of(params)
+    if not _long(w, params["groups"]):
+        return _lax(x, w, bias, **params)
+    doubled = w.astype(np.float64)  # a copy
+    doubled[(slice(None), slice(None), *(0 for _ in w.shape[2:]))] *= 2.0
+    return _lax(x, doubled, bias, **params)
 
 
 # The dtypes in which each mutant computes something wrong (where the mutation test looks for it).
@@ -761,6 +796,8 @@ MUTANT_DTYPES = {
     "nonfinite_weights_zeroed": ALL,
     "zeros_of_the_padding_multiplied": ALL,
     "random_noise": ALL,
+    "drops_one_product": ALL,
+    "adds_one_tap_twice": ALL,
 }
 MUTANTS = tuple(MUTANT_DTYPES)
 
@@ -800,5 +837,7 @@ MUTANT_DIAGNOSIS = {
     "nonfinite_weights_zeroed": "nonfinite_inputs_zeroed",
     "zeros_of_the_padding_multiplied": "nan_from_padding_zeros",
     "random_noise": "unexplained",
+    "drops_one_product": None,
+    "adds_one_tap_twice": None,
 }
 
