@@ -364,6 +364,9 @@ class ArrayTarget:
             raise TypeError(f"target: got {type(function).__name__}; expected a callable")
         if not isinstance(out, bool):
             raise TypeError(f"out: got {out!r}; expected True or False")
+        if hasattr(function, "call_case"):
+            raise ValueError(f"array={array!r}, out={out!r}: the target is an adapter ({getattr(function, 'name', '?')}), "
+                             f"which converts the arrays itself; array, device and out apply to a function")
         self.function = function
         self.kind = kind_of(array)
         self.device = self.kind.resolve(device)
