@@ -18,7 +18,9 @@ no convt_oracle, except where the target's own code does and where a call has no
   what it uses of its module's globals (imports, literal constants, other functions of `__main__`). Where
   the source cannot be had (an interactive prompt, exec) the snippet says so in a comment, and a
   SourceUnavailable warning is issued. The call passes the arrays in the case's dtype (bfloat16 through
-  ml_dtypes) and the parameters as literals; the result must be a numpy array of that dtype.
+  ml_dtypes) and the parameters as literals; the result must be a numpy array of that dtype. A function
+  called with a framework's arrays or into out= (convt_oracle.harness.arrays.ArrayTarget) is called so:
+  `to_array` / `to_numpy` written out for its kind and device, and a NaN-prefilled `out` buffer.
 
 The check mirrors convt_oracle.compare's rules (one reading of them, written out): shape, then dtype, then
 where the expected value is finite |actual - expected| <= bound, where it is not (NaN, inf, or certainly
@@ -30,7 +32,8 @@ that the snippet is never more lenient than the oracle. Bounds are rounded down 
 `result_reproducer(result, function)` is Result.reproducer's text: convt_oracle replays the case by its
 dict (`crosscheck_target(name)` for adapters and importable functions); for a function that cannot be
 imported by its name (`__main__:my_ct`, a lambda) its source is embedded instead. crosscheck records such
-a callable (`remember`) so that the reproducer of its results finds it.
+a callable (`remember`) so that the reproducer of its results finds it, and how it called the target
+(array, device, out=), which the reproducer repeats through ArrayTarget.
 """
 
 from __future__ import annotations
