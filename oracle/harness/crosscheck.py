@@ -17,6 +17,10 @@ carry a `vjp` attribute, `target.vjp(x, w, grad_out, bias, **params) -> (grad_x,
 
 An adapter (convt_oracle.adapters.base.Adapter) is called through `call_case(case, x, w, bias)` and
 `vjp_case(case, x, w, grad_out, bias)` instead, since it also needs the case's `mode`.
+
+A function may instead take and return torch, jax or CuPy arrays on a device, or write into a prefilled
+`out=` buffer: crosscheck's `array`, `device` and `out` wrap it (convt_oracle.harness.arrays.ArrayTarget),
+so that check_case still sees the golden's signature on numpy arrays.
 """
 
 from __future__ import annotations
