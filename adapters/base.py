@@ -38,6 +38,7 @@ import numpy as np
 from convt_oracle import arithmetic
 from convt_oracle.cases.model import DTYPES, MODES, Case, make_case
 from convt_oracle.errors import Refused, Unsupported
+from convt_oracle.tolerance import Tolerance
 
 
 class Adapter:
@@ -56,6 +57,9 @@ class Adapter:
     # case beyond one (`domain()`) is sent all the same, and a refusal of it is `refused`.
     documented_domain: tuple[str, ...] = ()
     device = "cpu"  # where the framework computes: "cpu", or a GPU in the device variants
+    # The precision the adapter's results are judged by when a run asks for none: None (strict), or a mode the
+    # framework runs by default on purpose (TF32 on a GPU: Tolerance(inputs="tf32"), the *-tf32 variants).
+    tolerance: Tolerance | None = None
 
     def __init__(self):
         self._framework = None
@@ -94,6 +98,7 @@ class Adapter:
             "autodiff": self.autodiff,
             "output_padding": self.output_padding_limit,
             "domain": list(self.documented_domain),
+            "tolerance": "strict" if self.tolerance is None else self.tolerance.describe(),
         }
 
     def runtime(self) -> dict:

@@ -22,6 +22,8 @@ jax's rules (the translation, in one place):
 - bias: lax has none; it is added with jnp inside the jitted function (broadcast over N and spatial axes),
   in the input dtype, as Keras's layers do (the derived bound accepts that second rounding,
   convt_oracle.tolerance); the convolution itself is jax's default call in every dtype;
+- precision: `jax` leaves the convolution's `precision=` at None, jax's default (exact float32 on the
+  CPU); `jax-gpu` asks "highest" (strict float32), `jax-gpu-tf32` "default" (TF32 on Ampere and later);
 - dtypes: float16, bfloat16, float32, and float64 with `jax_enable_x64`, which `load()` turns on (a
   process-wide jax setting);
 - compiled once per (shapes, dtype, parameters) and process: the parameters (`JaxAdapter.plan`) are a
@@ -40,6 +42,7 @@ import numpy as np
 from convt_oracle.adapters import jax_cache
 from convt_oracle.adapters.base import Adapter, call_source, literal
 from convt_oracle import arithmetic
+from convt_oracle.tolerance import Tolerance
 
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 _JITTED = {}  # "forward" / "vjp" -> the jitted function, built by the first load() of the process
@@ -51,6 +54,9 @@ class JaxAdapter(Adapter):
     autodiff = True
     output_padding_limit = "none: any canonical padding is a pair of lax.conv_transpose"
     traces = 0  # traces of the jitted functions in this process: each one is a compilation or a load from the cache
+    # The convolution's `precision=` (a static argument of the jitted call): None, jax's default for the backend
+    # (exact float32 on the CPU); the GPU variants name it: "highest" (strict), "default" (TF32 on Ampere).
+    precision: str | None = None
 
     def load(self):
         if self._framework is None:
@@ -58,8 +64,8 @@ class JaxAdapter(Adapter):
             jax.config.update("jax_enable_x64", True)  # float64 stays float64 (otherwise silently float32)
             jax_cache.enable(jax)  # a rerun loads its compiled programs from disk (convt_oracle.adapters.jax_cache)
             if not _JITTED:
-                _JITTED["forward"] = jax.jit(_conv_transpose, static_argnames="plan")
-                _JITTED["vjp"] = jax.jit(_pullback, static_argnames="plan")
+                _JITTED["forward"] = jax.jit(_conv_transpose, static_argnames=("plan", "precision"))
+                _JITTED["vjp"] = jax.jit(_pullback, static_argnames=("plan", "precision"))
         return self._framework
 
     @classmethod
@@ -120,10 +126,11 @@ class JaxAdapter(Adapter):
     def run(self, case, x, w, bias):
         self.load()
         x, w, bias = self._placed(x, w, bias)
-        return np.asarray(_JITTED["forward"](x, w, bias, plan=self.plan(case)))
+        return np.asarray(_JITTED["forward"](x, w, bias, plan=self.plan(case), precision=self.precision))
 
     def native_lines(self, case):
         rank, stride, dilation, padding, groups, _ = self.plan(case)
+        precision = {} if self.precision is None else {"precision": self.precision}
         spatial = _SPATIAL[rank]
         numbers = ("NC" + spatial, "OI" + spatial, "NC" + spatial)
         lines = [
@@ -137,7 +144,7 @@ class JaxAdapter(Adapter):
         if groups == 1:
             lines.append("    y = " + call_source(
                 "lax.conv_transpose", "x", "w", literal(stride), literal(padding), rhs_dilation=dilation,
-                dimension_numbers=numbers, transpose_kernel=True,
+                dimension_numbers=numbers, transpose_kernel=True, **precision,
             ))
         else:  # _conv_transpose's grouped call, with the kernel's shapes written out
             cin, cog, *kernel = case.w_shape
@@ -150,6 +157,7 @@ class JaxAdapter(Adapter):
                 "    y = " + call_source(
                     "lax.conv_general_dilated", "x", "flipped", literal((1,) * rank), literal(padding),
                     lhs_dilation=stride, rhs_dilation=dilation, dimension_numbers=numbers, feature_group_count=groups,
+                    **precision,
                 ),
             ]
         if case.bias:
@@ -167,15 +175,17 @@ class JaxAdapter(Adapter):
     def run_vjp(self, case, x, w, grad_out, bias):
         self.load()
         x, w, bias, grad_out = self._placed(x, w, bias, grad_out)
-        grads = _JITTED["vjp"](x, w, bias, grad_out, plan=self.plan(case))
+        grads = _JITTED["vjp"](x, w, bias, grad_out, plan=self.plan(case), precision=self.precision)
         return tuple(None if g is None else np.asarray(g) for g in grads)
 
 
 class JaxGpuAdapter(JaxAdapter):
-    """jax on its first GPU; every case `unsupported`, with the reason, where jax sees none."""
+    """jax on its first GPU in strict float32: the convolution's precision=HIGHEST (no TF32); every case
+    `unsupported`, with the reason, where jax sees no GPU."""
 
     name = "jax-gpu"
     device = "gpu"
+    precision = "highest"
 
     def device_unavailable(self):
         jax = self.load()
@@ -185,8 +195,34 @@ class JaxGpuAdapter(JaxAdapter):
             return f"jax {jax.__version__} sees no GPU: {str(error).splitlines()[0]}"
         return None
 
+    def kernels(self):
+        """The convolution's precision, and the GPU jax computes on (asked once its device is known to be here)."""
+        jax = self.load()
+        facts = {"precision": self.precision or "default"}
+        if self._device_reason() is None:
+            device = jax.devices(self.device)[0]
+            facts.update(gpu=getattr(device, "device_kind", str(device)), platform_version=_platform_version(device))
+        return facts
 
-def _conv_transpose(x, w, bias, plan):
+
+class JaxGpuTf32Adapter(JaxGpuAdapter):
+    """jax-gpu in jax's default precision (precision=DEFAULT: XLA may run float32 convolutions in TF32 on
+    Ampere and later). Judged under Tolerance(inputs="tf32") unless a run asks for another tolerance."""
+
+    name = "jax-gpu-tf32"
+    precision = "default"
+    tolerance = Tolerance(inputs="tf32")
+
+
+def _platform_version(device) -> str:
+    """The device's platform version (CUDA and driver, as XLA reports them), or "unknown"."""
+    try:
+        return str(device.client.platform_version)
+    except Exception:  # noqa: BLE001 - a fact for the report, never fatal
+        return "unknown"
+
+
+def _conv_transpose(x, w, bias, plan, precision=None):
     """The call, traced by jax.jit once per (shapes, dtypes, plan)."""
     import jax
 
@@ -198,6 +234,7 @@ def _conv_transpose(x, w, bias, plan):
     if groups == 1:
         y = lax.conv_transpose(
             x, w, stride, padding, rhs_dilation=dilation, dimension_numbers=numbers, transpose_kernel=True,
+            precision=precision,
         )
     else:  # conv_transpose's own formula (module docstring) with feature_group_count
         cin, cog, *kernel = w.shape
@@ -206,16 +243,16 @@ def _conv_transpose(x, w, bias, plan):
         flipped = jnp.flip(transposed, axis=tuple(range(2, 2 + rank)))
         y = lax.conv_general_dilated(
             x, flipped, (1,) * rank, padding, lhs_dilation=stride, rhs_dilation=dilation,
-            dimension_numbers=numbers, feature_group_count=groups,
+            dimension_numbers=numbers, feature_group_count=groups, precision=precision,
         )
     if bias is not None:
         y = y + bias.reshape((1, -1) + (1,) * rank)
     return y
 
 
-def _pullback(x, w, bias, grad_out, plan):
+def _pullback(x, w, bias, grad_out, plan, precision=None):
     """(grad_x, grad_w, grad_bias) through jax.vjp of the same call; grad_bias None without a bias."""
     import jax
 
-    _, pullback = jax.vjp(lambda x, w, bias: _conv_transpose(x, w, bias, plan), x, w, bias)
+    _, pullback = jax.vjp(lambda x, w, bias: _conv_transpose(x, w, bias, plan, precision), x, w, bias)
     return pullback(grad_out)

@@ -34,6 +34,7 @@ TF's rules (the translation, in one place):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from typing import NamedTuple
@@ -43,6 +44,7 @@ import numpy as np
 from convt_oracle.adapters.base import Adapter, Spelling, call_source, case_padding, literal, spell
 from convt_oracle.cases.model import numpy_dtype
 from convt_oracle import arithmetic
+from convt_oracle.tolerance import Tolerance
 
 
 def channels_last(array: np.ndarray) -> np.ndarray:
@@ -361,13 +363,59 @@ class TensorflowAdapter(Adapter):
 
 
 class TensorflowGpuAdapter(TensorflowAdapter):
-    """TensorFlow on its first GPU; every case `unsupported`, with the reason, where TF sees none."""
+    """TensorFlow on its first GPU in strict float32: TensorFloat-32 execution off around every call
+    (tf.config.experimental.enable_tensor_float_32_execution(False), the process's setting restored after);
+    every case `unsupported`, with the reason, where TF sees no GPU."""
 
     name = "tensorflow-gpu"
     device = "gpu"
+    tensor_float_32 = False  # TF's own default is True: tensorflow-gpu-tf32
 
     def device_unavailable(self):
         tf = self.load()
         if tf.config.list_physical_devices("GPU"):
             return None
         return f"TensorFlow {tf.__version__} sees no GPU: tf.config.list_physical_devices('GPU') is empty"
+
+    @contextlib.contextmanager
+    def tf32_mode(self):
+        """TF's TensorFloat-32 execution set to `tensor_float_32` while the block runs, restored after."""
+        experimental = self.load().config.experimental
+        before = experimental.tensor_float_32_execution_enabled()
+        experimental.enable_tensor_float_32_execution(self.tensor_float_32)
+        try:
+            yield
+        finally:
+            experimental.enable_tensor_float_32_execution(before)
+
+    def run(self, case, x, w, bias):
+        with self.tf32_mode():
+            return super().run(case, x, w, bias)
+
+    def run_vjp(self, case, x, w, grad_out, bias):
+        with self.tf32_mode():
+            return super().run_vjp(case, x, w, grad_out, bias)
+
+    def native_lines(self, case):
+        lines = super().native_lines(case)
+        return lines[:1] + [f"tf.config.experimental.enable_tensor_float_32_execution({self.tensor_float_32})"] + lines[1:]
+
+    def kernels(self):
+        """oneDNN, the TensorFloat-32 setting this variant runs with, and the GPUs TF sees."""
+        tf = self.load()
+        gpus = tf.config.list_physical_devices("GPU")
+        facts = {**super().kernels(), "tensor_float_32": self.tensor_float_32, "gpus": len(gpus)}
+        if gpus:
+            details = tf.config.experimental.get_device_details(gpus[0])
+            facts["gpu"] = details.get("device_name", gpus[0].name)
+            facts["compute_capability"] = list(details.get("compute_capability", ()))
+        return facts
+
+
+class TensorflowGpuTf32Adapter(TensorflowGpuAdapter):
+    """tensorflow-gpu in TF's default mode: TensorFloat-32 execution on (float32 convolutions in TF32 on Ampere
+    and later). Judged under Tolerance(inputs="tf32") unless a run asks for another tolerance."""
+
+    name = "tensorflow-gpu-tf32"
+    tensor_float_32 = True
+    tolerance = Tolerance(inputs="tf32")

@@ -16,6 +16,7 @@ torch's rules (the translation, in one place):
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import ml_dtypes
@@ -23,6 +24,7 @@ import numpy as np
 
 from convt_oracle.adapters.base import Adapter, Source, call_source, literal
 from convt_oracle import arithmetic
+from convt_oracle.tolerance import Tolerance
 
 
 class TorchCall(NamedTuple):
@@ -187,10 +189,16 @@ class TorchChannelsLastAdapter(TorchAdapter):
 
 
 class TorchCudaAdapter(TorchAdapter):
-    """torch on the first CUDA (or ROCm) device; every case `unsupported`, with the reason, where torch sees none."""
+    """torch on the first CUDA (or ROCm) device in strict float32: cuDNN's and cuBLAS's TF32 off around every
+    call (torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32 False, the process's
+    values restored after). torch's own default lets cuDNN's convolutions round float32 inputs to TF32 on
+    Ampere and later: that is torch-cuda-tf32. Every case `unsupported`, with the reason, where torch sees no
+    CUDA device."""
 
     name = "torch-cuda"
     device = "cuda"
+    # (cuDNN, cuBLAS matmul) TF32 around each call: strict here; torch's defaults in torch-cuda-tf32.
+    allow_tf32 = (False, False)
 
     def device_unavailable(self):
         torch = self.load()
@@ -198,3 +206,49 @@ class TorchCudaAdapter(TorchAdapter):
             return None
         build = "a CPU-only build" if torch.version.cuda is None and torch.version.hip is None else "a GPU build"
         return f"torch {torch.__version__} ({build}) sees no CUDA device: torch.cuda.is_available() is False"
+
+    @contextlib.contextmanager
+    def tf32_mode(self):
+        """cuDNN's and cuBLAS's TF32 flags set to `allow_tf32` while the block runs, restored after."""
+        backends = self.load().backends
+        before = (backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32)
+        backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32 = self.allow_tf32
+        try:
+            yield
+        finally:
+            backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32 = before
+
+    def run(self, case, x, w, bias):
+        with self.tf32_mode():
+            return super().run(case, x, w, bias)
+
+    def run_vjp(self, case, x, w, grad_out, bias):
+        with self.tf32_mode():
+            return super().run_vjp(case, x, w, grad_out, bias)
+
+    def native_lines(self, case):
+        lines = super().native_lines(case)
+        cudnn, matmul = self.allow_tf32
+        flags = [f"torch.backends.cudnn.allow_tf32 = {cudnn}  # {'TF32 (torch default)' if cudnn else 'strict float32'}",
+                 f"torch.backends.cuda.matmul.allow_tf32 = {matmul}"]
+        return lines[:1] + flags + lines[1:]
+
+    def kernels(self):
+        """The TF32 flags this variant sets around its calls, and the GPU and cuDNN torch sees (where it sees one)."""
+        torch = self.load()
+        cudnn, matmul = self.allow_tf32
+        facts = {"cudnn_allow_tf32": cudnn, "matmul_allow_tf32": matmul, "cuda": torch.cuda.is_available()}
+        if facts["cuda"]:
+            facts.update(gpu=torch.cuda.get_device_name(0), cuda_version=torch.version.cuda or torch.version.hip,
+                         cudnn_version=torch.backends.cudnn.version())
+        return facts
+
+
+class TorchCudaTf32Adapter(TorchCudaAdapter):
+    """torch-cuda in torch's default mode: cuDNN's convolutions may round float32 inputs to TF32 (Ampere and
+    later), cuBLAS's matmuls do not (torch's defaults, set around each call). Judged under
+    Tolerance(inputs="tf32") unless a run asks for another tolerance."""
+
+    name = "torch-cuda-tf32"
+    allow_tf32 = (True, False)  # torch's defaults: torch.backends.cudnn.allow_tf32 True, cuda.matmul False
+    tolerance = Tolerance(inputs="tf32")

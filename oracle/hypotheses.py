@@ -8,6 +8,7 @@ cannot show on the case (no bias, one group, ...). Add one by writing a function
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import replace
 
 import ml_dtypes
@@ -17,7 +18,7 @@ from convt_oracle import arithmetic
 from convt_oracle import compare as C
 from convt_oracle import golden
 from convt_oracle.diagnosis import Candidate, hypothesis, mapped, sliced
-from convt_oracle.tolerance import OVERFLOW_THRESHOLD, UNDERFLOW, Tolerance
+from convt_oracle.tolerance import OVERFLOW_THRESHOLD, UNDERFLOW, UNIT_ROUNDOFF, Tolerance
 
 VALUES = (C.VALUE_MISMATCH,)
 NONFINITE = (C.NONFINITE_MISMATCH,)
@@ -104,6 +105,76 @@ def accepting_nan_where(expected: C.Expected, model: np.ndarray, actual) -> C.Ex
     if not produced.any():
         return None
     return replace(expected, value=np.where(produced, np.nan, expected.value))
+
+
+# --- out= buffers: what a kernel never wrote, or read -----------------------------------------------------
+
+# What the oracle prefills an out= buffer with (convt_oracle.harness.arrays), as bits of each dtype: a quiet NaN
+# with a payload no arithmetic makes from the inputs (an operation on NaN gives the default NaN or one of its
+# operands'), and a finite sentinel exact in every dtype (8 significant bits), -7840, far from any result.
+PREFILL_NAN = {"float64": 0x7FF80000DEADBEEF, "float32": 0x7FC0BEEF, "float16": 0x7E5B, "bfloat16": 0x7FDB}
+PREFILL_SENTINEL = -7840.0
+
+
+def prefilled(fill: str, dtype, shape) -> np.ndarray:
+    """An array of `shape` in `dtype` (a name or numpy dtype) holding the prefill `fill`: "nan" (PREFILL_NAN's
+    bits) or "sentinel"."""
+    dtype = np.dtype(dtype)
+    if fill == "sentinel":
+        return np.full(shape, PREFILL_SENTINEL, dtype)
+    bits = np.full(shape, PREFILL_NAN[dtype.name], np.dtype(f"u{dtype.itemsize}"))
+    return bits.view(dtype)
+
+
+def unwritten_mask(actual) -> np.ndarray | None:
+    """True where `actual` holds PREFILL_NAN's bits (an element of an out= buffer the kernel never wrote);
+    None for what is not a float array of the four dtypes."""
+    if not isinstance(actual, np.ndarray):
+        return None
+    name = actual.dtype.name
+    if name not in PREFILL_NAN:
+        return None
+    return np.ascontiguousarray(actual).view(np.dtype(f"u{actual.dtype.itemsize}")) == PREFILL_NAN[name]
+
+
+@hypothesis("unwritten", outcomes=NONFINITE)
+def unwritten(context):
+    """Elements of an out= buffer the kernel never wrote: they hold the oracle's NaN prefill, bit for bit."""
+    mask = unwritten_mask(context.actual)
+    if mask is None or mask.shape != context.expected.shape or not mask.any():
+        return
+    count = int(mask.sum())
+    first = [[int(i) for i in index] for index in np.argwhere(mask)[:3]]
+    where = ", ".join(str(tuple(index)) for index in first)
+    yield Candidate(
+        {"elements": count, "first": first},
+        replace(context.expected, value=np.where(mask, np.nan, context.expected.value)),
+        f"{count} of {mask.size} output elements were never written (they still hold the NaN the oracle "
+        f"prefilled out= with), the first at {where}",
+    )
+
+
+@hypothesis("accumulated_into_out", outcomes=(C.VALUE_MISMATCH, C.NONFINITE_MISMATCH))
+def accumulated_into_out(context):
+    """A kernel that adds its result to what out= holds: the right result plus the oracle's finite prefill
+    (PREFILL_SENTINEL), one more term of the sum, rounded once more."""
+    found = context.sums()
+    sentinel = PREFILL_SENTINEL
+    summed = C.Sums(found.value + sentinel, found.magnitude + abs(sentinel), found.terms + 1, found.bias, found.border)
+    expected = C.expectation(summed, context.dtype, context.tolerance)
+    rounded = UNIT_ROUNDOFF[context.dtype] * np.abs(found.value)  # the result rounded before it is added
+    bound = expected.bound + rounded
+    # Where the result is below an ulp of the sentinel, adding it leaves the sentinel as it was: the oracle then
+    # finds the prefill in both calls and reports the element unwritten (its NaN). Accepted there.
+    ulp = 2.0 ** math.floor(math.log2(abs(sentinel))) * 2 * UNIT_ROUNDOFF[context.dtype]
+    mask = unwritten_mask(context.actual)
+    value = expected.value
+    if mask is not None and mask.shape == value.shape:
+        value = np.where(mask & (np.abs(found.value) + np.broadcast_to(context.expected.bound, mask.shape) <= ulp),
+                         np.nan, value)
+    yield Candidate({"sentinel": sentinel}, replace(expected, value=value, bound=bound),
+                    f"the result is added to what out= holds (the oracle prefilled it with {sentinel:g}): the "
+                    f"kernel reads its output buffer")
 
 
 # --- the bias --------------------------------------------------------------------------------------------

@@ -94,7 +94,7 @@ def test_torch_comes_from_a_cpu_wheel_on_this_machine_where_pip_finds_one(tmp_pa
     version = os.path.basename(wheels[-1]).split("-")[1].partition("+")[0]
     status, out, err = env(tmp_path / "env", f"torch=={version}", "--dry-run", capsys=capsys)
     assert status == 0, err
-    assert out.split() == [f"{name}@{tmp_path / 'env'}/bin/python" for name in ("torch", "torch-channels-last", "torch-cuda")]
+    assert out.split() == [f"{name}@{tmp_path / 'env'}/bin/python" for name in ("torch", "torch-channels-last", "torch-cuda", "torch-cuda-tf32")]
     assert f"installs: {wheels[-1]} numpy>=1.24 ml_dtypes>=0.3" in err
     assert "a wheel on this machine (found by pip's configuration), not PyPI's CUDA build" in err
 

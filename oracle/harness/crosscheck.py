@@ -17,6 +17,10 @@ carry a `vjp` attribute, `target.vjp(x, w, grad_out, bias, **params) -> (grad_x,
 
 An adapter (convt_oracle.adapters.base.Adapter) is called through `call_case(case, x, w, bias)` and
 `vjp_case(case, x, w, grad_out, bias)` instead, since it also needs the case's `mode`.
+
+A function may instead take and return torch, jax or CuPy arrays on a device, or write into a prefilled
+`out=` buffer: crosscheck's `array`, `device` and `out` wrap it (convt_oracle.harness.arrays.ArrayTarget),
+so that check_case still sees the golden's signature on numpy arrays.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import importlib
 import threading
 import time
+import warnings
 from concurrent.futures import Future
 
 from typing import TYPE_CHECKING, NamedTuple
@@ -33,6 +38,7 @@ import numpy as np
 from convt_oracle import compare as C
 from convt_oracle.diagnosis import DIAGNOSED_OUTCOMES, diagnose
 from convt_oracle.errors import Refused, TargetCrashed, TargetTimedOut, Unsupported
+from convt_oracle.harness.arrays import ArrayTarget, wrap
 from convt_oracle.harness.kernels import framework_settings
 from convt_oracle.harness.report import Report, Result, environment
 from convt_oracle.harness.reproducers import remember
@@ -87,6 +93,8 @@ def _spec(target):
 def target_name(target) -> str:
     if isinstance(target, str):
         return target
+    if isinstance(target, ArrayTarget):  # a function called with other arrays or out=: named as the function
+        return target_name(target.function)
     name = getattr(target, "name", None)
     if isinstance(name, str):
         return name
@@ -313,6 +321,9 @@ def crosscheck(
     max_cases: int | None = None,
     tolerance: Tolerance | None = None,
     progress=None,
+    array: str = "numpy",
+    device: str | None = None,
+    out: bool = False,
 ) -> Report:
     """Run `target` on every case of `suite` in each of `dtypes`; return a Report.
 
@@ -323,6 +334,12 @@ def crosscheck(
     "NAME@PYTHON" (convt_oracle.harness.targets) always runs so, in a worker under that interpreter.
     `progress`, if given, is called with each Result as it is produced. Every argument is checked first (ValueError or TypeError
     naming it); a selection of no case at all is a ValueError, since a check of nothing would say nothing.
+
+    `array`, `device`, `out` (a function target in this process): call it with "torch", "jax" or "cupy"
+    arrays on `device` ("cpu", "cuda", "cuda:N"; None: the framework's default), and with `out=True` into
+    an output buffer the oracle prefills and reads back (convt_oracle.harness.arrays, which states the
+    rules); the report's environment records them (`target_arrays`). An adapter whose device is not here
+    makes every case `unsupported` with the reason, and a DeviceUnavailable warning says so.
     """
     from convt_oracle.cases import suites
 
@@ -337,10 +354,17 @@ def crosscheck(
     if progress is not None and not callable(progress):
         raise TypeError(f"progress: got {type(progress).__name__}; expected a callable taking each Result, or None")
     spec = _spec(target)  # a target given by name: checked before the suite is built
+    calling = array != "numpy" or device not in (None, "cpu") or out is not False
+    if calling and (isolate or (spec is not None and (spec.is_adapter or spec.python is not None))
+                    or hasattr(target, "call_case")):
+        raise ValueError(
+            f"array={array!r}, device={device!r}, out={out!r}: these apply to a function called in this process; "
+            f"an adapter converts arrays itself, and a worker (isolate=True, NAME@PYTHON) calls its target with numpy "
+            f"arrays"
+        )
     cases = suites.select(suite, dtypes, seed=seed, max_cases=max_cases)  # checks these arguments too
     dtypes, seed = suites.check_dtypes(dtypes), suites.check_seed(seed)  # as the report states them
     name = target_name(target)
-    remember(name, target)  # a function not importable by its name: Result.reproducer embeds its source
     runner = None
     if spec is not None and (isolate or spec.python is not None):  # NAME@PYTHON: always in its interpreter
         function = runner = spec.isolated(timeout=timeout)
@@ -349,7 +373,14 @@ def crosscheck(
 
         function = runner = IsolatedTarget(target, timeout=timeout)
     else:
-        function = crosscheck_target(target)
+        function = wrap(crosscheck_target(target), array=array, device=device, out=out)  # ValueError naming the rule
+    # A function not importable by its name: Result.reproducer embeds its source; one called with other arrays
+    # or out=: the reproducer calls it so.
+    remember(name, target, calling=getattr(function, "calling", None))
+    unavailable = getattr(function, "device_unavailable", None)
+    reason = unavailable() if getattr(function, "device", "cpu") != "cpu" and callable(unavailable) else None
+    if reason:
+        warnings.warn(f"{name}: {reason}: every case is unsupported", DeviceUnavailable, stacklevel=2)
     results = []
     try:
         for start in range(0, len(cases), _CHUNK):
@@ -375,11 +406,21 @@ def crosscheck(
         dtypes=dtypes,
         seed=seed,
         targets=(name,),
-        environment=environment({"target_kernels": {name: kernels}}),
+        environment=environment({"target_kernels": {name: kernels}, **arrays_record(name, function)}),
     )
     # The target itself, for Report.explain's shrinking (not serialized: a loaded report has none).
     object.__setattr__(report, "live_target", LiveTarget(name, None if runner is not None else function, tolerance))
     return report
+
+
+class DeviceUnavailable(UserWarning):
+    """The device of the adapter a crosscheck runs is not here: every case is `unsupported`, with the reason."""
+
+
+def arrays_record(name: str, function) -> dict:
+    """{"target_arrays": {name: array, device, out, version}} for a target called with other arrays or out=
+    (convt_oracle.harness.arrays.ArrayTarget), else nothing: a numpy target on the CPU."""
+    return {"target_arrays": {name: function.describe()}} if isinstance(function, ArrayTarget) else {}
 
 
 class LiveTarget(NamedTuple):
@@ -393,4 +434,4 @@ class LiveTarget(NamedTuple):
 
 
 __all__ = ["crosscheck", "crosscheck_target", "check_case", "check_vjp", "Golden", "target_name", "LiveTarget",
-           "unstated_by_parameters"]
+           "unstated_by_parameters", "DeviceUnavailable"]

@@ -47,7 +47,7 @@ from packaging.version import InvalidVersion, Version
 
 PYPI_SIMPLE = "https://pypi.org/simple"  # the index's JSON API (PEP 691): versions, files, sizes, upload times
 DEPENDENCIES_AFTER_RELEASE = datetime.timedelta(days=7)  # the --exclude-newer margin after a framework's release
-GPU_ADAPTERS = {"torch-cuda", "tensorflow-gpu", "jax-gpu"}
+GPU_ADAPTERS = {"torch-cuda", "torch-cuda-tf32", "tensorflow-gpu", "tensorflow-gpu-tf32", "jax-gpu", "jax-gpu-tf32"}
 EXIT_USAGE, EXIT_ENVIRONMENT = 2, 3  # as convt_oracle.harness.cli.EXIT_STATUSES
 
 
@@ -66,10 +66,10 @@ def _tensorflow_distribution() -> str:
 
 
 FRAMEWORKS = {
-    "torch": Framework("torch", ("torch", "torch-channels-last", "torch-cuda")),
-    "tensorflow": Framework(_tensorflow_distribution(), ("tensorflow", "tensorflow-gpu")),
-    "tensorflow-cpu": Framework("tensorflow-cpu", ("tensorflow", "tensorflow-gpu")),
-    "jax": Framework("jax", ("jax", "jax-gpu"), ("jaxlib",)),
+    "torch": Framework("torch", ("torch", "torch-channels-last", "torch-cuda", "torch-cuda-tf32")),
+    "tensorflow": Framework(_tensorflow_distribution(), ("tensorflow", "tensorflow-gpu", "tensorflow-gpu-tf32")),
+    "tensorflow-cpu": Framework("tensorflow-cpu", ("tensorflow", "tensorflow-gpu", "tensorflow-gpu-tf32")),
+    "jax": Framework("jax", ("jax", "jax-gpu", "jax-gpu-tf32"), ("jaxlib",)),
     "onnxruntime": Framework("onnxruntime", ("onnxruntime",), ("onnx",)),
     "onnx": Framework("onnx", ("onnx_reference",)),
     "keras": Framework("keras", ()),  # its adapter and backend: --backend

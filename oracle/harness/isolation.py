@@ -19,6 +19,8 @@ What the caller sees:
   (and derives from the builtin of that name, so `except ValueError` still works), with the same message;
   the remote traceback is in `.remote_traceback`;
 - `convt_oracle.TargetTimedOut` when no answer comes within `timeout` seconds: the worker is killed;
+- the target's own `tolerance` (a reduced-precision mode it declares: torch-cuda-tf32) as `.tolerance`,
+  so that its results are judged by it here (convt_oracle.harness.crosscheck.judging_tolerance);
 - `convt_oracle.TargetCrashed` when the worker dies (segfault, abort, os._exit, SIGKILL from the out-of-memory
   killer), with its exit code or signal and, for a fatal signal, where Python was.
 After a timeout or a crash the next call starts a fresh worker. `vjp`, and an adapter's `call_case` and
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convt_oracle.errors import TargetCrashed, TargetTimedOut
+from convt_oracle.tolerance import Tolerance
 from convt_oracle.harness import wire, worker as worker_module
 from convt_oracle.harness.wire import RemoteObject, RemoteTargetError  # noqa: F401 (part of this module's API)
 
@@ -317,6 +320,8 @@ class IsolatedTarget:
                         ) from None
                     limit *= START_RETRY_FACTOR
         self.info = dict(self._worker.info)  # pid, python, executable, numpy, methods of the current worker
+        declared = self.info.get("tolerance")  # the target's own tolerance, judged by here (judging_tolerance)
+        self.tolerance = None if declared is None else Tolerance(**declared)
 
     def abort(self) -> None:
         """Kill the worker now, from any thread, without waiting for a call in flight (an interrupted run):

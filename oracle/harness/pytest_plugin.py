@@ -400,10 +400,12 @@ def failure_message(result, function=None) -> str:
     return "\n".join(lines)
 
 
-def check(case, target, *, tolerance=None):
+def check(case, target, *, tolerance=None, array="numpy", device=None, out=False):
     """Run `case` on `target` and compare with the golden; fail the calling test on a discrepancy.
 
-    `target`: a "module:function" string, an adapter name or a callable. Returns the Result when it is
+    `target`: a "module:function" string, an adapter name or a callable; `array`, `device`, `out`: a function
+    called with a framework's arrays on a device, or into a prefilled out= buffer, as crosscheck takes them
+    (convt_oracle.harness.arrays). Returns the Result when it is
     `pass`; skips the test when the target says the case is `unsupported` or the framework `refused` it
     (with the reason); a discrepancy that a known finding explains is an xfail (KnownDiscrepancy where the
     finding makes the test a strict xfail); otherwise fails with the result's message and a reproducer a
@@ -418,20 +420,29 @@ def check(case, target, *, tolerance=None):
         function, problem = _load(target), None
     except (ValueError, TypeError, ImportError) as error:
         function, problem = None, f"{type(error).__name__}: {error}"
+    if problem is None:
+        from convt_oracle.harness.arrays import wrap
+
+        try:
+            called = wrap(function, array=array, device=device, out=out)  # the function itself for numpy arrays
+        except (ValueError, TypeError) as error:
+            problem = f"{type(error).__name__}: {error}"
     if problem is not None:
         pytest.fail(f"convt-oracle: cannot load target {name!r}: {problem}", pytrace=False)
     import numpy as np
 
     with np.errstate(all="ignore"):  # inf and NaN inputs are cases too: the comparison judges, not numpy's warnings
-        result = check_case(function, case, name, tolerance)
+        result = check_case(called, case, name, tolerance)
     if result.outcome in (UNSUPPORTED, REFUSED):
         pytest.skip(f"convt-oracle: {name}: {result.outcome}: {result.detail}")
     if not result.ok:
         explained = [f for f in _applicable(target) if f.explains(result)] if _SESSION["known"][1] else []
-        function = None if isinstance(target, str) else target
+        reproduced = None if isinstance(target, str) else target
+        if called is not function:  # called with other arrays or out=: the reproducer calls it so
+            reproduced = called
         if explained and _SESSION["strict"] == (case, name):
-            raise KnownDiscrepancy(f"{failure_message(result, function)}\nknown finding: {_reasons(explained)}")
+            raise KnownDiscrepancy(f"{failure_message(result, reproduced)}\nknown finding: {_reasons(explained)}")
         if explained:
             pytest.xfail(f"known finding {_reasons(explained)}")
-        pytest.fail(failure_message(result, function), pytrace=False)
+        pytest.fail(failure_message(result, reproduced), pytrace=False)
     return result

@@ -18,7 +18,9 @@ no convt_oracle, except where the target's own code does and where a call has no
   what it uses of its module's globals (imports, literal constants, other functions of `__main__`). Where
   the source cannot be had (an interactive prompt, exec) the snippet says so in a comment, and a
   SourceUnavailable warning is issued. The call passes the arrays in the case's dtype (bfloat16 through
-  ml_dtypes) and the parameters as literals; the result must be a numpy array of that dtype.
+  ml_dtypes) and the parameters as literals; the result must be a numpy array of that dtype. A function
+  called with a framework's arrays or into out= (convt_oracle.harness.arrays.ArrayTarget) is called so:
+  `to_array` / `to_numpy` written out for its kind and device, and a NaN-prefilled `out` buffer.
 
 The check mirrors convt_oracle.compare's rules (one reading of them, written out): shape, then dtype, then
 where the expected value is finite |actual - expected| <= bound, where it is not (NaN, inf, or certainly
@@ -30,7 +32,8 @@ that the snippet is never more lenient than the oracle. Bounds are rounded down 
 `result_reproducer(result, function)` is Result.reproducer's text: convt_oracle replays the case by its
 dict (`crosscheck_target(name)` for adapters and importable functions); for a function that cannot be
 imported by its name (`__main__:my_ct`, a lambda) its source is embedded instead. crosscheck records such
-a callable (`remember`) so that the reproducer of its results finds it.
+a callable (`remember`) so that the reproducer of its results finds it, and how it called the target
+(array, device, out=), which the reproducer repeats through ArrayTarget.
 """
 
 from __future__ import annotations
@@ -66,6 +69,9 @@ class SourceUnavailable(UserWarning):
 def result_reproducer(result, function=None) -> str:
     """Result.reproducer's text (convt_oracle replays the case): the target by name where it can be imported by
     it, else the function's source (`function`, else what crosscheck remembered, else `__main__`'s name)."""
+    calling = _CALLING.get(result.target) if function is None else None
+    if _array_target(function):  # called with other arrays or out=: the reproducer calls it the same way
+        function, calling = function.function, function.calling
     definition, target = [], f"convt_oracle.crosscheck_target({result.target!r})"
     if (function is not None and _importable(function) is None) or (function is None and _needs_source(result.target)):
         function = function if function is not None else _found(result.target)
@@ -99,6 +105,7 @@ def result_reproducer(result, function=None) -> str:
         *header,
         *(line for line in definition if line not in header),
         *([f"target = {target}"] if target != "target" else []),
+        *_calling_lines(calling),
         f"case = Case.from_dict({result.case.to_dict()!r})",
         "x, w, bias = case.arrays()",
         call,
@@ -107,13 +114,20 @@ def result_reproducer(result, function=None) -> str:
 
 _REMEMBERED: dict = {}
 _AMBIGUOUS = object()  # two different functions ran under one name: neither is embedded
+_CALLING: dict = {}  # target name -> how crosscheck last called it with other arrays or out= (ArrayTarget.calling)
 
 
-def remember(name: str, target) -> None:
+def remember(name: str, target, *, calling: dict | None = None) -> None:
     """Keep a callable target that cannot be imported by its name (a function of `__main__`, a lambda, a
     closure), so that the reproducer of a result named `name` can embed its source. Two different
     functions under one name (two lambdas of one module) make the name ambiguous: then neither is used.
-    The callables stay referenced for the process's life (one per such name)."""
+    The callables stay referenced for the process's life (one per such name). `calling`: how the target
+    was called (array, device, out: convt_oracle.harness.arrays), None for numpy arrays on the CPU; the
+    reproducer of a result named `name` calls it so (the latest crosscheck under that name decides)."""
+    if calling:
+        _CALLING[name] = dict(calling)
+    else:
+        _CALLING.pop(name, None)
     if not _needs_source(name) or isinstance(target, str) or not callable(target):
         return
     known = _REMEMBERED.get(name)
@@ -128,6 +142,21 @@ def _same_code(a, b) -> bool:
     ca, cb = getattr(a, "__code__", None), getattr(b, "__code__", None)
     return ca is not None and cb is not None and (ca.co_filename, ca.co_firstlineno, ca.co_code) == (
         cb.co_filename, cb.co_firstlineno, cb.co_code)
+
+
+def _array_target(function) -> bool:
+    """Whether `function` is a convt_oracle.harness.arrays.ArrayTarget (a target called with other arrays or out=)."""
+    arrays = sys.modules.get("convt_oracle.harness.arrays")
+    return arrays is not None and isinstance(function, arrays.ArrayTarget)
+
+
+def _calling_lines(calling: dict | None) -> list[str]:
+    """The lines that wrap `target` so that it is called as crosscheck called it (other arrays, out=)."""
+    if not calling:
+        return []
+    arguments = ", ".join(f"{key}={value!r}" for key, value in calling.items())
+    return ["from convt_oracle.harness.arrays import ArrayTarget",
+            f"target = ArrayTarget(target, {arguments})  # as crosscheck called it"]
 
 
 def _needs_source(name: str) -> bool:
@@ -383,9 +412,14 @@ def _cast(variable: str, dtype: str) -> str:
     return f"{variable}.astype({_DTYPE[dtype]})"
 
 
-def _arrays(case, names) -> str:
-    """The arrays of a call, in the case's dtype (bias may be None)."""
-    return ", ".join("None" if n == "bias" and not case.bias else _cast(n, case.dtype) for n in names)
+def _arrays(case, names, convert: str = "") -> str:
+    """The arrays of a call, in the case's dtype (bias may be None), each passed through `convert` if given."""
+    def one(name):
+        if name == "bias" and not case.bias:
+            return "None"
+        return f"{convert}({_cast(name, case.dtype)})" if convert else _cast(name, case.dtype)
+
+    return ", ".join(one(n) for n in names)
 
 
 def _params(case) -> str:
@@ -394,14 +428,39 @@ def _params(case) -> str:
 
 
 def _function_call(function, name, case, check):
+    wrapper = function if _array_target(function) else None  # called with other arrays or out=
+    if wrapper is not None:
+        function = wrapper.function
     definition, expression = _definition(function, name)
     lines = [f"# the target: {name}", *definition, ""]
     dtype = _DTYPE[case.dtype]
+    convert = ""
+    if wrapper is not None:
+        calling = wrapper.calling
+        lines += [f"# called with {calling['array']} arrays on {calling['device']}"
+                  f"{' into out=' if calling['out'] else ''}, as crosscheck calls it (convt_oracle.harness.arrays)",
+                  *wrapper.kind.source(wrapper.device), ""]
+        convert = "to_array"
     if check == "forward":
-        lines += [f"actual = {expression}(", f"    {_arrays(case, ('x', 'w', 'bias'))},", f"    {_params(case)},", ")"]
+        arrays = _arrays(case, ("x", "w", "bias"), convert)
+        if wrapper is not None and wrapper.out:
+            shape = tuple(int(n) for n in case.output_shape)
+            lines += [
+                "# out= prefilled with NaN: an element the kernel does not write stays NaN",
+                f"out = to_array(np.full({shape!r}, np.nan, dtype={dtype}))",
+                f"{expression}(", f"    {arrays},", f"    out=out, {_params(case)},", ")",
+                "actual = to_numpy(out)",
+            ]
+        else:
+            call = [f"{expression}(", f"    {arrays},", f"    {_params(case)},", ")"]
+            if wrapper is not None:
+                call = [f"to_numpy({call[0]}", *call[1:-1], "))"]
+            lines += [f"actual = {call[0]}", *call[1:]]
         return lines, [("result", "actual", dtype)]
-    arrays = _arrays(case, ("x", "w", "grad_out", "bias"))
+    arrays = _arrays(case, ("x", "w", "grad_out", "bias"), convert)
     lines += [f"grad_x, grad_w, grad_bias = {expression}.vjp(", f"    {arrays},", f"    {_params(case)},", ")"]
+    if wrapper is not None:
+        lines.append("grad_x, grad_w, grad_bias = (None if g is None else to_numpy(g) for g in (grad_x, grad_w, grad_bias))")
     return lines, [(g, g, dtype) for g in ("grad_x", "grad_w", "grad_bias")]
 
 

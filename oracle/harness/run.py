@@ -147,12 +147,13 @@ def run(
                     produced = [Result(case, spec.label, C.UNSUPPORTED, detail=unstated(case))]
                 else:
                     answer = next(answers)
-                    produced = [replace(check_case(_Answered(answer), case, spec.label, golden=golden,
-                                                   arrays=drawn.popleft()), target_seconds=answer[2])]
+                    produced = [replace(check_case(_Answered(answer, worker.tolerance), case, spec.label,
+                                                   golden=golden, arrays=drawn.popleft()),
+                                        target_seconds=answer[2])]
                 if grad and case.valid:
                     if vjp:
                         answer = next(answers)
-                        produced.append(replace(check_vjp(_Answered(answer), case, spec.label, golden=golden),
+                        produced.append(replace(check_vjp(_Answered(answer, worker.tolerance), case, spec.label, golden=golden),
                                                 target_seconds=answer[2]))
                     else:
                         produced.append(check_vjp(worker, case, spec.label, golden=golden))
@@ -212,12 +213,15 @@ def run(
 
 class _Answered:
     """Stands for the worker in check_case / check_vjp: its one call returns (or raises) the answer the
-    worker already gave, (value, exception or None, seconds) from IsolatedTarget.stream."""
+    worker already gave, (value, exception or None, seconds) from IsolatedTarget.stream; `tolerance` is the
+    target's own (IsolatedTarget.tolerance: an adapter of a reduced-precision mode), which judges it where
+    the run asks for none."""
 
     receives_copies = True  # the worker already answered from serialized copies
 
-    def __init__(self, answer):
+    def __init__(self, answer, tolerance=None):
         self._value, self._error, _ = answer
+        self.tolerance = tolerance
 
     def _give(self, *args):
         if self._error is not None:

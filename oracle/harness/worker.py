@@ -9,7 +9,7 @@ Protocol on one execnet channel (the values: convt_oracle.harness.wire):
 
     parent -> worker  {"packages": {package: folder}, "paths": [...], "target": "module:attribute" or
                        "module:Class()", "fault_log": path, "output": path or None}
-    worker -> parent  ("ready", {"pid", "python", "executable", "numpy", "methods", "kernels"})
+    worker -> parent  ("ready", {"pid", "python", "executable", "numpy", "methods", "kernels", "tolerance"})
                    or ("unusable", type name, message)                the interpreter cannot run a worker
                    or ("failed", type name, message)                  the target could not be loaded
     parent -> worker  (number, method, encoded args, params)          repeated; method "call" or one of
@@ -103,6 +103,7 @@ def serve(channel) -> None:
             "numpy": numpy.__version__,
             "methods": [name for name in wire.METHODS if callable(getattr(target, name, None))],
             "kernels": framework_settings(),  # what the target's frameworks say decides their kernels
+            "tolerance": _tolerance(target),  # the precision mode the target declares, for the parent to judge by
         },
     ))
     while True:
@@ -111,6 +112,16 @@ def serve(channel) -> None:
             return
         for request in message if isinstance(message, list) else (message,):
             channel.send(answer(wire, target, request))
+
+
+def _tolerance(target):
+    """The target's own `tolerance` (an adapter of a reduced-precision mode: torch-cuda-tf32) as plain values
+    (Tolerance's fields), or None."""
+    tolerance = getattr(target, "tolerance", None)
+    if tolerance is None:
+        return None
+    return {"accumulation": dict(tolerance.accumulation), "bias_after_rounding": bool(tolerance.bias_after_rounding),
+            "inputs": tolerance.inputs}
 
 
 def answer(wire, target, request) -> tuple:

@@ -31,6 +31,8 @@ import itertools
 import ml_dtypes
 import numpy as np
 
+from convt_oracle.tolerance import Tolerance
+
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 INT64_MAX = 2**63 - 1
 
@@ -724,6 +726,8 @@ def rounds_toward_zero(x, w, bias=None, **params):
 # Mutants whose mistake no single case shows, only a suite's errors together (convt_oracle.precision): each
 # with the dtypes it is wrong in and the rounding Report.precision() must find.
 SUITE_MUTANTS = {"rounds_toward_zero": ("float32", "float16", "bfloat16")}  # float64: the exact sum, truncated
+
+
 # Where a blocked kernel's tail bugs below act: reductions of at least this many products (in_channels per
 # group x kernel taps), so long that one product lies within the rounded tier's bound on many elements.
 LONG_TAIL = 64
@@ -759,6 +763,177 @@ def adds_one_tap_twice(x, w, bias=None, **params):
     doubled = w.astype(np.float64)  # a copy
     doubled[(slice(None), slice(None), *(0 for _ in w.shape[2:]))] *= 2.0
     return _lax(x, doubled, bias, **params)
+
+
+# --- reduced-precision modes: TF32 inputs, on the CPU -------------------------------------------------------
+
+
+def round_to_tf32(array: np.ndarray) -> np.ndarray:
+    """float32 (or float64) values rounded to nearest, ties to even, to TF32's 10 explicit significand bits
+    (float32's range), as a GPU's TF32 tensor cores take their inputs; inf and NaN kept. Float32 or float64."""
+    single = np.asarray(array, np.float32)
+    bits = single.view(np.uint32)
+    half, odd = np.uint32(0xFFF), (bits >> np.uint32(13)) & np.uint32(1)  # below the kept bits: 13 of them
+    rounded = ((bits + half + odd) & np.uint32(0xFFFFE000)).view(np.float32)
+    out = np.where(np.isfinite(single), rounded, single)
+    return out.astype(array.dtype) if array.dtype == np.float64 else out
+
+
+def _tf32_mode(round_inputs):
+    """A target rounding x, w and bias with `round_inputs` (float32 and float64 only; float16 and bfloat16
+    are exact in TF32), then computing in float32 (float64 for float64 inputs), rounded."""
+
+    @rounded
+    def target(x, w, bias=None, **params):
+        compute = np.float64 if x.dtype == np.float64 else np.float32
+        if x.dtype in (np.float32, np.float64):
+            x, w = round_inputs(x), round_inputs(w)
+            bias = None if bias is None else round_inputs(bias)
+        return _lax(x, w, bias, **_params_of(params), dtype=compute)
+
+    return target
+
+
+def _named(function, name: str, doc: str):
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
+
+
+tf32_inputs = _named(
+    _tf32_mode(round_to_tf32), "tf32_inputs",
+    "WRONG for float32 / float64 under the strict default, right under Tolerance(inputs='tf32'): inputs rounded "
+    "to TF32 (10 significand bits), then a float32 (float64) computation: a GPU kernel in TF32 mode.",
+)
+tf32_inputs_declared = _named(
+    _tf32_mode(round_to_tf32), "tf32_inputs_declared",
+    "CORRECT in the TF32 mode it declares (its `tolerance` attribute, as torch-cuda-tf32 does): tf32_inputs.",
+)
+tf32_inputs_declared.tolerance = Tolerance(inputs="tf32")
+bfloat16_inputs_under_tf32 = _named(
+    _tf32_mode(lambda a: a.astype(BFLOAT16).astype(a.dtype)), "bfloat16_inputs_under_tf32",
+    "WRONG for float32 / float64 even in the TF32 mode it declares (`tolerance`): inputs rounded to bfloat16 "
+    "(7 significand bits), 3 bits fewer than TF32 keeps.",
+)
+bfloat16_inputs_under_tf32.tolerance = Tolerance(inputs="tf32")
+
+
+# --- kernels that write into a prefilled out= buffer (crosscheck(..., out=True)) ---------------------------
+
+
+def lax_into_out(x, w, bias=None, *, out, **params):
+    """CORRECT: lax_reference written into `out` (an out= kernel; returns None)."""
+    out[...] = lax_reference(x, w, bias, **params)
+
+
+def last_column_unwritten(x, w, bias=None, *, out, **params):
+    """WRONG: an out= kernel whose grid misses the last output column (the last element of the last spatial
+    axis is never written). Exposed by every case whose right value there is not NaN."""
+    out[..., :-1] = lax_reference(x, w, bias, **params)[..., :-1]
+
+
+def adds_into_out(x, w, bias=None, *, out, **params):
+    """WRONG: an out= kernel that adds its result to what `out` holds (`out += ...`, a missing zero-init)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out += lax_reference(x, w, bias, **params)
+
+
+def unwritten_outputs(x, w, bias=None, **params):
+    """WRONG: last_column_unwritten as crosscheck(..., out=True) calls it (the oracle's prefilled buffer,
+    convt_oracle.harness.arrays): its last output column still holds the oracle's NaN."""
+    from convt_oracle.harness.arrays import ArrayTarget
+
+    return ArrayTarget(last_column_unwritten, out=True)(x, w, bias, **params)
+
+
+def accumulated_outputs(x, w, bias=None, **params):
+    """WRONG: adds_into_out as crosscheck(..., out=True) calls it: the result plus the oracle's sentinel."""
+    from convt_oracle.harness.arrays import ArrayTarget
+
+    return ArrayTarget(adds_into_out, out=True)(x, w, bias, **params)
+
+
+# --- kernels that take and return a framework's arrays (crosscheck(..., array="torch" / "jax")) ----------
+
+
+def _from_torch(tensor):
+    """A torch tensor's values as a numpy array of its dtype (bfloat16 through int16), None stays None."""
+    if tensor is None:
+        return None
+    import torch
+
+    tensor = tensor.detach().cpu()
+    if tensor.dtype == torch.bfloat16:
+        return tensor.view(torch.int16).numpy().view(BFLOAT16)
+    return tensor.numpy()
+
+
+def _to_torch(array, device):
+    import torch
+
+    array = np.ascontiguousarray(array)
+    if array.dtype == BFLOAT16:
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16).to(device)
+    return torch.from_numpy(array).to(device)
+
+
+def torch_tensors(x, w, bias=None, **params):
+    """CORRECT: takes torch tensors and returns one on their device: lax_reference of their values. Its vjp
+    (torch autograd, _torch_vjp) takes and returns tensors too."""
+    arrays = [_from_torch(t) for t in (x, w, bias)]
+    return _to_torch(lax_reference(*arrays, **params), x.device)
+
+
+def _torch_tensors_vjp(x, w, grad_out, bias=None, **params):
+    grads = _torch_vjp(*(_from_torch(t) for t in (x, w, grad_out, bias)), **params)
+    return tuple(None if g is None else _to_torch(g, x.device) for g in grads)
+
+
+torch_tensors.vjp = _torch_tensors_vjp
+
+
+def torch_into_out(x, w, bias=None, *, out, **params):
+    """CORRECT: torch_tensors written into the torch tensor `out` (returns it, as torch's out= functions do)."""
+    return out.copy_(torch_tensors(x, w, bias, **params))
+
+
+def torch_tensors_to_numpy(x, w, bias=None, **params):
+    """WRONG as called with torch tensors: returns a numpy array (the right values) instead of a tensor."""
+    return lax_reference(*(_from_torch(t) for t in (x, w, bias)), **params)
+
+
+def torch_tf32_inputs(x, w, bias=None, *, stride, padding, output_padding, dilation, groups):
+    """WRONG in strict float32, right under Tolerance(inputs='tf32'): a torch kernel that rounds its float32
+    tensors to TF32 (integer bit arithmetic on their int32 view, ties to even), then torch's own
+    conv_transpose in float32 with padding 0, the crop and output_padding by torch.nn.functional.pad, the
+    bias added. Finite inputs (torch's CPU kernel and the pad are not checked for inf and NaN here)."""
+    import torch
+
+    def tf32(t):
+        if t is None or t.dtype != torch.float32:
+            return t
+        bits = t.view(torch.int32)
+        rounded = ((bits + 0xFFF + ((bits >> 13) & 1)) & ~0x1FFF).view(torch.float32)
+        return torch.where(torch.isfinite(t), rounded, t)
+
+    x, w, bias = tf32(x), tf32(w), tf32(bias)
+    rank = x.dim() - 2
+    function = getattr(torch.nn.functional, f"conv_transpose{rank}d")
+    with torch.no_grad():
+        full = function(x, w, None, stride=stride, padding=0, output_padding=0, groups=groups, dilation=dilation)
+        amounts = []
+        for (begin, end), extra in reversed(list(zip(padding, output_padding))):  # F.pad lists the last axis first
+            amounts += [-begin, extra - end]
+        out = torch.nn.functional.pad(full, amounts)
+        return out if bias is None else out + bias.reshape(-1, *([1] * rank))
+
+
+def jax_arrays(x, w, bias=None, **params):
+    """CORRECT: takes jax arrays and returns one on their device: lax_reference of their values."""
+    import jax
+
+    arrays = [None if a is None else np.asarray(jax.device_get(a)) for a in (x, w, bias)]
+    return jax.device_put(lax_reference(*arrays, **params), next(iter(x.devices())))
 
 
 # The dtypes in which each mutant computes something wrong (where the mutation test looks for it).
@@ -798,6 +973,10 @@ MUTANT_DTYPES = {
     "random_noise": ALL,
     "drops_one_product": ALL,
     "adds_one_tap_twice": ALL,
+    "tf32_inputs": ("float32", "float64"),
+    "bfloat16_inputs_under_tf32": ("float32", "float64"),
+    "unwritten_outputs": ALL,
+    "accumulated_outputs": ALL,
 }
 MUTANTS = tuple(MUTANT_DTYPES)
 
@@ -839,5 +1018,9 @@ MUTANT_DIAGNOSIS = {
     "random_noise": "unexplained",
     "drops_one_product": None,
     "adds_one_tap_twice": None,
+    "tf32_inputs": "inputs_rounded",
+    "bfloat16_inputs_under_tf32": "inputs_rounded",
+    "unwritten_outputs": "unwritten",
+    "accumulated_outputs": "accumulated_into_out",
 }
 
