@@ -151,7 +151,9 @@ def test_a_correct_out_kernel_raises_no_alarm_on_the_default_suite(dtype):
     invalid = sum(not r.case.valid for r in report.results)
     assert report.ok and len(report.results) >= 1500 and counts == {"pass": len(report.results) - invalid,
                                                                      "unsupported": invalid}, report.summary()
-    assert all(r.detail.startswith("out=True: the case has no output shape to allocate")
+    # an invalid case: no output shape, or an output size asked for that a plain target cannot be given
+    assert all(r.detail.startswith(("out=True: the case has no output shape to allocate",
+                                    "a target with the golden's signature takes no output size"))
                for r in report.results if r.outcome == "unsupported")
     print(f"lax_into_out, out=True, default suite in {dtype}: {counts}")
 

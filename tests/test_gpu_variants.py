@@ -205,12 +205,18 @@ def test_the_tf32_rounding_of_the_targets_is_round_to_nearest_even_to_11_bits():
 FAILING = 300
 
 
+def _rounded(report):
+    """The results a rounding of the inputs can change: valid cases not of the exact tier (whose integers
+    are exact in TF32 and bfloat16)."""
+    return [r for r in report.results if r.case.valid and not r.case.exact]
+
+
 def test_tf32_inputs_fail_the_strict_default_and_pass_the_tf32_policy():
     strict = crosscheck(T.tf32_inputs, max_cases=FAILING)
     tf32 = crosscheck(T.tf32_inputs, tolerance=TF32)
     print(f"tf32_inputs, float32: strict {_counts(strict)} (default's first {FAILING}); "
           f"Tolerance(inputs='tf32') {_counts(tf32)} (default)")
-    assert len(strict.discrepancies) >= 0.9 * len(strict.results)
+    assert len(strict.discrepancies) >= 0.9 * len(_rounded(strict))
     named = [r for r in strict.discrepancies if r.diagnosis.name == "inputs_rounded" and r.diagnosis.params == {"to": "tf32"}]
     assert len(named) >= 0.9 * len(strict.discrepancies)
     assert tf32.ok, tf32.summary()
@@ -221,7 +227,7 @@ def test_bfloat16_inputs_fail_the_tf32_policy_they_declare():
     asked = crosscheck(T.bfloat16_inputs_under_tf32, max_cases=FAILING, tolerance=TF32)
     print(f"bfloat16_inputs_under_tf32, float32, under TF32 (default's first {FAILING}): {_counts(declared)}")
     assert _counts(declared) == _counts(asked)
-    assert len(declared.discrepancies) >= 0.9 * len(declared.results)
+    assert len(declared.discrepancies) >= 0.9 * len(_rounded(declared))
     assert all(r.diagnosis.name == "inputs_rounded" for r in declared.discrepancies[:50])
     assert {r.diagnosis.params["to"] for r in declared.discrepancies[:50]} == {"bfloat16"}
 
