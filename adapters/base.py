@@ -245,6 +245,23 @@ class Adapter:
         return self.vjp_case(case, x, w, grad_out, bias)
 
 
+class RunsInTf32Mode:
+    """A GPU variant's calls (forward and vjp) made inside its `tf32_mode()`: a context manager that sets the
+    framework's TF32 switch as the variant states it and restores the process's setting after. Put before
+    the framework's adapter class in the bases."""
+
+    def tf32_mode(self):
+        raise NotImplementedError
+
+    def run(self, case, x, w, bias):
+        with self.tf32_mode():
+            return super().run(case, x, w, bias)
+
+    def run_vjp(self, case, x, w, grad_out, bias):
+        with self.tf32_mode():
+            return super().run_vjp(case, x, w, grad_out, bias)
+
+
 def framework_message(error: BaseException) -> str:
     """The first line of a framework's error message, without TensorFlow's "{{function_node ...}}" prefix."""
     text = str(error).strip()

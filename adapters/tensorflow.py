@@ -41,7 +41,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from convt_oracle.adapters.base import Adapter, Spelling, call_source, case_padding, literal, spell
+from convt_oracle.adapters.base import (
+    Adapter, RunsInTf32Mode, Spelling, call_source, case_padding, literal, spell,
+)
 from convt_oracle.cases.model import numpy_dtype
 from convt_oracle import arithmetic
 from convt_oracle.tolerance import Tolerance
@@ -362,7 +364,7 @@ class TensorflowAdapter(Adapter):
         return grad_x, grad_w, None if bias is None else grads[2].numpy()
 
 
-class TensorflowGpuAdapter(TensorflowAdapter):
+class TensorflowGpuAdapter(RunsInTf32Mode, TensorflowAdapter):
     """TensorFlow on its first GPU in strict float32: TensorFloat-32 execution off around every call
     (tf.config.experimental.enable_tensor_float_32_execution(False), the process's setting restored after);
     every case `unsupported`, with the reason, where TF sees no GPU."""
@@ -387,14 +389,6 @@ class TensorflowGpuAdapter(TensorflowAdapter):
             yield
         finally:
             experimental.enable_tensor_float_32_execution(before)
-
-    def run(self, case, x, w, bias):
-        with self.tf32_mode():
-            return super().run(case, x, w, bias)
-
-    def run_vjp(self, case, x, w, grad_out, bias):
-        with self.tf32_mode():
-            return super().run_vjp(case, x, w, grad_out, bias)
 
     def native_lines(self, case):
         lines = super().native_lines(case)

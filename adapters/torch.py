@@ -22,7 +22,7 @@ from typing import NamedTuple
 import ml_dtypes
 import numpy as np
 
-from convt_oracle.adapters.base import Adapter, Source, call_source, literal
+from convt_oracle.adapters.base import Adapter, RunsInTf32Mode, Source, call_source, literal
 from convt_oracle import arithmetic
 from convt_oracle.tolerance import Tolerance
 
@@ -188,7 +188,7 @@ class TorchChannelsLastAdapter(TorchAdapter):
         return "channels_last" if rank == 2 else "channels_last_3d"
 
 
-class TorchCudaAdapter(TorchAdapter):
+class TorchCudaAdapter(RunsInTf32Mode, TorchAdapter):
     """torch on the first CUDA (or ROCm) device in strict float32: cuDNN's and cuBLAS's TF32 off around every
     call (torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32 False, the process's
     values restored after). torch's own default lets cuDNN's convolutions round float32 inputs to TF32 on
@@ -217,14 +217,6 @@ class TorchCudaAdapter(TorchAdapter):
             yield
         finally:
             backends.cudnn.allow_tf32, backends.cuda.matmul.allow_tf32 = before
-
-    def run(self, case, x, w, bias):
-        with self.tf32_mode():
-            return super().run(case, x, w, bias)
-
-    def run_vjp(self, case, x, w, grad_out, bias):
-        with self.tf32_mode():
-            return super().run_vjp(case, x, w, grad_out, bias)
 
     def native_lines(self, case):
         lines = super().native_lines(case)

@@ -1,7 +1,7 @@
 """The precision each target behaves like (Report.precision), as the README's tables.
 
     .venv/bin/python benchmarks/precision_profiles.py RUN.json          # every target of a run, per dtype
-    .venv/bin/python benchmarks/precision_profiles.py --mutants [--suite default] [--seed 0]
+    .venv/bin/python benchmarks/precision_profiles.py --mutants [--suite default] [--seed 0] [--only TARGET ...]
 
 With RUN.json (`convt-oracle run --dtypes float32,float16,bfloat16,float64 --known none --json RUN.json`),
 a Markdown table of the frameworks' profiles: one row per target and check, one column per dtype. With
@@ -54,13 +54,15 @@ def frameworks(path: str) -> None:
     print(f"\nbiased rounding: {', '.join(f'{p.target} {p.dtype}' for p in biased) if biased else 'none'}")
 
 
-def mutants(suite: str, seed: int) -> None:
+def mutants(suite: str, seed: int, only=()) -> None:
     from support import targets as T
 
     runs = [(name, dtype) for name in T.CORRECT for dtype in DTYPES]
     runs += [("inputs_rounded_to_bfloat16", "float32"), ("inputs_rounded_to_float16", "float32"),
-             ("accumulate_in_input_dtype", "float16"), ("accumulate_in_input_dtype", "bfloat16")]
+             ("tf32_inputs", "float32"), ("accumulate_in_input_dtype", "float16"),
+             ("accumulate_in_input_dtype", "bfloat16")]
     runs += [(name, dtype) for name, dtypes in T.SUITE_MUTANTS.items() for dtype in dtypes]
+    runs = [(name, dtype) for name, dtype in runs if not only or name in only]
     print(f"suite {suite!r}, seed {seed}\n")
     print("| target | dtype | behaves like | rounding (errors toward zero) | report | seconds |")
     print("|---|---|---|---|---|---:|")
@@ -83,13 +85,14 @@ def main(argv=None) -> int:
     parser.add_argument("--mutants", action="store_true", help="profile the correct targets and precision mutants")
     parser.add_argument("--suite", default="default")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="+", default=(), metavar="TARGET", help="with --mutants: these targets only")
     args = parser.parse_args(argv)
     if not args.run and not args.mutants:
         parser.error("give RUN.json, or --mutants")
     if args.run:
         frameworks(args.run)
     if args.mutants:
-        mutants(args.suite, args.seed)
+        mutants(args.suite, args.seed, args.only)
     return 0
 
 
