@@ -236,6 +236,14 @@ class KerasTorchAdapter(KerasAdapter):
     name = "keras-torch"
     backend = "torch"
 
+    def kernels(self):
+        """torch's facts: keras's torch backend calls torch's conv_transpose, so torch's kernels run it."""
+        import torch
+
+        from convt_oracle.adapters.torch import kernel_facts
+
+        return kernel_facts(torch)
+
     def pullback(self, function, inputs, cotangent):
         leaves = [tensor.detach().requires_grad_(True) for tensor in inputs]
         function(*leaves).backward(cotangent)

@@ -27,6 +27,18 @@ from convt_oracle import arithmetic
 from convt_oracle.tolerance import Tolerance
 
 
+def kernel_facts(torch) -> dict:
+    """Whether torch's oneDNN takes float16 and bfloat16 here (else torch's own kernel runs them), and ATen's
+    CPU capability, asked of the imported `torch` (the torch adapters' and Keras's torch backend's facts)."""
+    mkldnn = torch.ops.mkldnn
+    return {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
+        "onednn_bfloat16": bool(mkldnn._is_mkldnn_bf16_supported()),
+        "onednn_float16": bool(mkldnn._is_mkldnn_fp16_supported()),
+    }
+
+
 class TorchCall(NamedTuple):
     """What torch is asked for a case: `torch.nn.functional.<name>(x, w, bias, **arguments)`, or, where
     `forward` is not None, the module `torch.nn.<name>(**arguments)` called with forward(x, **forward)."""
@@ -97,16 +109,7 @@ class TorchAdapter(Adapter):
         return tensor.requires_grad_(requires_grad)
 
     def kernels(self):
-        """Whether torch's oneDNN takes float16 and bfloat16 here (else torch's own kernel runs them), and ATen's
-        CPU capability, asked of torch."""
-        torch = self.load()
-        mkldnn = torch.ops.mkldnn
-        return {
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "onednn": bool(torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled),
-            "onednn_bfloat16": bool(mkldnn._is_mkldnn_bf16_supported()),
-            "onednn_float16": bool(mkldnn._is_mkldnn_fp16_supported()),
-        }
+        return kernel_facts(self.load())
 
     def _array(self, tensor):
         torch = self.load()

@@ -205,6 +205,18 @@ def test_an_entry_explains_only_the_outcome_and_detail_it_names(tmp_path):
     assert not known.apply(report, wrong_detail, today=TODAY).ok
 
 
+def test_largest_dilation_selects_the_cases_dilated_on_some_axis(tmp_path):
+    dilated = [make_case(input_size=(4, 3), kernel_size=2, dilation=(1, 2), bias=True, seed=4),
+               make_case(input_size=5, kernel_size=3, dilation=3, bias=True, seed=5)]
+    report = convt_oracle.crosscheck(WRONG, suite=CASES + dilated, dtypes=("float32",))
+    assert len(report.discrepancies) == 4  # every case with a bias
+    entry = findings(BIAS_DROPPED.replace("strict = true", 'largest_dilation = ">= 2"'), tmp_path)
+    left = known.apply(report, entry, today=TODAY).discrepancies
+    assert sorted(max(r.case.dilation) for r in left) == [1, 1]
+    three = findings(BIAS_DROPPED.replace("strict = true", "largest_dilation = 3"), tmp_path, "three.toml")
+    assert sorted(r.case.dilation for r in known.apply(report, three, today=TODAY).discrepancies) == [(1,), (1, 1), (1, 2)]
+
+
 def test_an_entry_whose_target_is_right_now_is_stale_and_does_not_fail(tmp_path):
     """The same entry, for a target that gets the bias right: it explains nothing, it had cases to show on,
     so it is reported stale; the report stays OK."""

@@ -23,7 +23,7 @@ convt_oracle/known-findings.toml, with an entry for every finding in the README)
     values = ["nonfinite_weights"]    # the case's value kind
     defect = ["zero_size"]            # an invalid case's defect (convt_oracle.cases.model.DEFECTS)
     groups = ">1"                     # numbers: an int, a list of ints, "<op> N" (op: < <= > >= == !=), "odd", "even"
-    spatial_rank = 3                  # also channels_per_group, out_channels_per_group
+    spatial_rank = 3                  # also channels_per_group, out_channels_per_group, largest_dilation
     valid = false                     # invalid cases only (true: valid ones only); also bias, and
                                       # output_padding_past_stride (output_padding >= stride on some axis)
     detail = "in grad_w"              # a regular expression searched in the result's detail and message
@@ -82,7 +82,7 @@ CHOICES = {  # match keys whose value is one or more names, with the names allow
     "values": VALUE_KINDS,
     "defect": tuple(DEFECTS),
 }
-NUMBERS = ("groups", "spatial_rank", "channels_per_group", "out_channels_per_group")  # numeric conditions
+NUMBERS = ("groups", "spatial_rank", "channels_per_group", "out_channels_per_group", "largest_dilation")  # numeric
 FLAGS = ("valid", "bias", "output_padding_past_stride")  # match keys that are true or false
 MATCH_KEYS = (*CHOICES, *NUMBERS, *FLAGS, "detail", "case_id", "target", "strict")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -193,6 +193,8 @@ def _selects(table: dict, case, check: str, target: str) -> bool:
         "groups": case.groups, "spatial_rank": case.spatial_rank,
         "channels_per_group": case.in_channels // case.groups if case.groups > 0 else None,
         "out_channels_per_group": case.out_channels // case.groups if case.groups > 0 else None,
+        # the largest dilation of any axis (an invalid case's float or empty dilation has none)
+        "largest_dilation": max(case.dilation) if case.dilation and all(type(d) is int for d in case.dilation) else None,
         "valid": case.valid, "bias": case.bias,
         # outside torch's, ONNX's and Keras's documented domain (output_padding < stride) on some axis
         "output_padding_past_stride": any(op >= s for op, s in zip(case.output_padding, case.stride)),
