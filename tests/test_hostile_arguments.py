@@ -200,8 +200,9 @@ def within_budget(call):
         seconds = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    assert seconds < 5.0, f"{seconds:.1f} s"
+    # memory first: it does not depend on the machine's load (the control below allocates past it)
     assert peak < 512 * 2**20, f"peak memory {peak / 2**20:.0f} MiB"
+    assert seconds < 5.0, f"{seconds:.1f} s"
 
 
 @DERANDOMIZED
